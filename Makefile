@@ -1,0 +1,55 @@
+# silo — run `make help` for the targets.
+
+GO      ?= go
+ATLAS   := bin/atlas
+SILO    := bin/silo
+export ATLAS_BIN ?= $(CURDIR)/$(ATLAS)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: build ## start silo at http://localhost:8080 with the embedded defaults
+	DEV_LOGIN=true MIGRATE_ON_START=true ./$(SILO) serve
+
+.PHONY: test
+test: $(ATLAS) ## run the whole test suite (PostgreSQL and MariaDB from TEST_POSTGRES_URL / TEST_MYSQL_URL)
+	$(GO) test -race -count=1 ./...
+
+.PHONY: lint
+lint: ## go vet, gofmt and golangci-lint
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	golangci-lint run ./...
+
+.PHONY: build
+build: $(ATLAS) ## build ./bin/silo
+	$(GO) build -o $(SILO) .
+
+.PHONY: atlas
+atlas: $(ATLAS) ## build the atlas CLI into ./bin/atlas from the Go module proxy
+
+$(ATLAS): tools/atlas/go.mod tools/atlas/go.sum
+	cd tools/atlas && $(GO) build -o ../../$(ATLAS) ariga.io/atlas/cmd/atlas
+
+.PHONY: deps
+deps: ## download every Go module silo and its tools need
+	$(GO) mod download
+	cd tools/atlas && $(GO) mod download
+
+.PHONY: hash
+hash: $(ATLAS) ## recompute atlas.sum after editing a migration directory
+	for d in schema/control/*/; do ./$(ATLAS) migrate hash --dir file://$$d; done
+
+HTMX_VERSION     := 2.0.11
+HTMX_SSE_VERSION := 2.2.4
+
+.PHONY: vendor
+vendor: ## re-vendor htmx and its SSE extension from npm at the pinned versions
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) && \
+	tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js && cp package/dist/htmx.min.js $(CURDIR)/static/htmx-$(HTMX_VERSION).min.js && \
+	tar xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz package/dist/sse.min.js && cp package/dist/sse.min.js $(CURDIR)/static/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js && \
+	rm -rf $$tmp

@@ -1,0 +1,211 @@
+// Package config reads silo's configuration from environment variables, once,
+// into a typed struct with defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Engine names a control-plane database engine.
+type Engine string
+
+// The control-plane engines silo runs on.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+	MySQL    Engine = "mysql"
+)
+
+// Config is silo's whole configuration. Parse fills it from the environment;
+// tests may build one directly.
+type Config struct {
+	Port        int    // PORT
+	BaseURL     string // BASE_URL: the public address, used for OAuth redirects and cookie security
+	DataDir     string // DATA_DIR: where SQLite files live
+	DatabaseURL string // DATABASE_URL: the control plane; empty means SQLite in DATA_DIR
+
+	GoogleClientID     string   // GOOGLE_CLIENT_ID
+	GoogleClientSecret string   // GOOGLE_CLIENT_SECRET
+	DevLogin           bool     // DEV_LOGIN: email-only sign-in for development
+	AdminEmails        []string // ADMIN_EMAILS: comma-separated, lower-cased
+
+	LogLevel  slog.Level // LOG_LEVEL: debug, info, warn or error
+	LogFormat string     // LOG_FORMAT: text or json
+
+	MigrateOnStart bool   // MIGRATE_ON_START: apply control-plane migrations at start
+	AtlasBin       string // ATLAS_BIN: path of the atlas CLI; empty means ./bin/atlas, then PATH
+
+	// Google's endpoints. They are not read from the environment; tests point
+	// them at a fake Google.
+	GoogleAuthURL     string
+	GoogleTokenURL    string
+	GoogleUserinfoURL string
+}
+
+// Defaults of the settings that have one.
+const (
+	DefaultPort    = 8080
+	DefaultBaseURL = "http://localhost:8080"
+	DefaultDataDir = "./data"
+)
+
+// Parse reads the configuration through getenv (os.Getenv in production) and
+// validates it. The error names every variable that is wrong.
+func Parse(getenv func(string) string) (*Config, error) {
+	p := parser{getenv: getenv}
+	c := &Config{
+		Port:               p.int("PORT", DefaultPort),
+		BaseURL:            strings.TrimRight(p.str("BASE_URL", DefaultBaseURL), "/"),
+		DataDir:            p.str("DATA_DIR", DefaultDataDir),
+		DatabaseURL:        p.str("DATABASE_URL", ""),
+		GoogleClientID:     p.str("GOOGLE_CLIENT_ID", ""),
+		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET", ""),
+		DevLogin:           p.bool("DEV_LOGIN", false),
+		AdminEmails:        p.list("ADMIN_EMAILS"),
+		LogLevel:           p.level("LOG_LEVEL"),
+		LogFormat:          p.str("LOG_FORMAT", "text"),
+		MigrateOnStart:     p.bool("MIGRATE_ON_START", false),
+		AtlasBin:           p.str("ATLAS_BIN", ""),
+		GoogleAuthURL:      "https://accounts.google.com/o/oauth2/v2/auth",
+		GoogleTokenURL:     "https://oauth2.googleapis.com/token",
+		GoogleUserinfoURL:  "https://openidconnect.googleapis.com/v1/userinfo",
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "silo.db")
+	}
+	return c, errors.Join(append(p.errs, c.Validate())...)
+}
+
+// Validate checks the settings that Parse cannot check one at a time. Each
+// error names its variable.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		bad("PORT", "%d is not a TCP port (1-65535)", c.Port)
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("BASE_URL", "%q is not an absolute http or https URL", c.BaseURL)
+	}
+	if c.DataDir == "" {
+		bad("DATA_DIR", "must not be empty")
+	}
+	if _, err := c.Engine(); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	if (c.GoogleClientID == "") != (c.GoogleClientSecret == "") {
+		bad("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together")
+	}
+	for _, e := range c.AdminEmails {
+		if !strings.Contains(e, "@") {
+			bad("ADMIN_EMAILS", "%q is not an e-mail address", e)
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// Engine returns the control plane's engine, read from DATABASE_URL's scheme.
+func (c *Config) Engine() (Engine, error) {
+	scheme, rest, ok := strings.Cut(c.DatabaseURL, "://")
+	switch {
+	case !ok || rest == "":
+		return "", errors.New("want sqlite://PATH, postgres://… or mysql://…")
+	case scheme == "sqlite":
+		return SQLite, nil
+	case scheme == "postgres" || scheme == "postgresql":
+		return Postgres, nil
+	case scheme == "mysql":
+		return MySQL, nil
+	}
+	return "", fmt.Errorf("unsupported scheme %q (want sqlite, postgres or mysql)", scheme)
+}
+
+// HTTPS reports whether silo is served over https, which makes cookies
+// Secure and turns dev sign-in off.
+func (c *Config) HTTPS() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// DevLoginEnabled reports whether the email-only sign-in route exists.
+func (c *Config) DevLoginEnabled() bool { return c.DevLogin && !c.HTTPS() }
+
+// GoogleEnabled reports whether sign-in with Google is configured.
+func (c *Config) GoogleEnabled() bool { return c.GoogleClientID != "" }
+
+// IsAdmin reports whether email is listed in ADMIN_EMAILS.
+func (c *Config) IsAdmin(email string) bool {
+	for _, e := range c.AdminEmails {
+		if strings.EqualFold(e, email) {
+			return true
+		}
+	}
+	return false
+}
+
+// parser reads variables and collects one error per bad variable.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) int(name string, def int) int {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) bool(name string, def bool) bool {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not true or false", name, v))
+		return def
+	}
+	return b
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(p.getenv(name), ",") {
+		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) level(name string) slog.Level {
+	var l slog.Level
+	v := p.str(name, "info")
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not debug, info, warn or error", name, v))
+		return slog.LevelInfo
+	}
+	return l
+}

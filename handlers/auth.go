@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/oauth2"
+
+	"silo/models"
+)
+
+// Session keys of a Google sign-in in flight.
+const (
+	sessionOAuthState    = "oauth_state"
+	sessionOAuthVerifier = "oauth_verifier"
+)
+
+// loginPageData is what login.html shows.
+type loginPageData struct {
+	base
+	Google bool
+	Dev    bool
+	Error  string
+	Email  string
+}
+
+func (h *Handler) loginPage(c *gin.Context) {
+	if currentUser(c) != nil {
+		c.Redirect(http.StatusSeeOther, "/")
+		return
+	}
+	h.renderLogin(c, http.StatusOK, "", "")
+}
+
+// renderLogin shows the sign-in page, with the reason the last attempt was
+// refused, if any.
+func (h *Handler) renderLogin(c *gin.Context, status int, reason, email string) {
+	h.render(c, status, "login.html", loginPageData{
+		base:   h.page(c, "Sign in"),
+		Google: h.google != nil,
+		Dev:    h.cfg.DevLoginEnabled(),
+		Error:  reason,
+		Email:  email,
+	})
+}
+
+// refuseSignIn logs why a sign-in failed and shows the sign-in page with
+// what the person should know. The session gains no user.
+func (h *Handler) refuseSignIn(c *gin.Context, status int, reason string, err error) {
+	h.log.Warn("sign-in refused", "reason", reason, "err", err)
+	h.renderLogin(c, status, reason, "")
+}
+
+// signIn records the person, starts a fresh session for them and sends them
+// to their documents.
+func (h *Handler) signIn(c *gin.Context, p models.Profile) {
+	p.IsAdmin = h.cfg.IsAdmin(p.Email)
+	u, err := h.store.SignIn(c, p)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	if err := h.sessions.RenewToken(c); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	h.sessions.Put(c, sessionUserID, u.ID)
+	c.Set(ctxUser, u)
+	h.newCSRFToken(c)
+	h.log.Info("signed in", "user", u.PublicID)
+	redirect(c, "/")
+}
+
+// devLogin signs in with an e-mail address alone. The route exists only when
+// DEV_LOGIN=true and silo is not served over https.
+func (h *Handler) devLogin(c *gin.Context) {
+	email, err := models.ParseEmail(c.PostForm("email"))
+	if err != nil {
+		h.renderLogin(c, http.StatusUnprocessableEntity, "Enter an e-mail address such as you@example.com.", c.PostForm("email"))
+		return
+	}
+	h.signIn(c, models.Profile{Email: email})
+}
+
+// logout ends the session.
+func (h *Handler) logout(c *gin.Context) {
+	if err := h.sessions.Destroy(c); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	redirect(c, "/login")
+}
+
+// googleStart sends the browser to Google with a fresh state and a PKCE
+// challenge, both remembered in the session.
+func (h *Handler) googleStart(c *gin.Context) {
+	state := randomString()
+	verifier := oauth2.GenerateVerifier()
+	h.sessions.Put(c, sessionOAuthState, state)
+	h.sessions.Put(c, sessionOAuthVerifier, verifier)
+	c.Redirect(http.StatusFound, h.google.AuthCodeURL(state,
+		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("prompt", "select_account")))
+}
+
+// googleUser is what Google's OpenID Connect userinfo endpoint answers.
+type googleUser struct {
+	Sub           string `json:"sub"`
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name"`
+	Picture       string `json:"picture"`
+}
+
+// googleCallback finishes a Google sign-in: the state must be the one this
+// session started with, the code is exchanged with the PKCE verifier, and
+// only a verified e-mail signs in.
+func (h *Handler) googleCallback(c *gin.Context) {
+	state := h.sessions.PopString(c, sessionOAuthState)
+	verifier := h.sessions.PopString(c, sessionOAuthVerifier)
+	if e := c.Query("error"); e != "" {
+		h.refuseSignIn(c, http.StatusUnauthorized, "Google did not sign you in ("+e+"). Please try again.", nil)
+		return
+	}
+	if state == "" || subtle.ConstantTimeCompare([]byte(c.Query("state")), []byte(state)) != 1 {
+		h.refuseSignIn(c, http.StatusBadRequest, "This sign-in was not started here or has expired. Please try again.",
+			errors.New("oauth state mismatch"))
+		return
+	}
+	if verifier == "" {
+		h.refuseSignIn(c, http.StatusBadRequest, "This sign-in has lost its security check. Please try again.",
+			errors.New("no PKCE verifier in session"))
+		return
+	}
+	code := c.Query("code")
+	if code == "" {
+		h.refuseSignIn(c, http.StatusBadRequest, "Google sent no sign-in code. Please try again.", nil)
+		return
+	}
+	ctx := context.WithValue(c, oauth2.HTTPClient, h.httpClient)
+	tok, err := h.google.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		h.refuseSignIn(c, http.StatusBadGateway, "Google refused the sign-in. Please try again.", err)
+		return
+	}
+	gu, err := h.googleUserinfo(ctx, tok)
+	if err != nil {
+		h.refuseSignIn(c, http.StatusBadGateway, "We could not read your Google profile. Please try again.", err)
+		return
+	}
+	if gu.Email == "" || !gu.EmailVerified {
+		h.refuseSignIn(c, http.StatusForbidden, "Your Google account's e-mail address is not verified, so it cannot sign in.", nil)
+		return
+	}
+	h.signIn(c, models.Profile{Email: gu.Email, Name: gu.Name, AvatarURL: httpsOnly(gu.Picture)})
+}
+
+// googleUserinfo fetches the signed-in person's profile.
+func (h *Handler) googleUserinfo(ctx context.Context, tok *oauth2.Token) (*googleUser, error) {
+	resp, err := h.google.Client(ctx, tok).Get(h.cfg.GoogleUserinfoURL)
+	if err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("userinfo: status %d", resp.StatusCode)
+	}
+	var gu googleUser
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&gu); err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	return &gu, nil
+}
+
+// httpsOnly keeps an avatar URL only if it is https.
+func httpsOnly(u string) string {
+	if strings.HasPrefix(u, "https://") && len(u) <= 2048 {
+		return u
+	}
+	return ""
+}
+
+// randomString is 256 random bits, URL-safe.
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,147 @@
+// Package handlers serves silo over HTTP: gin handlers and middleware, one
+// file per area.
+//
+// Routes, the UI action behind each, and the template it renders:
+//
+//	GET  /                        documents page            documents.html (document_list.html)
+//	GET  /login                   sign-in choices           login.html
+//	GET  /auth/google             start Google sign-in      redirect to Google
+//	GET  /auth/google/callback    finish Google sign-in     redirect to / (or login.html with the reason)
+//	POST /auth/dev                email-only sign-in        redirect to / (or login.html with the reason)
+//	POST /logout                  sign out                  redirect to /login
+//	GET  /api/v1/documents        the documents, as JSON    -
+//	GET  /healthz                 control plane answers?    -
+//	GET  /static/*                htmx, the SSE extension, the stylesheet
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/gin-gonic/gin"
+	"golang.org/x/oauth2"
+
+	"silo/config"
+	"silo/models"
+	"silo/static"
+	"silo/views"
+)
+
+// maxBodyBytes bounds every request body (uploads get their own limit).
+const maxBodyBytes = 1 << 20
+
+// sessionCleanup is how often expired sessions are deleted.
+const sessionCleanup = 10 * time.Minute
+
+// Handler holds what the handlers need; its methods are the handlers.
+type Handler struct {
+	cfg      *config.Config
+	store    *models.Store
+	views    *views.Templates
+	log      *slog.Logger
+	sessions *scs.SessionManager
+	google   *oauth2.Config
+	// httpClient talks to Google; its timeout bounds a sign-in.
+	httpClient *http.Client
+}
+
+// New returns the handlers for one server. Close stops what it started.
+func New(cfg *config.Config, store *models.Store, tmpl *views.Templates, log *slog.Logger) *Handler {
+	h := &Handler{
+		cfg:        cfg,
+		store:      store,
+		views:      tmpl,
+		log:        log,
+		httpClient: &http.Client{Timeout: 15 * time.Second},
+	}
+	sm := scs.New()
+	sm.Store = store.SessionStore(sessionCleanup)
+	sm.Lifetime = 30 * 24 * time.Hour
+	sm.IdleTimeout = 7 * 24 * time.Hour
+	sm.Cookie.Name = "silo_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.HTTPS()
+	sm.Cookie.Persist = true
+	sm.ErrorFunc = h.sessionError
+	h.sessions = sm
+	if cfg.GoogleEnabled() {
+		h.google = &oauth2.Config{
+			ClientID:     cfg.GoogleClientID,
+			ClientSecret: cfg.GoogleClientSecret,
+			RedirectURL:  cfg.BaseURL + "/auth/google/callback",
+			Scopes:       []string{"openid", "email", "profile"},
+			Endpoint: oauth2.Endpoint{
+				AuthURL:   cfg.GoogleAuthURL,
+				TokenURL:  cfg.GoogleTokenURL,
+				AuthStyle: oauth2.AuthStyleInParams,
+			},
+		}
+	}
+	return h
+}
+
+// Close stops the session store's clean-up goroutine.
+func (h *Handler) Close() {
+	if s, ok := h.sessions.Store.(interface{ StopCleanup() }); ok {
+		s.StopCleanup()
+	}
+}
+
+// Router returns the whole HTTP surface. Pages run inside the session
+// middleware; the API, health check and static files do not touch sessions.
+func (h *Handler) Router() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	_ = r.SetTrustedProxies(nil) // ClientIP is the peer; silo reads no forwarding header
+	r.Use(h.logRequests, h.recoverPanic, securityHeaders(h.cfg.HTTPS()), limitBody(maxBodyBytes))
+	r.NoRoute(h.notFound)
+	r.NoMethod(h.methodNotAllowed)
+
+	r.GET("/healthz", h.healthz)
+	r.StaticFS("/static", http.FS(static.FS))
+
+	api := r.Group("/api/v1", h.requireToken)
+	api.GET("/documents", h.apiDocuments)
+
+	web := r.Group("/", h.loadUser, h.checkCSRF)
+	web.GET("/login", h.loginPage)
+	web.POST("/logout", h.logout)
+	if h.google != nil {
+		web.GET("/auth/google", h.googleStart)
+		web.GET("/auth/google/callback", h.googleCallback)
+	}
+	if h.cfg.DevLoginEnabled() {
+		web.POST("/auth/dev", h.devLogin)
+	}
+
+	signedIn := web.Group("/", h.requireUser)
+	signedIn.GET("/", h.documentsPage)
+
+	withSessions := h.sessions.LoadAndSave(r)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p := req.URL.Path
+		if p == "/healthz" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") {
+			r.ServeHTTP(w, req)
+			return
+		}
+		withSessions.ServeHTTP(w, req)
+	})
+}
+
+// healthz answers 200 when the control plane answers, 503 otherwise.
+func (h *Handler) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		h.log.Warn("health check: control plane does not answer", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}

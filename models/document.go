@@ -1,0 +1,48 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Document statuses.
+const (
+	DocumentQueued     = "queued"
+	DocumentProcessing = "processing"
+	DocumentReady      = "ready"
+	DocumentFailed     = "failed"
+)
+
+// Document is the control plane's index entry for one uploaded PDF; its
+// bytes and text live in the owner's tenant database.
+type Document struct {
+	bun.BaseModel `bun:"table:documents"`
+
+	ID        int64     `bun:"id,pk,autoincrement"`
+	PublicID  string    `bun:"public_id,notnull"`
+	UserID    int64     `bun:"user_id,notnull"`
+	Title     string    `bun:"title,notnull"`
+	FileName  string    `bun:"file_name,notnull"`
+	SizeBytes int64     `bun:"size_bytes,notnull"`
+	Pages     int       `bun:"pages,notnull"`
+	Status    string    `bun:"status,notnull"`
+	Error     string    `bun:"error,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
+}
+
+// DocumentsByUser returns the user's documents, newest first.
+func (s *Store) DocumentsByUser(ctx context.Context, userID int64) ([]Document, error) {
+	docs := []Document{}
+	err := s.DB.NewSelect().Model(&docs).
+		Where("user_id = ?", userID).
+		Order("created_at DESC", "id DESC").
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("models: documents of user %d: %w", userID, err)
+	}
+	return docs, nil
+}

@@ -1,0 +1,119 @@
+// Package schema holds silo's atlas migration directories, embedded in the
+// binary, and applies them with the atlas CLI through atlas-go-sdk.
+//
+// control/<dialect> is the control plane; tenant/<engine> (later) is every
+// tenant database.
+package schema
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"ariga.io/atlas-go-sdk/atlasexec"
+)
+
+//go:embed control
+var migrations embed.FS
+
+// AtlasInstallHint is the command that installs the atlas CLI.
+const AtlasInstallHint = "make atlas"
+
+// ErrAtlasMissing means the atlas CLI could not be found.
+var ErrAtlasMissing = errors.New("the atlas CLI was not found (looked at $ATLAS_BIN, ./bin/atlas and $PATH): run `" + AtlasInstallHint + "` to build it into ./bin/atlas")
+
+// FindAtlas returns the path of the atlas CLI: configured (ATLAS_BIN), then
+// ./bin/atlas, then atlas on the PATH.
+func FindAtlas(configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("ATLAS_BIN=%s: %w; run `%s` or fix the path", configured, err, AtlasInstallHint)
+		}
+		return configured, nil
+	}
+	if p, err := filepath.Abs(filepath.Join("bin", "atlas")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("atlas"); err == nil {
+		return p, nil
+	}
+	return "", ErrAtlasMissing
+}
+
+// Migrator applies one embedded migration directory to databases.
+type Migrator struct {
+	dir    *atlasexec.WorkingDir
+	client *atlasexec.Client
+}
+
+// NewMigrator copies the migration directory at path (for example
+// "control/sqlite") out of the binary for the atlas CLI at atlasBin. Close
+// removes the copy.
+func NewMigrator(atlasBin, path string) (*Migrator, error) {
+	sub, err := fs.Sub(migrations, path)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %s: %w", path, err)
+	}
+	if files, err := fs.Glob(sub, "*.sql"); err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("schema: no migrations in %s", path)
+	}
+	wd, err := atlasexec.NewWorkingDir(atlasexec.WithMigrations(sub))
+	if err != nil {
+		return nil, fmt.Errorf("schema: copy %s: %w", path, err)
+	}
+	client, err := atlasexec.NewClient(wd.Path(), atlasBin)
+	if err != nil {
+		_ = wd.Close()
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return &Migrator{dir: wd, client: client}, nil
+}
+
+// Close removes the copied migration directory.
+func (m *Migrator) Close() error { return m.dir.Close() }
+
+// Apply brings the database at url (an atlas URL) to the newest version and
+// returns the versions it went from and to.
+func (m *Migrator) Apply(ctx context.Context, url string) (from, to string, err error) {
+	res, err := m.client.MigrateApply(ctx, &atlasexec.MigrateApplyParams{
+		DirURL: "file://migrations",
+		URL:    url,
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("schema: apply: %w", atlasError(err))
+	}
+	if res.Target == "" { // nothing to apply
+		return res.Current, res.Current, nil
+	}
+	return res.Current, res.Target, nil
+}
+
+// Status reports the database's current version and how many migrations are
+// still to apply.
+func (m *Migrator) Status(ctx context.Context, url string) (current string, pending int, err error) {
+	res, err := m.client.MigrateStatus(ctx, &atlasexec.MigrateStatusParams{
+		DirURL: "file://migrations",
+		URL:    url,
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("schema: status: %w", atlasError(err))
+	}
+	return res.Current, len(res.Pending), nil
+}
+
+// atlasError keeps what the atlas CLI said, which is the useful part.
+func atlasError(err error) error {
+	var ae *atlasexec.Error
+	if errors.As(err, &ae) && ae.Stderr != "" {
+		return errors.New(strings.TrimPrefix(strings.TrimSpace(ae.Stderr), "Error: "))
+	}
+	return err
+}

@@ -1,0 +1,52 @@
+// Package views holds silo's html/template pages and htmx fragments,
+// embedded in the binary and parsed once at start.
+//
+// A page template is named after its file and includes "header.html" and
+// "footer.html" itself; a fragment is the very template its page includes,
+// so a partial render and a full render cannot drift apart.
+package views
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+)
+
+//go:embed *.html
+var files embed.FS
+
+// Templates is the parsed set of every page and fragment.
+type Templates struct{ set *template.Template }
+
+// Parse parses every embedded template; an error means the binary is broken
+// and silo must not start.
+func Parse() (*Templates, error) {
+	set, err := template.New("").Funcs(template.FuncMap{
+		"initial": initial,
+	}).ParseFS(files, "*.html")
+	if err != nil {
+		return nil, fmt.Errorf("views: %w", err)
+	}
+	return &Templates{set: set}, nil
+}
+
+// Render executes the template called name into a buffer first, so a
+// template error never sends half a page, then writes it to w.
+func (t *Templates) Render(w io.Writer, name string, data any) error {
+	var buf bytes.Buffer
+	if err := t.set.ExecuteTemplate(&buf, name, data); err != nil {
+		return fmt.Errorf("views: render %s: %w", name, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// initial is the first letter of a name, for an avatar without a picture.
+func initial(s string) string {
+	for _, r := range s {
+		return string(r)
+	}
+	return "?"
+}
