@@ -53,3 +53,7 @@ vendor: ## re-vendor htmx and its SSE extension from npm at the pinned versions
 	tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js && cp package/dist/htmx.min.js $(CURDIR)/static/htmx-$(HTMX_VERSION).min.js && \
 	tar xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz package/dist/sse.min.js && cp package/dist/sse.min.js $(CURDIR)/static/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js && \
 	rm -rf $$tmp
+
+.PHONY: deploy
+deploy: ## deploy to fly.io (see fly.toml for the one-time set-up)
+	fly deploy
