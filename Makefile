@@ -32,8 +32,11 @@ build: $(ATLAS) ## build ./bin/silo
 .PHONY: atlas
 atlas: $(ATLAS) ## build the atlas CLI into ./bin/atlas from the Go module proxy
 
+# sqlite_fts5: tenant databases on SQLite use FTS5 full-text tables.
+ATLAS_TAGS := sqlite_fts5
+
 $(ATLAS): tools/atlas/go.mod tools/atlas/go.sum
-	cd tools/atlas && $(GO) build -o ../../$(ATLAS) ariga.io/atlas/cmd/atlas
+	cd tools/atlas && $(GO) build -tags $(ATLAS_TAGS) -o ../../$(ATLAS) ariga.io/atlas/cmd/atlas
 
 .PHONY: deps
 deps: ## download every Go module silo and its tools need
@@ -42,7 +45,7 @@ deps: ## download every Go module silo and its tools need
 
 .PHONY: hash
 hash: $(ATLAS) ## recompute atlas.sum after editing a migration directory
-	for d in schema/control/*/; do ./$(ATLAS) migrate hash --dir file://$$d; done
+	for d in schema/control/*/ schema/tenant/*/; do ./$(ATLAS) migrate hash --dir file://$$d; done
 
 HTMX_VERSION     := 2.0.11
 HTMX_SSE_VERSION := 2.2.4

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,16 @@ type Config struct {
 	MigrateOnStart bool   // MIGRATE_ON_START: apply control-plane migrations at start
 	AtlasBin       string // ATLAS_BIN: path of the atlas CLI; empty means ./bin/atlas, then PATH
 
+	// TenantDatabaseURLs are the PostgreSQL servers tenant databases are
+	// made on (TENANT_DATABASE_URL, comma-separated); empty means another
+	// tenant engine.
+	TenantDatabaseURLs []string
+	NeonAPIKey         string // NEON_API_KEY: one Neon project per tenant
+	NeonAPIURL         string // NEON_API_URL
+	NeonRegion         string // NEON_REGION
+	SecretKey          string // SECRET_KEY: encrypts tenant credentials at rest (32 bytes, base64 or hex)
+	TenantMaxConns     int    // TENANT_MAX_CONNS: open tenant connections, all tenants together
+
 	// Google's endpoints. They are not read from the environment; tests point
 	// them at a fake Google.
 	GoogleAuthURL     string
@@ -53,6 +65,17 @@ const (
 	DefaultPort    = 8080
 	DefaultBaseURL = "http://localhost:8080"
 	DefaultDataDir = "./data"
+
+	DefaultNeonAPIURL     = "https://console.neon.tech/api/v2"
+	DefaultNeonRegion     = "aws-us-east-2"
+	DefaultTenantMaxConns = 50
+)
+
+// Tenant database engines.
+const (
+	TenantSQLite   = "sqlite"
+	TenantPostgres = "postgres"
+	TenantNeon     = "neon"
 )
 
 // Parse reads the configuration through getenv (os.Getenv in production) and
@@ -72,6 +95,12 @@ func Parse(getenv func(string) string) (*Config, error) {
 		LogFormat:          p.str("LOG_FORMAT", "text"),
 		MigrateOnStart:     p.bool("MIGRATE_ON_START", false),
 		AtlasBin:           p.str("ATLAS_BIN", ""),
+		TenantDatabaseURLs: p.rawList("TENANT_DATABASE_URL"),
+		NeonAPIKey:         p.str("NEON_API_KEY", ""),
+		NeonAPIURL:         strings.TrimRight(p.str("NEON_API_URL", DefaultNeonAPIURL), "/"),
+		NeonRegion:         p.str("NEON_REGION", DefaultNeonRegion),
+		SecretKey:          p.str("SECRET_KEY", ""),
+		TenantMaxConns:     p.int("TENANT_MAX_CONNS", DefaultTenantMaxConns),
 		GoogleAuthURL:      "https://accounts.google.com/o/oauth2/v2/auth",
 		GoogleTokenURL:     "https://oauth2.googleapis.com/token",
 		GoogleUserinfoURL:  "https://openidconnect.googleapis.com/v1/userinfo",
@@ -109,6 +138,28 @@ func (c *Config) Validate() error {
 			bad("ADMIN_EMAILS", "%q is not an e-mail address", e)
 		}
 	}
+	for _, u := range c.TenantDatabaseURLs {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			bad("TENANT_DATABASE_URL", "%q is not a postgres:// URL", redact(u))
+		}
+	}
+	if len(c.TenantDatabaseURLs) > 0 && c.NeonAPIKey != "" {
+		bad("TENANT_DATABASE_URL", "set TENANT_DATABASE_URL or NEON_API_KEY, not both")
+	}
+	if u, err := url.Parse(c.NeonAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("NEON_API_URL", "%q is not an absolute http or https URL", c.NeonAPIURL)
+	}
+	if c.TenantEngine() != TenantSQLite && c.SecretKey == "" {
+		bad("SECRET_KEY", "must be set to encrypt tenant credentials (32 random bytes, base64)")
+	}
+	if c.SecretKey != "" {
+		if _, err := c.Key(); err != nil {
+			bad("SECRET_KEY", "%v", err)
+		}
+	}
+	if c.TenantMaxConns < 1 {
+		bad("TENANT_MAX_CONNS", "%d is not a positive number", c.TenantMaxConns)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q is not text or json", c.LogFormat)
 	}
@@ -129,6 +180,39 @@ func (c *Config) Engine() (Engine, error) {
 		return MySQL, nil
 	}
 	return "", fmt.Errorf("unsupported scheme %q (want sqlite, postgres or mysql)", scheme)
+}
+
+// TenantEngine is where tenant databases are made: PostgreSQL servers when
+// TENANT_DATABASE_URL is set, Neon when NEON_API_KEY is, SQLite files
+// otherwise.
+func (c *Config) TenantEngine() string {
+	switch {
+	case len(c.TenantDatabaseURLs) > 0:
+		return TenantPostgres
+	case c.NeonAPIKey != "":
+		return TenantNeon
+	}
+	return TenantSQLite
+}
+
+// Key decodes SECRET_KEY: 32 bytes, written in base64 or hex.
+func (c *Config) Key() ([]byte, error) {
+	for _, decode := range []func(string) ([]byte, error){
+		base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString,
+	} {
+		if k, err := decode(c.SecretKey); err == nil && len(k) == 32 {
+			return k, nil
+		}
+	}
+	return nil, errors.New("want 32 random bytes in base64 or hex (for example: openssl rand -base64 32)")
+}
+
+// redact hides the password in a URL, for error messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
 }
 
 // HTTPS reports whether silo is served over https, which makes cookies
@@ -190,10 +274,20 @@ func (p *parser) bool(name string, def bool) bool {
 	return b
 }
 
+// list splits a comma-separated list of e-mail addresses, lower-cased.
 func (p *parser) list(name string) []string {
+	out := p.rawList(name)
+	for i := range out {
+		out[i] = strings.ToLower(out[i])
+	}
+	return out
+}
+
+// rawList splits a comma-separated list, keeping case.
+func (p *parser) rawList(name string) []string {
 	var out []string
 	for _, s := range strings.Split(p.getenv(name), ",") {
-		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
 	}

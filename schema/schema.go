@@ -19,7 +19,7 @@ import (
 	"ariga.io/atlas-go-sdk/atlasexec"
 )
 
-//go:embed control
+//go:embed control tenant
 var migrations embed.FS
 
 // AtlasInstallHint is the command that installs the atlas CLI.

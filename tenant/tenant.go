@@ -1,0 +1,254 @@
+// Package tenant gives every tenant a database of its own: provisioners for
+// PostgreSQL servers, Neon projects and SQLite files, crash-safe
+// provisioning at sign-up, a cache of tenant connections, deletion, and
+// migrating every tenant database at once.
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"silo/models"
+)
+
+// Tenant is one tenant database: what the control plane records of it.
+type Tenant struct {
+	Name       string // database, role, project or file name: silo_t_<user public id>
+	Location   string // the server, region or directory it lives in
+	ExternalID string // the provider's id for it (a Neon project id); else Name
+	Password   string // the tenant role's password, where there is one
+	DSN        string // how silo connects to it; secret
+}
+
+// Provisioner makes and drops tenant databases on one engine.
+//
+// Create must be idempotent: called again for a tenant whose earlier attempt
+// failed half-way, it adopts what that attempt made and finishes it. Drop of
+// something that does not exist is not an error.
+type Provisioner interface {
+	// Engine names the engine: postgres, neon or sqlite.
+	Engine() string
+	// Locations are the places a new tenant may go.
+	Locations() []string
+	// Create makes t's database at the newest tenant schema, fills in
+	// ExternalID and DSN, and returns the schema version it is at.
+	Create(ctx context.Context, t *Tenant) (version string, err error)
+	// Drop removes t's database and anything made for it (its role).
+	Drop(ctx context.Context, t Tenant) error
+	// Existing lists the tenant databases that exist, to find orphans.
+	Existing(ctx context.Context) ([]Tenant, error)
+	// AtlasURL is the address atlas migrates t's database at.
+	AtlasURL(t Tenant) string
+}
+
+// namePrefix starts the name of every tenant database silo makes; nothing
+// else is ever dropped.
+const namePrefix = "silo_t_"
+
+// leaseTime bounds how long one worker may hold a provisioning row before
+// another may take over (a crashed worker's lease runs out).
+const leaseTime = 2 * time.Minute
+
+// nameFor is the tenant database name of a user: derived from the user's
+// random public id, so a retry finds what an earlier attempt made.
+func nameFor(u *models.User) string { return namePrefix + u.PublicID }
+
+// Manager provisions, finds and deletes tenant databases, keeping the
+// control plane's tenant directory the truth about them.
+type Manager struct {
+	store  *models.Store
+	prov   Provisioner
+	sealer *Sealer
+	log    *slog.Logger
+
+	// afterStep, when set (by tests), runs after each provisioning step and
+	// may fail it: "row", "database", "ready".
+	afterStep func(step string) error
+}
+
+// NewManager returns a Manager that makes tenant databases with prov and
+// seals their credentials with sealer (nil when there are none).
+func NewManager(store *models.Store, prov Provisioner, sealer *Sealer, log *slog.Logger) *Manager {
+	return &Manager{store: store, prov: prov, sealer: sealer, log: log}
+}
+
+// Provisioner returns the manager's provisioner.
+func (m *Manager) Provisioner() Provisioner { return m.prov }
+
+// ErrNotReady means the tenant database is still being set up by another
+// request or process.
+var ErrNotReady = errors.New("tenant: the workspace is still being set up")
+
+// Ensure returns the user's ready tenant database, making it if the user has
+// none. It is idempotent and crash-safe: the directory row is written
+// provisioning first (one per user, whoever comes first), then the database
+// is made, then the row becomes ready. When another worker holds the row,
+// Ensure waits for it up to ctx's deadline and then returns ErrNotReady.
+func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDatabase, error) {
+	for {
+		v, err := m.store.VectorDatabaseByUser(ctx, u.ID)
+		if errors.Is(err, models.ErrNotFound) {
+			v, err = m.insertRow(ctx, u)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.Status == models.TenantReady {
+			return v, nil
+		}
+		if v.Status == models.TenantDeleting {
+			return nil, fmt.Errorf("tenant: %s is being deleted", v.ExternalID)
+		}
+		leased, err := m.store.LeaseVectorDatabase(ctx, v.ID, leaseTime)
+		if err != nil {
+			return nil, err
+		}
+		if leased {
+			return m.provision(ctx, v, nameFor(u))
+		}
+		select { // another worker is on it
+		case <-ctx.Done():
+			return nil, ErrNotReady
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// insertRow writes the provisioning row: the name, the place and the
+// credentials are chosen now, so every retry makes the same database.
+func (m *Manager) insertRow(ctx context.Context, u *models.User) (*models.VectorDatabase, error) {
+	loc, err := m.placement(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := Tenant{Name: nameFor(u), Location: loc, ExternalID: nameFor(u)}
+	if m.sealer != nil {
+		t.Password = newPassword()
+	}
+	creds, err := m.seal(t)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.store.InsertVectorDatabase(ctx, &models.VectorDatabase{
+		UserID: u.ID, Engine: m.prov.Engine(), ExternalID: t.ExternalID, Location: loc,
+		Status: models.TenantProvisioning, Credentials: creds,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, m.step("row")
+}
+
+// placement picks the location with the fewest tenants.
+func (m *Manager) placement(ctx context.Context) (string, error) {
+	locs := m.prov.Locations()
+	if len(locs) == 1 {
+		return locs[0], nil
+	}
+	counts, err := m.store.TenantCounts(ctx)
+	if err != nil {
+		return "", err
+	}
+	best := locs[0]
+	for _, l := range locs[1:] {
+		if counts[l] < counts[best] {
+			best = l
+		}
+	}
+	return best, nil
+}
+
+// provision makes the database of a leased provisioning row and marks it
+// ready. On failure the row keeps the error and stays provisioning, for the
+// next attempt to finish.
+func (m *Manager) provision(ctx context.Context, v *models.VectorDatabase, name string) (*models.VectorDatabase, error) {
+	t, err := m.tenant(v, name)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	version, err := m.prov.Create(ctx, &t)
+	if err == nil {
+		err = m.step("database")
+	}
+	if err != nil {
+		v.Error = err.Error()
+		if uerr := m.store.UpdateVectorDatabase(context.WithoutCancel(ctx), v); uerr != nil {
+			m.log.Error("record provisioning failure", "tenant", t.Name, "err", uerr)
+		}
+		return nil, fmt.Errorf("tenant: provision %s: %w", t.Name, err)
+	}
+	creds, err := m.seal(t)
+	if err != nil {
+		return nil, err
+	}
+	v.ExternalID, v.Credentials, v.SchemaVersion = t.ExternalID, creds, version
+	v.Status, v.Error = models.TenantReady, ""
+	if err := m.store.UpdateVectorDatabase(ctx, v); err != nil {
+		return nil, err
+	}
+	if err := m.step("ready"); err != nil {
+		return nil, err
+	}
+	m.log.Info("tenant database ready", "tenant", t.Name, "engine", v.Engine, "location", v.Location, "duration", time.Since(start).Round(time.Millisecond))
+	return v, nil
+}
+
+func (m *Manager) step(name string) error {
+	if m.afterStep == nil {
+		return nil
+	}
+	return m.afterStep(name)
+}
+
+// secret is what a row's sealed credentials hold.
+type secret struct {
+	Password string `json:"password,omitempty"`
+	DSN      string `json:"dsn,omitempty"`
+}
+
+// seal encrypts t's credentials for its row. Without a sealer (SQLite
+// tenants, no SECRET_KEY) nothing is stored: a file needs no password.
+func (m *Manager) seal(t Tenant) (string, error) {
+	if m.sealer == nil {
+		return "", nil
+	}
+	b, _ := json.Marshal(secret{Password: t.Password, DSN: t.DSN})
+	return m.sealer.Seal(string(b))
+}
+
+// tenant reads a directory row back into a Tenant called name, credentials
+// opened.
+func (m *Manager) tenant(v *models.VectorDatabase, name string) (Tenant, error) {
+	t := Tenant{Name: name, Location: v.Location, ExternalID: v.ExternalID}
+	plain, err := m.sealer.Open(v.Credentials)
+	if err != nil {
+		return t, err
+	}
+	if plain != "" {
+		var s secret
+		if err := json.Unmarshal([]byte(plain), &s); err != nil {
+			return t, fmt.Errorf("tenant: stored credentials are corrupt: %w", err)
+		}
+		t.Password, t.DSN = s.Password, s.DSN
+	}
+	return t, nil
+}
+
+// newPassword is a random password of letters and digits only, so it is
+// safe inside a quoted SQL literal and a URL.
+func newPassword() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 32)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
