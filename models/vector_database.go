@@ -36,6 +36,8 @@ type VectorDatabase struct {
 	LeaseUntil    *time.Time `bun:"lease_until"`
 	CreatedAt     time.Time  `bun:"created_at,notnull"`
 	UpdatedAt     time.Time  `bun:"updated_at,notnull"`
+
+	User *User `bun:"rel:belongs-to,join:user_id=id"` // loaded by the queries that say so
 }
 
 // VectorDatabaseByUser returns the user's tenant database row, or
@@ -109,22 +111,40 @@ func (s *Store) SetSchemaVersion(ctx context.Context, id int64, version string) 
 	return nil
 }
 
-// VectorDatabasesByStatus returns every row with that status.
-func (s *Store) VectorDatabasesByStatus(ctx context.Context, status string) ([]VectorDatabase, error) {
-	var out []VectorDatabase
-	if err := s.DB.NewSelect().Model(&out).Where("status = ?", status).Order("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("models: vector databases %s: %w", status, err)
-	}
-	return out, nil
+// TenantFilter selects rows of the tenant directory; its zero value selects
+// every row.
+type TenantFilter struct {
+	Status        string  // only rows with this status
+	BehindOf      string  // only rows whose schema version is not this one
+	IDs           []int64 // only these rows
+	Offset, Limit int
 }
 
-// VectorDatabases returns every row, whatever its status.
-func (s *Store) VectorDatabases(ctx context.Context) ([]VectorDatabase, error) {
-	var out []VectorDatabase
-	if err := s.DB.NewSelect().Model(&out).Order("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("models: vector databases: %w", err)
+// Tenants returns the directory rows the filter selects, oldest first, each
+// with its user, and how many rows match in all.
+func (s *Store) Tenants(ctx context.Context, f TenantFilter) ([]VectorDatabase, int, error) {
+	out := []VectorDatabase{}
+	q := s.DB.NewSelect().Model(&out).Relation("User").Order("vector_database.id")
+	if f.Status != "" {
+		q.Where("vector_database.status = ?", f.Status)
 	}
-	return out, nil
+	if f.BehindOf != "" {
+		q.Where("vector_database.schema_version <> ?", f.BehindOf)
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return out, 0, nil
+		}
+		q.Where("vector_database.id IN (?)", bun.In(f.IDs))
+	}
+	if f.Limit > 0 {
+		q.Offset(int64(f.Offset)).Limit(int64(f.Limit))
+	}
+	n, err := q.ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("models: tenants: %w", err)
+	}
+	return out, int(n), nil
 }
 
 // TenantCounts returns how many tenant databases each location holds.

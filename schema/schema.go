@@ -52,6 +52,7 @@ func FindAtlas(configured string) (string, error) {
 type Migrator struct {
 	dir    *atlasexec.WorkingDir
 	client *atlasexec.Client
+	latest string
 }
 
 // NewMigrator copies the migration directory at path (for example
@@ -62,9 +63,11 @@ func NewMigrator(atlasBin, path string) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: %s: %w", path, err)
 	}
-	if files, err := fs.Glob(sub, "*.sql"); err != nil || len(files) == 0 {
+	files, err := fs.Glob(sub, "*.sql") // sorted, oldest first
+	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("schema: no migrations in %s", path)
 	}
+	latest, _, _ := strings.Cut(files[len(files)-1], "_")
 	wd, err := atlasexec.NewWorkingDir(atlasexec.WithMigrations(sub))
 	if err != nil {
 		return nil, fmt.Errorf("schema: copy %s: %w", path, err)
@@ -74,8 +77,11 @@ func NewMigrator(atlasBin, path string) (*Migrator, error) {
 		_ = wd.Close()
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return &Migrator{dir: wd, client: client}, nil
+	return &Migrator{dir: wd, client: client, latest: latest}, nil
 }
+
+// Latest is the newest migration version in the directory.
+func (m *Migrator) Latest() string { return m.latest }
 
 // Close removes the copied migration directory.
 func (m *Migrator) Close() error { return m.dir.Close() }

@@ -200,6 +200,92 @@ func (m *Manager) provision(ctx context.Context, v *models.VectorDatabase, name 
 	return v, nil
 }
 
+// Delete drops the user's tenant database and then deletes the user with
+// their directory row, documents and tokens. If the drop fails the row stays
+// deleting, and Reconcile finishes the job.
+func (m *Manager) Delete(ctx context.Context, u *models.User) error {
+	v, err := m.store.VectorDatabaseByUser(ctx, u.ID)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		v.Status = models.TenantDeleting
+		if err := m.store.UpdateVectorDatabase(ctx, v); err != nil {
+			return err
+		}
+		if err := m.drop(ctx, v, nameFor(u)); err != nil {
+			return err
+		}
+	}
+	return m.store.DeleteUser(ctx, u.ID)
+}
+
+// drop drops the database of a directory row.
+func (m *Manager) drop(ctx context.Context, v *models.VectorDatabase, name string) error {
+	t, err := m.tenant(v, name)
+	if err != nil {
+		return err
+	}
+	if err := m.prov.Drop(ctx, t); err != nil {
+		return fmt.Errorf("tenant: drop %s: %w", name, err)
+	}
+	m.log.Info("tenant database dropped", "tenant", name, "engine", v.Engine)
+	return nil
+}
+
+// Reconcile makes the tenant directory and the databases agree, after a
+// crash or a failed attempt: it drops databases no row accounts for (never
+// anything without silo's tenant prefix), finishes provisioning rows nobody
+// holds, and finishes deletions. It reports how many databases it dropped as
+// orphans.
+func (m *Manager) Reconcile(ctx context.Context) (orphans int, err error) {
+	// Databases first, rows second: a row is always written before its
+	// database, so a database made after this listing has a row in the next.
+	existing, err := m.prov.Existing(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rows, _, err := m.store.Tenants(ctx, models.TenantFilter{})
+	if err != nil {
+		return 0, err
+	}
+	known := make(map[string]bool, len(rows))
+	for _, v := range rows {
+		known[nameFor(v.User)] = true
+	}
+	var errs []error
+	for _, t := range existing {
+		if known[t.Name] {
+			continue
+		}
+		if err := m.prov.Drop(ctx, t); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		orphans++
+		m.log.Warn("dropped an orphan tenant database", "tenant", t.Name, "location", t.Location)
+	}
+	for i := range rows {
+		v := &rows[i]
+		if v.Status == models.TenantReady {
+			continue
+		}
+		leased, err := m.store.LeaseVectorDatabase(ctx, v.ID, leaseTime)
+		if err == nil && leased { // nobody else is on it
+			if v.Status == models.TenantProvisioning {
+				_, err = m.provision(ctx, v, nameFor(v.User))
+			} else {
+				err = m.Delete(ctx, v.User)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return orphans, errors.Join(errs...)
+}
+
 func (m *Manager) step(name string) error {
 	if m.afterStep == nil {
 		return nil
