@@ -14,6 +14,5 @@ COPY --from=build /src/bin/silo /src/bin/atlas /usr/local/bin/
 ENV DATA_DIR=/data ATLAS_BIN=/usr/local/bin/atlas MIGRATE_ON_START=true PORT=8080
 VOLUME /data
 EXPOSE 8080
-USER nobody
 ENTRYPOINT ["silo"]
 CMD ["serve"]

@@ -5,7 +5,11 @@
 //
 //	silo [serve]       serve the web app (the default)
 //	silo migrate       apply the control plane's migrations
-//	silo token EMAIL   create the user if new and print a fresh API token
+//	silo tenants list  print the tenant directory
+//	silo tenants migrate [--concurrency N]
+//	                   migrate every tenant database that is behind
+//	silo token EMAIL   create the user and their tenant database if new, and
+//	                   print a fresh API token
 //
 // Configuration comes from environment variables only; see README.md.
 package main
@@ -21,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,7 +43,11 @@ const usage = `usage: silo [command]
 commands:
   serve        serve the web app (the default)
   migrate      apply the control plane's migrations
-  token EMAIL  create the user if new and print a fresh API token
+  tenants list print the tenant directory
+  tenants migrate [--concurrency N]
+               migrate every tenant database that is behind the newest schema
+  token EMAIL  create the user and their tenant database if new, and print a
+               fresh API token
 `
 
 func main() {
@@ -70,7 +79,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case cmd == "migrate" && len(args) == 0:
 		err = migrate(ctx, cfg, log)
 	case cmd == "token" && len(args) == 1:
-		err = token(ctx, cfg, args[0], stdout)
+		err = token(ctx, cfg, log, args[0], stdout)
+	case cmd == "tenants" && len(args) == 1 && args[0] == "list":
+		err = tenantsList(ctx, cfg, log, stdout)
+	case cmd == "tenants" && len(args) >= 1 && args[0] == "migrate":
+		err = tenantsMigrate(ctx, cfg, log, args[1:], stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -151,18 +164,26 @@ func migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 }
 
 // token is `silo token EMAIL`.
-func token(ctx context.Context, cfg *config.Config, email string, stdout io.Writer) error {
+func token(ctx context.Context, cfg *config.Config, log *slog.Logger, email string, stdout io.Writer) error {
 	email, err := models.ParseEmail(email)
 	if err != nil {
 		return err
 	}
-	store, err := openControlPlane(ctx, cfg, slog.New(slog.DiscardHandler), false)
+	store, err := openControlPlane(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	u, err := store.SignIn(ctx, models.Profile{Email: email, IsAdmin: cfg.IsAdmin(email)})
 	if err != nil {
+		return err
+	}
+	tenants, err := openTenants(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer tenants.Close()
+	if _, err := tenants.Ensure(ctx, u); err != nil {
 		return err
 	}
 	tok, err := store.CreateAPIToken(ctx, u.ID, "silo token")
@@ -184,11 +205,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	tenants, err := openTenants(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer tenants.Close()
+	var reconciling sync.WaitGroup
+	defer reconciling.Wait()
+	reconciling.Go(func() { reconcile(ctx, tenants.Manager, log) })
 	if !cfg.GoogleEnabled() && !cfg.DevLoginEnabled() {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := handlers.New(cfg, store, tmpl, log)
+	h := handlers.New(cfg, store, tenants.Manager, tmpl, log)
 	defer h.Close()
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),

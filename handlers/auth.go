@@ -64,7 +64,7 @@ func (h *Handler) refuseSignIn(c *gin.Context, status int, reason string, err er
 // to their documents.
 func (h *Handler) signIn(c *gin.Context, p models.Profile) {
 	p.IsAdmin = h.cfg.IsAdmin(p.Email)
-	u, err := h.store.SignIn(c, p)
+	u, err := h.store.SignIn(c.Request.Context(), p)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -77,6 +77,7 @@ func (h *Handler) signIn(c *gin.Context, p models.Profile) {
 	c.Set(ctxUser, u)
 	h.newCSRFToken(c)
 	h.log.Info("signed in", "user", u.PublicID)
+	h.ensureWorkspace(c, u, signInProvisionWait)
 	redirect(c, "/")
 }
 
@@ -127,13 +128,13 @@ type googleUser struct {
 func (h *Handler) googleCallback(c *gin.Context) {
 	state := h.sessions.PopString(c, sessionOAuthState)
 	verifier := h.sessions.PopString(c, sessionOAuthVerifier)
-	if e := c.Query("error"); e != "" {
-		h.refuseSignIn(c, http.StatusUnauthorized, "Google did not sign you in ("+e+"). Please try again.", nil)
-		return
-	}
 	if state == "" || subtle.ConstantTimeCompare([]byte(c.Query("state")), []byte(state)) != 1 {
 		h.refuseSignIn(c, http.StatusBadRequest, "This sign-in was not started here or has expired. Please try again.",
 			errors.New("oauth state mismatch"))
+		return
+	}
+	if e := c.Query("error"); e != "" {
+		h.refuseSignIn(c, http.StatusUnauthorized, googleErrorMessage(e), fmt.Errorf("google error %q", e))
 		return
 	}
 	if verifier == "" {
@@ -146,7 +147,7 @@ func (h *Handler) googleCallback(c *gin.Context) {
 		h.refuseSignIn(c, http.StatusBadRequest, "Google sent no sign-in code. Please try again.", nil)
 		return
 	}
-	ctx := context.WithValue(c, oauth2.HTTPClient, h.httpClient)
+	ctx := context.WithValue(c.Request.Context(), oauth2.HTTPClient, h.httpClient)
 	tok, err := h.google.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		h.refuseSignIn(c, http.StatusBadGateway, "Google refused the sign-in. Please try again.", err)
@@ -162,6 +163,15 @@ func (h *Handler) googleCallback(c *gin.Context) {
 		return
 	}
 	h.signIn(c, models.Profile{Email: gu.Email, Name: gu.Name, AvatarURL: httpsOnly(gu.Picture)})
+}
+
+// googleErrorMessage is what a person reads when Google answers the
+// sign-in with an error code; unknown codes are not repeated to them.
+func googleErrorMessage(code string) string {
+	if code == "access_denied" {
+		return "You cancelled the Google sign-in (access_denied). Try again when you are ready."
+	}
+	return "Google could not sign you in. Please try again."
 }
 
 // googleUserinfo fetches the signed-in person's profile.

@@ -17,7 +17,11 @@ type documentsPageData struct {
 
 // documentsPage lists the signed-in user's documents.
 func (h *Handler) documentsPage(c *gin.Context) {
-	docs, err := h.store.DocumentsByUser(c, currentUser(c).ID)
+	if !h.workspaceReady(c) {
+		h.render(c, http.StatusOK, "documents_pending.html", workspaceData{base: h.page(c, "Setting up your workspace")})
+		return
+	}
+	docs, err := h.store.DocumentsByUser(c.Request.Context(), currentUser(c).ID)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -46,7 +50,7 @@ func newDocumentJSON(d *models.Document) documentJSON {
 
 // apiDocuments answers GET /api/v1/documents: the token owner's documents.
 func (h *Handler) apiDocuments(c *gin.Context) {
-	docs, err := h.store.DocumentsByUser(c, currentUser(c).ID)
+	docs, err := h.store.DocumentsByUser(c.Request.Context(), currentUser(c).ID)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return

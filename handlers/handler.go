@@ -3,13 +3,19 @@
 //
 // Routes, the UI action behind each, and the template it renders:
 //
-//	GET  /                        documents page            documents.html (document_list.html)
+//	GET  /                        documents page            documents.html (document_list.html, or workspace.html while setting up)
+//	GET  /workspace               poll while setting up     workspace.html, or HX-Refresh once ready
 //	GET  /login                   sign-in choices           login.html
 //	GET  /auth/google             start Google sign-in      redirect to Google
 //	GET  /auth/google/callback    finish Google sign-in     redirect to / (or login.html with the reason)
 //	POST /auth/dev                email-only sign-in        redirect to / (or login.html with the reason)
 //	POST /logout                  sign out                  redirect to /login
+//	GET  /settings                API tokens, delete        settings.html
+//	POST /settings/tokens         make an API token         settings.html, showing it once
+//	POST /settings/tokens/:id/revoke  revoke a token        redirect to /settings
+//	POST /account/delete          delete the account        redirect to /login (settings.html if not confirmed)
 //	GET  /api/v1/documents        the documents, as JSON    -
+//	DELETE /api/v1/account        delete the account        204
 //	GET  /healthz                 control plane answers?    -
 //	GET  /static/*                htmx, the SSE extension, the stylesheet
 package handlers
@@ -28,6 +34,7 @@ import (
 	"silo/config"
 	"silo/models"
 	"silo/static"
+	"silo/tenant"
 	"silo/views"
 )
 
@@ -41,25 +48,31 @@ const sessionCleanup = 10 * time.Minute
 type Handler struct {
 	cfg      *config.Config
 	store    *models.Store
+	tenants  *tenant.Manager
 	views    *views.Templates
 	log      *slog.Logger
 	sessions *scs.SessionManager
 	google   *oauth2.Config
 	// httpClient talks to Google; its timeout bounds a sign-in.
 	httpClient *http.Client
+	// stop ends the session clean-up goroutine, which closes done.
+	stop, done chan struct{}
 }
 
 // New returns the handlers for one server. Close stops what it started.
-func New(cfg *config.Config, store *models.Store, tmpl *views.Templates, log *slog.Logger) *Handler {
+func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, tmpl *views.Templates, log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg:        cfg,
 		store:      store,
+		tenants:    tenants,
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	sm := scs.New()
-	sm.Store = store.SessionStore(sessionCleanup)
+	sm.Store = store.SessionStore()
 	sm.Lifetime = 30 * 24 * time.Hour
 	sm.IdleTimeout = 7 * 24 * time.Hour
 	sm.Cookie.Name = "silo_session"
@@ -82,13 +95,33 @@ func New(cfg *config.Config, store *models.Store, tmpl *views.Templates, log *sl
 			},
 		}
 	}
+	go h.deleteExpiredSessions()
 	return h
 }
 
-// Close stops the session store's clean-up goroutine.
+// Close stops the session clean-up goroutine and waits for it.
 func (h *Handler) Close() {
-	if s, ok := h.sessions.Store.(interface{ StopCleanup() }); ok {
-		s.StopCleanup()
+	close(h.stop)
+	<-h.done
+}
+
+// deleteExpiredSessions deletes expired sessions every sessionCleanup until
+// Close.
+func (h *Handler) deleteExpiredSessions() {
+	defer close(h.done)
+	tick := time.NewTicker(sessionCleanup)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := h.store.DeleteExpiredSessions(ctx); err != nil {
+				h.log.Error("delete expired sessions", "err", err)
+			}
+			cancel()
+		}
 	}
 }
 
@@ -108,6 +141,7 @@ func (h *Handler) Router() http.Handler {
 
 	api := r.Group("/api/v1", h.requireToken)
 	api.GET("/documents", h.apiDocuments)
+	api.DELETE("/account", h.apiDeleteAccount)
 
 	web := r.Group("/", h.loadUser, h.checkCSRF)
 	web.GET("/login", h.loginPage)
@@ -122,11 +156,15 @@ func (h *Handler) Router() http.Handler {
 
 	signedIn := web.Group("/", h.requireUser)
 	signedIn.GET("/", h.documentsPage)
+	signedIn.GET("/workspace", h.workspaceStatus)
+	signedIn.GET("/settings", h.settingsPage)
+	signedIn.POST("/settings/tokens", h.createToken)
+	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)
+	signedIn.POST("/account/delete", h.deleteAccount)
 
 	withSessions := h.sessions.LoadAndSave(r)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		p := req.URL.Path
-		if p == "/healthz" || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") {
+		if sessionless(req.URL.Path) {
 			r.ServeHTTP(w, req)
 			return
 		}
@@ -134,9 +172,15 @@ func (h *Handler) Router() http.Handler {
 	})
 }
 
+// sessionless reports whether requests for path run without a session: the
+// API (bearer tokens), the health check and static files.
+func sessionless(path string) bool {
+	return path == "/healthz" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/static/")
+}
+
 // healthz answers 200 when the control plane answers, 503 otherwise.
 func (h *Handler) healthz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.store.Ping(ctx); err != nil {
 		h.log.Warn("health check: control plane does not answer", "err", err)

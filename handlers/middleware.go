@@ -96,7 +96,7 @@ func (h *Handler) loadUser(c *gin.Context) {
 		c.Next()
 		return
 	}
-	u, err := h.store.User(c, id)
+	u, err := h.store.User(c.Request.Context(), id)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		if err := h.sessions.Destroy(c); err != nil {
@@ -173,7 +173,7 @@ func (h *Handler) requireToken(c *gin.Context) {
 		h.fail(c, http.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>", nil)
 		return
 	}
-	u, err := h.store.UserByAPIToken(c, strings.TrimSpace(token))
+	u, err := h.store.UserByAPIToken(c.Request.Context(), strings.TrimSpace(token))
 	if errors.Is(err, models.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer realm="silo", error="invalid_token"`)
 		h.fail(c, http.StatusUnauthorized, "invalid API token", nil)

@@ -17,8 +17,12 @@ type base struct {
 	CSRF  string
 }
 
-// page returns the base of a page for this request.
+// page returns the base of a page for this request. A sessionless request
+// (an error page for a static file, say) has no user and no forms.
 func (h *Handler) page(c *gin.Context, title string) base {
+	if sessionless(c.Request.URL.Path) {
+		return base{Title: title}
+	}
 	return base{Title: title, User: currentUser(c), CSRF: h.csrfToken(c)}
 }
 

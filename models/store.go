@@ -107,16 +107,31 @@ func (s *Store) AtlasURL() string {
 }
 
 // SessionStore returns the scs store that keeps sessions in the control
-// plane's sessions table. Its clean-up goroutine runs every cleanup.
-func (s *Store) SessionStore(cleanup time.Duration) scs.Store {
+// plane's sessions table. Its own clean-up goroutines are left off (two of
+// them race with StopCleanup); DeleteExpiredSessions does their job.
+func (s *Store) SessionStore() scs.Store {
 	switch s.Engine {
 	case config.Postgres:
-		return pgxstore.NewWithCleanupInterval(s.pool, cleanup)
+		return pgxstore.NewWithCleanupInterval(s.pool, 0)
 	case config.MySQL:
-		return mysqlstore.NewWithCleanupInterval(s.DB.DB, cleanup)
+		return mysqlstore.NewWithCleanupInterval(s.DB.DB, 0)
 	default:
-		return sqlite3store.NewWithCleanupInterval(s.DB.DB, cleanup)
+		return sqlite3store.NewWithCleanupInterval(s.DB.DB, 0)
 	}
+}
+
+// DeleteExpiredSessions removes sessions past their expiry, written in each
+// session store's own format.
+func (s *Store) DeleteExpiredSessions(ctx context.Context) error {
+	now := map[config.Engine]string{
+		config.Postgres: "current_timestamp",
+		config.MySQL:    "UTC_TIMESTAMP(6)",
+		config.SQLite:   "julianday('now')",
+	}[s.Engine]
+	if _, err := s.DB.ExecContext(ctx, "DELETE FROM sessions WHERE expiry < "+now); err != nil {
+		return fmt.Errorf("models: delete expired sessions: %w", err)
+	}
+	return nil
 }
 
 // sqlitePath is the file path in sqlite://PATH.

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -300,8 +301,8 @@ func TestDocumentsByUser(t *testing.T) {
 
 func TestSessionStore(t *testing.T) {
 	onEveryControlPlane(t, func(t *testing.T, store *models.Store) {
-		sessions := store.SessionStore(0) // no clean-up goroutine
-		token := strings.Repeat("t", 43)  // the length of scs's tokens
+		sessions := store.SessionStore()
+		token := strings.Repeat("t", 43) // the length of scs's tokens
 		if err := sessions.Commit(token, []byte("data"), time.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
@@ -315,6 +316,16 @@ func TestSessionStore(t *testing.T) {
 		}
 		if _, found, err := sessions.Find(expired); found || err != nil {
 			t.Errorf("Find of an expired session: got found %v, %v; want false, nil", found, err)
+		}
+		if err := store.DeleteExpiredSessions(context.Background()); err != nil {
+			t.Fatalf("DeleteExpiredSessions: %v", err)
+		}
+		var tokens []string
+		if err := store.DB.NewSelect().Table("sessions").Column("token").Scan(context.Background(), &tokens); err != nil {
+			t.Fatal(err)
+		}
+		if len(tokens) != 1 || tokens[0] != token {
+			t.Errorf("sessions after DeleteExpiredSessions: got %q, want only the live one", tokens)
 		}
 		if err := sessions.Delete(token); err != nil {
 			t.Fatalf("Delete: %v", err)
@@ -348,16 +359,16 @@ func TestDeleteUserCascades(t *testing.T) {
 			}).Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := store.DB.ExecContext(ctx,
-				"INSERT INTO vector_databases (user_id, engine, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-				u.ID, "sqlite", "ready", now, now); err != nil {
+			if _, err := store.DB.NewInsert().Model(&models.VectorDatabase{
+				UserID: u.ID, Engine: "sqlite", Status: models.TenantReady, CreatedAt: now, UpdatedAt: now,
+			}).Exec(ctx); err != nil {
 				t.Fatalf("insert vector database: %v", err)
 			}
 		}
 		// A second tenant database for one user breaks the one-per-user rule.
-		if _, err := store.DB.ExecContext(ctx,
-			"INSERT INTO vector_databases (user_id, engine, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			ann.ID, "sqlite", "ready", now, now); err == nil {
+		if _, err := store.DB.NewInsert().Model(&models.VectorDatabase{
+			UserID: ann.ID, Engine: "sqlite", Status: models.TenantReady, CreatedAt: now, UpdatedAt: now,
+		}).Exec(ctx); err == nil {
 			t.Error("a second vector database for one user: got no error, want a unique violation")
 		}
 		// A document of a user who does not exist breaks the foreign key.

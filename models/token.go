@@ -73,3 +73,38 @@ func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// APITokensByUser returns the user's tokens, newest first.
+func (s *Store) APITokensByUser(ctx context.Context, userID int64) ([]APIToken, error) {
+	out := []APIToken{}
+	err := s.DB.NewSelect().Model(&out).Where("user_id = ?", userID).Order("id DESC").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("models: api tokens of user %d: %w", userID, err)
+	}
+	return out, nil
+}
+
+// PublicID names a token in pages and forms without revealing it: the start
+// of its hash.
+func (t *APIToken) PublicID() string { return t.TokenHash[:publicIDLen] }
+
+const publicIDLen = 16
+
+// DeleteAPIToken revokes the user's token with that public id; another
+// user's token is ErrNotFound.
+func (s *Store) DeleteAPIToken(ctx context.Context, userID int64, publicID string) error {
+	if len(publicID) != publicIDLen || strings.Trim(publicID, "0123456789abcdef") != "" {
+		return ErrNotFound
+	}
+	res, err := s.DB.NewDelete().Model((*APIToken)(nil)).
+		Where("user_id = ?", userID).
+		Where("token_hash LIKE ?", publicID+"%").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("models: delete api token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -7,7 +7,9 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,9 +52,10 @@ func FindAtlas(configured string) (string, error) {
 
 // Migrator applies one embedded migration directory to databases.
 type Migrator struct {
-	dir    *atlasexec.WorkingDir
-	client *atlasexec.Client
-	latest string
+	dir      *atlasexec.WorkingDir
+	client   *atlasexec.Client
+	atlasBin string
+	latest   string
 }
 
 // NewMigrator copies the migration directory at path (for example
@@ -77,7 +80,7 @@ func NewMigrator(atlasBin, path string) (*Migrator, error) {
 		_ = wd.Close()
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return &Migrator{dir: wd, client: client, latest: latest}, nil
+	return &Migrator{dir: wd, client: client, atlasBin: atlasBin, latest: latest}, nil
 }
 
 // Latest is the newest migration version in the directory.
@@ -89,7 +92,11 @@ func (m *Migrator) Close() error { return m.dir.Close() }
 // Apply brings the database at url (an atlas URL) to the newest version and
 // returns the versions it went from and to.
 func (m *Migrator) Apply(ctx context.Context, url string) (from, to string, err error) {
-	res, err := m.client.MigrateApply(ctx, &atlasexec.MigrateApplyParams{
+	client, err := m.clientFor(url)
+	if err != nil {
+		return "", "", err
+	}
+	res, err := client.MigrateApply(ctx, &atlasexec.MigrateApplyParams{
 		DirURL: "file://migrations",
 		URL:    url,
 	})
@@ -105,14 +112,52 @@ func (m *Migrator) Apply(ctx context.Context, url string) (from, to string, err 
 // Status reports the database's current version and how many migrations are
 // still to apply.
 func (m *Migrator) Status(ctx context.Context, url string) (current string, pending int, err error) {
-	res, err := m.client.MigrateStatus(ctx, &atlasexec.MigrateStatusParams{
+	client, err := m.clientFor(url)
+	if err != nil {
+		return "", 0, err
+	}
+	res, err := client.MigrateStatus(ctx, &atlasexec.MigrateStatusParams{
 		DirURL: "file://migrations",
 		URL:    url,
 	})
 	if err != nil {
 		return "", 0, fmt.Errorf("schema: status: %w", atlasError(err))
 	}
+	if len(res.Applied) == 0 {
+		return "", len(res.Pending), nil // atlas says "No migration applied yet"
+	}
 	return res.Current, len(res.Pending), nil
+}
+
+// clientFor returns the atlas client for a database. atlas locks a SQLite
+// database with a lock file named the same for every database, in $TMPDIR:
+// each SQLite database gets a TMPDIR of its own, so migrating two tenant
+// files at once does not collide while one file stays locked against two
+// migrations.
+func (m *Migrator) clientFor(url string) (*atlasexec.Client, error) {
+	path, ok := strings.CutPrefix(url, "sqlite://")
+	if !ok {
+		return m.client, nil
+	}
+	path, _, _ = strings.Cut(path, "?")
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	sum := sha256.Sum256([]byte(path))
+	dir := filepath.Join(os.TempDir(), "silo-atlas-locks", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("schema: lock directory: %w", err)
+	}
+	client, err := atlasexec.NewClient(m.dir.Path(), m.atlasBin)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	env := atlasexec.NewOSEnviron()
+	env["TMPDIR"] = dir
+	if err := client.SetEnv(env); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return client, nil
 }
 
 // atlasError keeps what the atlas CLI said, which is the useful part.

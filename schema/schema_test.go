@@ -60,8 +60,8 @@ func TestMigrateControlPlane(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Status of an empty database: %v", err)
 			}
-			if pending == 0 {
-				t.Errorf("Status of an empty database: got %d pending (current %q), want more than 0", pending, current)
+			if pending == 0 || current != "" {
+				t.Errorf("Status of an empty database: got %d pending, current %q; want more than 0 and no version", pending, current)
 			}
 
 			from, to, err := m.Apply(ctx, store.AtlasURL())

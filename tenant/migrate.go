@@ -49,8 +49,8 @@ func (m *Manager) PlanMigration(ctx context.Context, migrator *schema.Migrator, 
 // Migrate runs a planned migration: the template first, then every target
 // tenant with at most concurrency at once. One tenant's failure does not
 // stop the others; each outcome is stored and passed to onResult (which may
-// be nil) as it happens. It returns the finished run.
-func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *Migration, concurrency int, onResult func(models.MigrationResult)) (*models.MigrationRun, error) {
+// be nil) with its tenant as it happens. It returns the finished run.
+func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *Migration, concurrency int, onResult func(models.VectorDatabase, models.MigrationResult)) (*models.MigrationRun, error) {
 	if concurrency < 1 {
 		concurrency = DefaultConcurrency()
 	}
@@ -70,7 +70,7 @@ func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *M
 			for v := range work {
 				res := m.migrateOne(ctx, migrator, mig.Run.ID, v)
 				if onResult != nil {
-					onResult(res)
+					onResult(v, res)
 				}
 			}
 		}()

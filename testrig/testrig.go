@@ -33,6 +33,7 @@ import (
 	"silo/handlers"
 	"silo/models"
 	"silo/schema"
+	"silo/tenant"
 	"silo/views"
 )
 
@@ -177,6 +178,22 @@ func Open(t testing.TB, databaseURL string) *models.Store {
 	return store
 }
 
+// SQLiteTenants returns a tenant manager that makes SQLite tenant files in
+// a temporary directory.
+func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.Manager {
+	t.Helper()
+	m, err := schema.NewMigrator(AtlasBin(t), "tenant/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	prov, err := tenant.NewSQLite(context.Background(), t.TempDir(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tenant.NewManager(store, prov, nil, log)
+}
+
 // Config is a configuration for tests: dev sign-in on, on the given control
 // plane.
 func Config(databaseURL string) *config.Config {
@@ -199,15 +216,23 @@ type Server struct {
 	Browser *http.Client
 }
 
-// NewServer starts silo with cfg on store; it stops when the test ends.
+// NewServer starts silo with cfg on store; it stops when the test ends. An
+// http BASE_URL becomes the server's own address (OAuth redirects need it);
+// an https one is kept, to test what https changes.
 func NewServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
 	t.Helper()
 	tmpl, err := views.Parse()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := handlers.New(cfg, store, tmpl, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv := httptest.NewServer(h.Router())
+	srv := httptest.NewUnstartedServer(nil)
+	if !cfg.HTTPS() {
+		cfg.BaseURL = "http://" + srv.Listener.Addr().String()
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := handlers.New(cfg, store, SQLiteTenants(t, store, log), tmpl, log)
+	srv.Config.Handler = h.Router()
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); h.Close() })
 	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser()}
 }
