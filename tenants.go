@@ -25,8 +25,10 @@ type tenants struct {
 	close    func()
 }
 
-// Close releases the provisioner's connections and the migrator's files.
+// Close releases the tenant connections, the provisioner's connections and
+// the migrator's files.
 func (t *tenants) Close() {
+	t.Manager.Close()
 	t.close()
 	_ = t.migrator.Close()
 }
@@ -79,7 +81,7 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 		prov = sq
 	}
 	return &tenants{
-		Manager:  tenant.NewManager(store, prov, sealer, log),
+		Manager:  tenant.NewManager(store, prov, tenant.Options{Sealer: sealer, MaxConns: cfg.TenantMaxConns, Log: log}),
 		migrator: migrator,
 		close:    closeProv,
 	}, nil
@@ -141,12 +143,12 @@ func tenantsMigrate(ctx context.Context, cfg *config.Config, log *slog.Logger, a
 		return err
 	}
 	defer t.Close()
-	mig, err := t.PlanMigration(ctx, t.migrator, "silo tenants migrate", nil)
+	mig, err := t.PlanMigration(ctx, "silo tenants migrate", nil)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "migrating %d tenant database(s) to %s, %d at a time\n", mig.Run.Total, mig.Run.TargetVersion, *concurrency)
-	run, err := t.Migrate(ctx, t.migrator, mig, *concurrency, func(v models.VectorDatabase, r models.MigrationResult) {
+	run, err := t.Migrate(ctx, mig, *concurrency, func(v models.VectorDatabase, r models.MigrationResult) {
 		if r.Error != "" {
 			fmt.Fprintf(stdout, "FAIL %s (%s): %s\n", v.User.Email, v.ExternalID, r.Error)
 		}

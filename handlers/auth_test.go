@@ -17,14 +17,12 @@ import (
 func TestDevSignIn(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine config.Engine) {
 		srv := newServer(t, engine, nil)
-		resp, body := srv.PostForm(t, "/auth/dev", url.Values{
+		wantSignedOut(t, srv)
+		resp, _ := srv.PostForm(t, "/auth/dev", url.Values{
 			"email":      {"ann@example.com"},
 			"csrf_token": {srv.CSRFToken(t, "/login")},
 		})
 		wantRedirect(t, resp, "/")
-		if strings.Contains(body, "ann@example.com") {
-			t.Errorf("the redirect's body shows the e-mail; want it on / only")
-		}
 		wantSignedIn(t, srv, "ann@example.com")
 
 		u, err := srv.Store.UserByEmail(context.Background(), "ann@example.com")

@@ -123,9 +123,8 @@ func TestSessionSurvivesRestart(t *testing.T) {
 		csrf := a.CSRFToken(t, "/")
 		a.Close()
 		storeA.Close()
-		if resp, err := http.Get(a.URL + "/healthz"); err == nil {
-			resp.Body.Close()
-			t.Fatal("server A still answers after Close")
+		if err := storeA.Ping(context.Background()); err == nil {
+			t.Fatal("store A still answers after Close")
 		}
 
 		storeB := testrig.Open(t, databaseURL)

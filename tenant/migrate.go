@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"silo/models"
-	"silo/schema"
 )
 
 // templater is a provisioner that copies new tenants from a template
@@ -32,7 +31,8 @@ type Migration struct {
 // PlanMigration records a run over the ready tenants whose schema is not
 // the newest; only, when not nil, narrows it to those directory rows (to
 // retry a run's failures).
-func (m *Manager) PlanMigration(ctx context.Context, migrator *schema.Migrator, startedBy string, only []int64) (*Migration, error) {
+func (m *Manager) PlanMigration(ctx context.Context, startedBy string, only []int64) (*Migration, error) {
+	migrator := m.prov.Migrator()
 	targets, _, err := m.store.Tenants(ctx, models.TenantFilter{
 		Status: models.TenantReady, BehindOf: migrator.Latest(), IDs: only,
 	})
@@ -50,7 +50,7 @@ func (m *Manager) PlanMigration(ctx context.Context, migrator *schema.Migrator, 
 // tenant with at most concurrency at once. One tenant's failure does not
 // stop the others; each outcome is stored and passed to onResult (which may
 // be nil) with its tenant as it happens. It returns the finished run.
-func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *Migration, concurrency int, onResult func(models.VectorDatabase, models.MigrationResult)) (*models.MigrationRun, error) {
+func (m *Manager) Migrate(ctx context.Context, mig *Migration, concurrency int, onResult func(models.VectorDatabase, models.MigrationResult)) (*models.MigrationRun, error) {
 	if concurrency < 1 {
 		concurrency = DefaultConcurrency()
 	}
@@ -68,7 +68,7 @@ func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *M
 		go func() {
 			defer wg.Done()
 			for v := range work {
-				res := m.migrateOne(ctx, migrator, mig.Run.ID, v)
+				res := m.migrateOne(ctx, mig.Run.ID, v)
 				if onResult != nil {
 					onResult(v, res)
 				}
@@ -91,12 +91,12 @@ func (m *Manager) Migrate(ctx context.Context, migrator *schema.Migrator, mig *M
 }
 
 // migrateOne migrates one tenant database and records the outcome.
-func (m *Manager) migrateOne(ctx context.Context, migrator *schema.Migrator, runID int64, v models.VectorDatabase) models.MigrationResult {
+func (m *Manager) migrateOne(ctx context.Context, runID int64, v models.VectorDatabase) models.MigrationResult {
 	start := time.Now()
 	res := models.MigrationResult{RunID: runID, VectorDatabaseID: v.ID, FromVersion: v.SchemaVersion}
 	t, err := m.tenant(&v, nameFor(v.User))
 	if err == nil {
-		res.FromVersion, res.ToVersion, err = migrator.Apply(ctx, m.prov.AtlasURL(t))
+		res.FromVersion, res.ToVersion, err = m.prov.Migrator().Apply(ctx, m.prov.AtlasURL(t))
 	}
 	if err == nil {
 		err = m.store.SetSchemaVersion(ctx, v.ID, res.ToVersion)

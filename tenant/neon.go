@@ -77,6 +77,9 @@ func (n *Neon) Engine() string { return "neon" }
 // Locations is the one region.
 func (n *Neon) Locations() []string { return []string{n.region} }
 
+// Migrator applies the PostgreSQL tenant schema.
+func (n *Neon) Migrator() *schema.Migrator { return n.migrator }
+
 // AtlasURL is the project owner's connection URI without channel_binding,
 // which atlas's PostgreSQL driver (lib/pq) would send to the server as a
 // setting, and fail.

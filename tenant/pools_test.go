@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -211,7 +210,7 @@ func TestPoolsPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := poolsControlPlane(t)
-	mgr := NewManager(store, prov, sealer, slog.New(slog.DiscardHandler))
+	mgr := NewManager(store, prov, Options{Sealer: sealer})
 
 	// Three tenants as sign-up makes them; the directory id is the key.
 	type tenantRow struct {

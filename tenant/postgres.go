@@ -99,6 +99,9 @@ func (p *Postgres) Close() {
 // Engine is "postgres".
 func (p *Postgres) Engine() string { return "postgres" }
 
+// Migrator applies the PostgreSQL tenant schema.
+func (p *Postgres) Migrator() *schema.Migrator { return p.migrator }
+
 // Locations are the servers, as host:port.
 func (p *Postgres) Locations() []string { return p.order }
 

@@ -47,7 +47,13 @@ func (p *SQLite) Engine() string { return "sqlite" }
 // Locations is the one directory.
 func (p *SQLite) Locations() []string { return []string{p.dir} }
 
-func (p *SQLite) path(t Tenant) string { return filepath.Join(t.Location, t.Name+".db") }
+// Migrator applies the SQLite tenant schema.
+func (p *SQLite) Migrator() *schema.Migrator { return p.migrator }
+
+func (p *SQLite) path(t Tenant) string { return sqliteFile(t) }
+
+// sqliteFile is the path of a SQLite tenant's file.
+func sqliteFile(t Tenant) string { return filepath.Join(t.Location, t.Name+".db") }
 
 // AtlasURL is the tenant file's sqlite:// URL.
 func (p *SQLite) AtlasURL(t Tenant) string { return "sqlite://" + p.path(t) + "?_fk=1" }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"silo/models"
+	"silo/schema"
 )
 
 // Tenant is one tenant database: what the control plane records of it.
@@ -45,6 +46,8 @@ type Provisioner interface {
 	Existing(ctx context.Context) ([]Tenant, error)
 	// AtlasURL is the address atlas migrates t's database at.
 	AtlasURL(t Tenant) string
+	// Migrator applies the tenant schema of the engine.
+	Migrator() *schema.Migrator
 }
 
 // namePrefix starts the name of every tenant database silo makes; nothing
@@ -65,6 +68,7 @@ type Manager struct {
 	store  *models.Store
 	prov   Provisioner
 	sealer *Sealer
+	pools  *Pools
 	log    *slog.Logger
 
 	// afterStep, when set (by tests), runs after each provisioning step and
@@ -72,11 +76,39 @@ type Manager struct {
 	afterStep func(step string) error
 }
 
-// NewManager returns a Manager that makes tenant databases with prov and
-// seals their credentials with sealer (nil when there are none).
-func NewManager(store *models.Store, prov Provisioner, sealer *Sealer, log *slog.Logger) *Manager {
-	return &Manager{store: store, prov: prov, sealer: sealer, log: log}
+// Options are a Manager's settings beside its store and provisioner.
+type Options struct {
+	Sealer   *Sealer      // seals tenant credentials; nil when there are none (SQLite)
+	MaxConns int          // open tenant connections, all tenants together (TENANT_MAX_CONNS)
+	Log      *slog.Logger // nil discards
 }
+
+// NewManager returns a Manager that makes tenant databases with prov and
+// keeps them in store's directory. Close releases its connections.
+func NewManager(store *models.Store, prov Provisioner, opts Options) *Manager {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{store: store, prov: prov, sealer: opts.Sealer, pools: NewPools(opts.MaxConns), log: opts.Log}
+}
+
+// Close closes every open tenant connection.
+func (m *Manager) Close() { m.pools.Close() }
+
+// DB returns the open database of a ready tenant row and the function that
+// hands it back; connections are shared under TENANT_MAX_CONNS.
+func (m *Manager) DB(ctx context.Context, v *models.VectorDatabase) (*DB, func(), error) {
+	return m.pools.Acquire(ctx, v.ID, func() (Tenant, error) {
+		t, err := m.tenant(v, v.ExternalID)
+		if err == nil && t.DSN == "" && v.Engine == "sqlite" { // a file needs no sealed credentials
+			t.DSN = sqliteFile(t)
+		}
+		return t, err
+	})
+}
+
+// LatestSchema is the newest tenant schema version.
+func (m *Manager) LatestSchema() string { return m.prov.Migrator().Latest() }
 
 // Provisioner returns the manager's provisioner.
 func (m *Manager) Provisioner() Provisioner { return m.prov }
@@ -221,12 +253,13 @@ func (m *Manager) Delete(ctx context.Context, u *models.User) error {
 	return m.store.DeleteUser(ctx, u.ID)
 }
 
-// drop drops the database of a directory row.
+// drop closes the connections to a directory row's database and drops it.
 func (m *Manager) drop(ctx context.Context, v *models.VectorDatabase, name string) error {
 	t, err := m.tenant(v, name)
 	if err != nil {
 		return err
 	}
+	m.pools.Evict(v.ID)
 	if err := m.prov.Drop(ctx, t); err != nil {
 		return fmt.Errorf("tenant: drop %s: %w", name, err)
 	}

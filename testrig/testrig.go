@@ -191,7 +191,9 @@ func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tenant.NewManager(store, prov, nil, log)
+	mgr := tenant.NewManager(store, prov, tenant.Options{Log: log})
+	t.Cleanup(mgr.Close)
+	return mgr
 }
 
 // Config is a configuration for tests: dev sign-in on, on the given control
