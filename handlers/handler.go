@@ -14,8 +14,14 @@
 //	POST /settings/tokens         make an API token         settings.html, showing it once
 //	POST /settings/tokens/:id/revoke  revoke a token        redirect to /settings
 //	POST /account/delete          delete the account        redirect to /login (settings.html if not confirmed)
+//	GET  /admin                   tenant dashboard          admin.html
+//	POST /admin/migrations        migrate all tenants       redirect to the run
+//	GET  /admin/migrations/:id    one run, live             admin_run.html (admin_run_progress.html, admin_result_row.html)
+//	GET  /admin/migrations/:id/events  the run's SSE stream  admin_result_row.html, admin_run_progress.html
+//	POST /admin/migrations/:id/retry   retry the failures   redirect to the new run
 //	GET  /api/v1/documents        the documents, as JSON    -
 //	DELETE /api/v1/account        delete the account        204
+//	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
 //	GET  /healthz                 control plane answers?    -
 //	GET  /static/*                htmx, the SSE extension, the stylesheet
 package handlers
@@ -25,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -57,6 +64,10 @@ type Handler struct {
 	httpClient *http.Client
 	// stop ends the session clean-up goroutine, which closes done.
 	stop, done chan struct{}
+	// background runs migration runs; Close cancels backgroundCtx and waits.
+	background       sync.WaitGroup
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
 }
 
 // New returns the handlers for one server. Close stops what it started.
@@ -71,6 +82,7 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, tmpl 
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	h.backgroundCtx, h.cancelBackground = context.WithCancel(context.Background())
 	sm := scs.New()
 	sm.Store = store.SessionStore()
 	sm.Lifetime = 30 * 24 * time.Hour
@@ -99,9 +111,12 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, tmpl 
 	return h
 }
 
-// Close stops the session clean-up goroutine and waits for it.
+// Close stops the session clean-up goroutine and any migration run, and
+// waits for them. A run stopped half-way is finished by the next one.
 func (h *Handler) Close() {
 	close(h.stop)
+	h.cancelBackground()
+	h.background.Wait()
 	<-h.done
 }
 
@@ -142,6 +157,10 @@ func (h *Handler) Router() http.Handler {
 	api := r.Group("/api/v1", h.requireToken)
 	api.GET("/documents", h.apiDocuments)
 	api.DELETE("/account", h.apiDeleteAccount)
+	apiAdmin := api.Group("/admin", h.requireAdmin)
+	apiAdmin.GET("/tenants", h.apiTenants)
+	apiAdmin.POST("/tenants/migrate", h.apiMigrate)
+	apiAdmin.GET("/migrations/:id", h.apiRun)
 
 	web := r.Group("/", h.loadUser, h.checkCSRF)
 	web.GET("/login", h.loginPage)
@@ -161,6 +180,13 @@ func (h *Handler) Router() http.Handler {
 	signedIn.POST("/settings/tokens", h.createToken)
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)
 	signedIn.POST("/account/delete", h.deleteAccount)
+
+	admin := signedIn.Group("/admin", h.requireAdmin)
+	admin.GET("", h.adminPage)
+	admin.POST("/migrations", h.migrateAll)
+	admin.GET("/migrations/:id", h.runPage)
+	admin.GET("/migrations/:id/events", h.runEvents)
+	admin.POST("/migrations/:id/retry", h.retryFailed)
 
 	withSessions := h.sessions.LoadAndSave(r)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"silo/config"
@@ -42,37 +41,11 @@ func newServer(t *testing.T, engine config.Engine, configure func(*config.Config
 	t.Helper()
 	databaseURL := testrig.NewDatabaseURL(t, engine)
 	store := testrig.Open(t, databaseURL)
-	migrate(t, store)
+	testrig.Migrate(t, store)
 	cfg := testrig.Config(databaseURL)
 	if configure != nil {
 		configure(cfg)
 	}
-	return startServer(t, cfg, store)
-}
-
-// atlasRuns serialises this package's runs of the atlas CLI on SQLite (the
-// control plane's migrations, and the tenant template every server
-// migrates): atlas locks a SQLite database through one file in $TMPDIR
-// named after the lock, not the database, so two concurrent runs on
-// different files collide ("lock on "atlas_migrate_execute" already taken").
-var atlasRuns sync.Mutex
-
-// migrate applies the control-plane migrations to store.
-func migrate(t *testing.T, store *models.Store) {
-	t.Helper()
-	if store.Engine == config.SQLite {
-		atlasRuns.Lock()
-		defer atlasRuns.Unlock()
-	}
-	testrig.Migrate(t, store)
-}
-
-// startServer starts silo with cfg on store (see testrig.NewServer, which
-// migrates a SQLite tenant template whatever the control plane's engine).
-func startServer(t *testing.T, cfg *config.Config, store *models.Store) *testrig.Server {
-	t.Helper()
-	atlasRuns.Lock()
-	defer atlasRuns.Unlock()
 	return testrig.NewServer(t, cfg, store)
 }
 

@@ -116,8 +116,8 @@ func TestSessionSurvivesRestart(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine config.Engine) {
 		databaseURL := testrig.NewDatabaseURL(t, engine)
 		storeA := testrig.Open(t, databaseURL)
-		migrate(t, storeA)
-		a := startServer(t, testrig.Config(databaseURL), storeA)
+		testrig.Migrate(t, storeA)
+		a := testrig.NewServer(t, testrig.Config(databaseURL), storeA)
 		a.SignIn(t, "ann@example.com")
 		value := sessionValue(t, a)
 		csrf := a.CSRFToken(t, "/")
@@ -128,7 +128,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 		}
 
 		storeB := testrig.Open(t, databaseURL)
-		b := startServer(t, testrig.Config(databaseURL), storeB)
+		b := testrig.NewServer(t, testrig.Config(databaseURL), storeB)
 		b.Browser = browserWithSession(t, b.URL, value)
 		wantSignedIn(t, b, "ann@example.com")
 		if got := b.CSRFToken(t, "/"); got != csrf {
@@ -143,9 +143,9 @@ func TestSessionSharedByTwoInstances(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine config.Engine) {
 		databaseURL := testrig.NewDatabaseURL(t, engine)
 		storeA := testrig.Open(t, databaseURL)
-		migrate(t, storeA)
-		a := startServer(t, testrig.Config(databaseURL), storeA)
-		b := startServer(t, testrig.Config(databaseURL), testrig.Open(t, databaseURL))
+		testrig.Migrate(t, storeA)
+		a := testrig.NewServer(t, testrig.Config(databaseURL), storeA)
+		b := testrig.NewServer(t, testrig.Config(databaseURL), testrig.Open(t, databaseURL))
 
 		a.SignIn(t, "ann@example.com")
 		value := sessionValue(t, a)

@@ -46,3 +46,26 @@ func (s *Store) DocumentsByUser(ctx context.Context, userID int64) ([]Document, 
 	}
 	return docs, nil
 }
+
+// DocumentCounts returns how many documents each of the users has.
+func (s *Store) DocumentCounts(ctx context.Context, userIDs []int64) (map[int64]int, error) {
+	out := make(map[int64]int, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		UserID int64 `bun:"user_id"`
+		N      int   `bun:"n"`
+	}
+	err := s.DB.NewSelect().Model((*Document)(nil)).
+		Column("user_id").ColumnExpr("COUNT(*) AS n").
+		Where("user_id IN (?)", bun.In(userIDs)).
+		Group("user_id").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("models: document counts: %w", err)
+	}
+	for _, r := range rows {
+		out[r.UserID] = r.N
+	}
+	return out, nil
+}

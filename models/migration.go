@@ -45,6 +45,8 @@ type MigrationResult struct {
 	DurationMS       int64     `bun:"duration_ms,notnull"`
 	Error            string    `bun:"error,notnull"`
 	FinishedAt       time.Time `bun:"finished_at,notnull"`
+
+	VectorDatabase *VectorDatabase `bun:"rel:belongs-to,join:vector_database_id=id"` // nil once the tenant is deleted
 }
 
 // CreateMigrationRun records the start of a run over total tenants.
@@ -107,6 +109,22 @@ func (s *Store) MigrationRunByPublicID(ctx context.Context, publicID string) (*M
 	return r, nil
 }
 
+// RunningMigration returns a run still under way that started after since,
+// or ErrNotFound.
+func (s *Store) RunningMigration(ctx context.Context, since time.Time) (*MigrationRun, error) {
+	r := new(MigrationRun)
+	err := s.DB.NewSelect().Model(r).
+		Where("status = ?", RunRunning).Where("started_at > ?", since.UTC()).
+		Order("id DESC").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: running migration: %w", err)
+	}
+	return r, nil
+}
+
 // MigrationRuns returns the newest runs first.
 func (s *Store) MigrationRuns(ctx context.Context, limit int) ([]MigrationRun, error) {
 	out := []MigrationRun{}
@@ -116,12 +134,17 @@ func (s *Store) MigrationRuns(ctx context.Context, limit int) ([]MigrationRun, e
 	return out, nil
 }
 
-// MigrationResults returns a run's outcomes; failedOnly keeps the failures.
-func (s *Store) MigrationResults(ctx context.Context, runID int64, failedOnly bool) ([]MigrationResult, error) {
+// MigrationResults returns a run's outcomes after the one with id afterID
+// (0 for all), each with its tenant and user; failedOnly keeps the failures.
+func (s *Store) MigrationResults(ctx context.Context, runID, afterID int64, failedOnly bool) ([]MigrationResult, error) {
 	out := []MigrationResult{}
-	q := s.DB.NewSelect().Model(&out).Where("run_id = ?", runID).Order("id")
+	q := s.DB.NewSelect().Model(&out).
+		Relation("VectorDatabase").Relation("VectorDatabase.User").
+		Where("migration_result.run_id = ?", runID).
+		Where("migration_result.id > ?", afterID).
+		Order("migration_result.id")
 	if failedOnly {
-		q.Where("error <> ''")
+		q.Where("migration_result.error <> ''")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("models: results of migration run %d: %w", runID, err)

@@ -308,3 +308,36 @@ func safePassword(pw string) bool {
 	}
 	return true
 }
+
+// Sizes returns the size in bytes of each of the tenants' databases, by name.
+func (p *Postgres) Sizes(ctx context.Context, ts []Tenant) (map[string]int64, error) {
+	byServer := map[string][]string{}
+	for _, t := range ts {
+		byServer[t.Location] = append(byServer[t.Location], t.Name)
+	}
+	out := make(map[string]int64, len(ts))
+	for loc, names := range byServer {
+		s, err := p.server(loc)
+		if err != nil {
+			continue // a server no longer configured: size unknown
+		}
+		rows, err := s.pool.Query(ctx, "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datname = ANY($1)", names)
+		if err != nil {
+			return nil, fmt.Errorf("tenant: database sizes on %s: %w", loc, err)
+		}
+		for rows.Next() {
+			var name string
+			var size int64
+			if err := rows.Scan(&name, &size); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[name] = size
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -137,3 +137,21 @@ func copyFile(src, dst string) error {
 	}
 	return os.Rename(tmp.Name(), dst)
 }
+
+// Sizes returns the size in bytes of each of the tenants' files (with their
+// write-ahead logs), by name.
+func (p *SQLite) Sizes(_ context.Context, ts []Tenant) (map[string]int64, error) {
+	out := make(map[string]int64, len(ts))
+	for _, t := range ts {
+		var size int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(p.path(t) + suffix); err == nil {
+				size += fi.Size()
+			}
+		}
+		if size > 0 {
+			out[t.Name] = size
+		}
+	}
+	return out, nil
+}

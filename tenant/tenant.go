@@ -107,6 +107,35 @@ func (m *Manager) DB(ctx context.Context, v *models.VectorDatabase) (*DB, func()
 	})
 }
 
+// sizer is a provisioner that can tell how big its tenant databases are.
+type sizer interface {
+	Sizes(ctx context.Context, ts []Tenant) (map[string]int64, error)
+}
+
+// Sizes returns the size in bytes of the rows' databases, by row id; a size
+// the engine cannot tell is missing.
+func (m *Manager) Sizes(ctx context.Context, rows []models.VectorDatabase) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(rows))
+	sz, ok := m.prov.(sizer)
+	if !ok {
+		return out, nil
+	}
+	ts := make([]Tenant, len(rows))
+	for i, v := range rows {
+		ts[i] = Tenant{Name: v.ExternalID, Location: v.Location, ExternalID: v.ExternalID}
+	}
+	byName, err := sz.Sizes(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range rows {
+		if n, ok := byName[v.ExternalID]; ok {
+			out[v.ID] = n
+		}
+	}
+	return out, nil
+}
+
 // LatestSchema is the newest tenant schema version.
 func (m *Manager) LatestSchema() string { return m.prov.Migrator().Latest() }
 

@@ -25,6 +25,8 @@ type Templates struct{ set *template.Template }
 func Parse() (*Templates, error) {
 	set, err := template.New("").Funcs(template.FuncMap{
 		"initial": initial,
+		"bytes":   formatBytes,
+		"add":     func(a, b int) int { return a + b },
 	}).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)
@@ -49,4 +51,18 @@ func initial(s string) string {
 		return string(r)
 	}
 	return "?"
+}
+
+// formatBytes writes a size for people: 7.9 MB.
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

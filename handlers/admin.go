@@ -1,0 +1,379 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"silo/models"
+	"silo/tenant"
+)
+
+// tenantsPerPage is how many tenants one dashboard page lists.
+const tenantsPerPage = 50
+
+// ssePoll is how often a migration run's event stream looks for news.
+const ssePoll = 250 * time.Millisecond
+
+// staleRun is how long after its start a run still "running" is taken for
+// one whose process died, so it no longer blocks a new run.
+const staleRun = time.Hour
+
+// requireAdmin lets admins through; everyone else gets 403, on the server.
+func (h *Handler) requireAdmin(c *gin.Context) {
+	if u := currentUser(c); u == nil || !u.IsAdmin {
+		h.fail(c, http.StatusForbidden, "This page is for silo's admins.", nil)
+		return
+	}
+	c.Next()
+}
+
+// tenantRow is one line of the tenant dashboard.
+type tenantRow struct {
+	models.VectorDatabase
+	Email     string
+	Size      int64 // bytes; 0 when unknown
+	Documents int
+	Behind    bool
+}
+
+// tenantPage is one page of the tenant directory with what the dashboard
+// and the API show of it.
+type tenantPage struct {
+	Tenants       []tenantRow
+	Page, Pages   int
+	Total         int
+	Latest        string
+	PrevPage, Next int
+}
+
+// loadTenantPage reads page (from 1) of the tenant directory, with sizes
+// and document counts.
+func (h *Handler) loadTenantPage(ctx context.Context, page int) (*tenantPage, error) {
+	if page < 1 {
+		page = 1
+	}
+	rows, total, err := h.store.Tenants(ctx, models.TenantFilter{Offset: (page - 1) * tenantsPerPage, Limit: tenantsPerPage})
+	if err != nil {
+		return nil, err
+	}
+	userIDs := make([]int64, len(rows))
+	for i, v := range rows {
+		userIDs[i] = v.UserID
+	}
+	docs, err := h.store.DocumentCounts(ctx, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := h.tenants.Sizes(ctx, rows)
+	if err != nil {
+		h.log.Warn("tenant database sizes", "err", err) // the page is still useful without them
+	}
+	latest := h.tenants.LatestSchema()
+	p := &tenantPage{Page: page, Total: total, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
+	if page > 1 {
+		p.PrevPage = page - 1
+	}
+	if page < p.Pages {
+		p.Next = page + 1
+	}
+	for _, v := range rows {
+		p.Tenants = append(p.Tenants, tenantRow{
+			VectorDatabase: v, Email: v.User.Email, Size: sizes[v.ID], Documents: docs[v.UserID],
+			Behind: v.Status == models.TenantReady && v.SchemaVersion != latest,
+		})
+	}
+	return p, nil
+}
+
+// adminPageData is what admin.html shows.
+type adminPageData struct {
+	base
+	*tenantPage
+	Runs    []models.MigrationRun
+	Running *models.MigrationRun
+}
+
+// adminPage is the tenant dashboard.
+func (h *Handler) adminPage(c *gin.Context) {
+	ctx := c.Request.Context()
+	page, _ := strconv.Atoi(c.Query("page"))
+	tp, err := h.loadTenantPage(ctx, page)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	runs, err := h.store.MigrationRuns(ctx, 10)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	d := adminPageData{base: h.page(c, "Tenants"), tenantPage: tp, Runs: runs}
+	if r, err := h.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
+		d.Running = r
+	}
+	h.render(c, http.StatusOK, "admin.html", d)
+}
+
+// errRunUnderWay means a migration run is already going on.
+var errRunUnderWay = errors.New("a migration run is already under way")
+
+// startMigration plans a run (every tenant behind, or only those rows) and
+// runs it in the background; it returns the run as planned.
+func (h *Handler) startMigration(ctx context.Context, startedBy string, only []int64) (*models.MigrationRun, error) {
+	if r, err := h.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
+		return r, errRunUnderWay
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return nil, err
+	}
+	mig, err := h.tenants.PlanMigration(ctx, startedBy, only)
+	if err != nil {
+		return nil, err
+	}
+	h.background.Go(func() {
+		run, err := h.tenants.Migrate(h.backgroundCtx, mig, tenant.DefaultConcurrency(), nil)
+		if err != nil {
+			h.log.Error("migration run", "run", mig.Run.PublicID, "err", err)
+			return
+		}
+		h.log.Info("migration run finished", "run", run.PublicID, "migrated", run.Done, "failed", run.Failed, "total", run.Total)
+	})
+	return mig.Run, nil
+}
+
+// migrateAll starts a run over every tenant that is behind.
+func (h *Handler) migrateAll(c *gin.Context) {
+	run, err := h.startMigration(c.Request.Context(), currentUser(c).Email, nil)
+	if err != nil && !errors.Is(err, errRunUnderWay) {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	redirect(c, "/admin/migrations/"+run.PublicID)
+}
+
+// retryFailed starts a run over the tenants that failed in a run.
+func (h *Handler) retryFailed(c *gin.Context) {
+	ctx := c.Request.Context()
+	run, ok := h.migrationRun(c)
+	if !ok {
+		return
+	}
+	failed, err := h.store.MigrationResults(ctx, run.ID, 0, true)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	ids := make([]int64, 0, len(failed))
+	for _, r := range failed {
+		ids = append(ids, r.VectorDatabaseID)
+	}
+	next, err := h.startMigration(ctx, currentUser(c).Email, ids)
+	if err != nil && !errors.Is(err, errRunUnderWay) {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	redirect(c, "/admin/migrations/"+next.PublicID)
+}
+
+// migrationRun loads the run named in the path, or answers 404.
+func (h *Handler) migrationRun(c *gin.Context) (*models.MigrationRun, bool) {
+	run, err := h.store.MigrationRunByPublicID(c.Request.Context(), c.Param("id"))
+	if errors.Is(err, models.ErrNotFound) {
+		h.fail(c, http.StatusNotFound, "", nil)
+		return nil, false
+	}
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return nil, false
+	}
+	return run, true
+}
+
+// runPageData is what admin_run.html shows.
+type runPageData struct {
+	base
+	Run     *models.MigrationRun
+	Results []models.MigrationResult
+	LastID  int64
+}
+
+// Live reports whether the run is still under way, so the page streams.
+func (d runPageData) Live() bool { return d.Run.Status == models.RunRunning }
+
+// runPage shows one migration run; while it runs, the results stream in.
+func (h *Handler) runPage(c *gin.Context) {
+	run, ok := h.migrationRun(c)
+	if !ok {
+		return
+	}
+	results, err := h.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	d := runPageData{base: h.page(c, "Migration run"), Run: run, Results: results}
+	if n := len(results); n > 0 {
+		d.LastID = results[n-1].ID
+	}
+	h.render(c, http.StatusOK, "admin_run.html", d)
+}
+
+// runEvents streams a run's progress over SSE: a "result" event with a
+// table row for each tenant as it finishes, a "progress" event with the
+// counters, and "done" when the run has ended. It reads the control plane,
+// so it follows a run made by any silo instance.
+func (h *Handler) runEvents(c *gin.Context) {
+	run, ok := h.migrationRun(c)
+	if !ok {
+		return
+	}
+	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
+	ctx := c.Request.Context()
+	stream := startSSE(c)
+	tick := time.NewTicker(ssePoll)
+	defer tick.Stop()
+	for {
+		results, err := h.store.MigrationResults(ctx, run.ID, after, false)
+		if err == nil {
+			run, err = h.store.MigrationRunByPublicID(ctx, run.PublicID)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Error("migration events", "run", run.PublicID, "err", err)
+			}
+			return
+		}
+		for i := range results {
+			if err := h.sendFragment(stream, "result", "admin_result_row.html", &results[i]); err != nil {
+				return
+			}
+			after = results[i].ID
+		}
+		if len(results) > 0 || run.Status != models.RunRunning {
+			if err := h.sendFragment(stream, "progress", "admin_run_progress.html", run); err != nil {
+				return
+			}
+		}
+		if run.Status != models.RunRunning {
+			_ = stream.send("done", run.Status)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// sendFragment renders a template and sends it as one event.
+func (h *Handler) sendFragment(s *sseStream, event, name string, data any) error {
+	var buf bytes.Buffer
+	if err := h.views.Render(&buf, name, data); err != nil {
+		h.log.Error("render event", "template", name, "err", err)
+		return err
+	}
+	return s.send(event, buf.String())
+}
+
+// tenantJSON is a tenant as the admin API shows it.
+type tenantJSON struct {
+	Email         string    `json:"email"`
+	Engine        string    `json:"engine"`
+	Location      string    `json:"location"`
+	Database      string    `json:"database"`
+	Status        string    `json:"status"`
+	SchemaVersion string    `json:"schema_version"`
+	Behind        bool      `json:"behind"`
+	SizeBytes     int64     `json:"size_bytes"`
+	Documents     int       `json:"documents"`
+	Error         string    `json:"error,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// apiTenants answers GET /api/v1/admin/tenants?page=N.
+func (h *Handler) apiTenants(c *gin.Context) {
+	page, _ := strconv.Atoi(c.Query("page"))
+	tp, err := h.loadTenantPage(c.Request.Context(), page)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	out := make([]tenantJSON, len(tp.Tenants))
+	for i, t := range tp.Tenants {
+		out[i] = tenantJSON{
+			Email: t.Email, Engine: t.Engine, Location: t.Location, Database: t.ExternalID,
+			Status: t.Status, SchemaVersion: t.SchemaVersion, Behind: t.Behind, SizeBytes: t.Size,
+			Documents: t.Documents, Error: t.VectorDatabase.Error, CreatedAt: t.CreatedAt,
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"tenants": out, "page": tp.Page, "pages": tp.Pages, "per_page": tenantsPerPage,
+		"total": tp.Total, "latest_schema": tp.Latest,
+	})
+}
+
+// runJSON is a migration run as the admin API shows it.
+type runJSON struct {
+	ID            string `json:"id"`
+	Status        string `json:"status"`
+	TargetVersion string `json:"target_version"`
+	Total         int    `json:"total"`
+	Done          int    `json:"done"`
+	Failed        int    `json:"failed"`
+}
+
+// apiMigrate answers POST /api/v1/admin/tenants/migrate: 202 with the run,
+// which goes on in the background (409 with the run under way, if any).
+func (h *Handler) apiMigrate(c *gin.Context) {
+	run, err := h.startMigration(c.Request.Context(), currentUser(c).Email, nil)
+	status := http.StatusAccepted
+	switch {
+	case errors.Is(err, errRunUnderWay):
+		status = http.StatusConflict
+	case err != nil:
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	c.JSON(status, gin.H{"run": runJSON{
+		ID: run.PublicID, Status: run.Status, TargetVersion: run.TargetVersion,
+		Total: run.Total, Done: run.Done, Failed: run.Failed,
+	}})
+}
+
+// apiRun answers GET /api/v1/admin/migrations/{id}: the run and each
+// tenant's outcome.
+func (h *Handler) apiRun(c *gin.Context) {
+	run, ok := h.migrationRun(c)
+	if !ok {
+		return
+	}
+	results, err := h.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	type resultJSON struct {
+		Email      string `json:"email"`
+		From       string `json:"from"`
+		To         string `json:"to"`
+		DurationMS int64  `json:"duration_ms"`
+		Error      string `json:"error,omitempty"`
+	}
+	out := make([]resultJSON, len(results))
+	for i, r := range results {
+		out[i] = resultJSON{From: r.FromVersion, To: r.ToVersion, DurationMS: r.DurationMS, Error: r.Error}
+		if r.VectorDatabase != nil && r.VectorDatabase.User != nil {
+			out[i].Email = r.VectorDatabase.User.Email
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"run": runJSON{
+		ID: run.PublicID, Status: run.Status, TargetVersion: run.TargetVersion,
+		Total: run.Total, Done: run.Done, Failed: run.Failed,
+	}, "results": out})
+}
