@@ -51,7 +51,7 @@ apt-get install -y -qq --no-install-recommends build-essential "postgresql-serve
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-chmod 755 "$work" && chown _apt "$work" 2>/dev/null || true # lets apt download sandboxed
+chown _apt "$work" 2>/dev/null || true # lets apt download sandboxed
 apt-get source --download-only -qq pgvector
 tar -xzf pgvector_*.orig.tar.gz
 cd pgvector-*/
