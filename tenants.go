@@ -30,7 +30,7 @@ type tenants struct {
 func (t *tenants) Close() {
 	t.Manager.Close()
 	t.close()
-	_ = t.migrator.Close()
+	t.migrator.Close()
 }
 
 // openTenants builds the provisioner the configuration names (PostgreSQL
@@ -56,7 +56,7 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 			sealer, err = tenant.NewSealer(key)
 		}
 		if err != nil {
-			_ = migrator.Close()
+			migrator.Close()
 			return nil, err
 		}
 	}
@@ -66,7 +66,7 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 	case config.TenantPostgres:
 		pg, err := tenant.NewPostgres(ctx, cfg.TenantDatabaseURLs, migrator)
 		if err != nil {
-			_ = migrator.Close()
+			migrator.Close()
 			return nil, err
 		}
 		prov, closeProv = pg, pg.Close
@@ -75,7 +75,7 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 	default:
 		sq, err := tenant.NewSQLite(ctx, filepath.Join(cfg.DataDir, "tenants"), migrator)
 		if err != nil {
-			_ = migrator.Close()
+			migrator.Close()
 			return nil, err
 		}
 		prov = sq

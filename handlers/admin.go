@@ -45,10 +45,10 @@ type tenantRow struct {
 // tenantPage is one page of the tenant directory with what the dashboard
 // and the API show of it.
 type tenantPage struct {
-	Tenants       []tenantRow
-	Page, Pages   int
-	Total         int
-	Latest        string
+	Tenants        []tenantRow
+	Page, Pages    int
+	Total          int
+	Latest         string
 	PrevPage, Next int
 }
 
@@ -309,7 +309,7 @@ func (h *Handler) apiTenants(c *gin.Context) {
 		out[i] = tenantJSON{
 			Email: t.Email, Engine: t.Engine, Location: t.Location, Database: t.ExternalID,
 			Status: t.Status, SchemaVersion: t.SchemaVersion, Behind: t.Behind, SizeBytes: t.Size,
-			Documents: t.Documents, Error: t.VectorDatabase.Error, CreatedAt: t.CreatedAt,
+			Documents: t.Documents, Error: t.Error, CreatedAt: t.CreatedAt,
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{

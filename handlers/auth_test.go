@@ -246,13 +246,13 @@ func TestCSRFHeaderIsAccepted(t *testing.T) {
 
 	// Sign in with the token in the header only.
 	token := srv.CSRFToken(t, "/login")
-	resp, body := send(t, srv.Browser, http.MethodPost, srv.URL+"/auth/dev",
+	resp, _ := send(t, srv.Browser, http.MethodPost, srv.URL+"/auth/dev",
 		url.Values{"email": {"ann@example.com"}}.Encode(), http.Header{"X-Csrf-Token": {token}})
 	wantRedirect(t, resp, "/")
 	wantSignedIn(t, srv, "ann@example.com")
 
 	// Sign out as htmx does: header token, no body, HX-Request.
-	resp, body = send(t, srv.Browser, http.MethodPost, srv.URL+"/logout", "",
+	resp, body := send(t, srv.Browser, http.MethodPost, srv.URL+"/logout", "",
 		http.Header{"X-Csrf-Token": {srv.CSRFToken(t, "/")}, "Hx-Request": {"true"}})
 	wantStatus(t, resp, http.StatusOK, body)
 	if got := resp.Header.Get("HX-Redirect"); got != "/login" {

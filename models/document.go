@@ -59,7 +59,7 @@ func (s *Store) DocumentCounts(ctx context.Context, userIDs []int64) (map[int64]
 	}
 	err := s.DB.NewSelect().Model((*Document)(nil)).
 		Column("user_id").ColumnExpr("COUNT(*) AS n").
-		Where("user_id IN (?)", bun.In(userIDs)).
+		Where("user_id IN (?)", bun.List(userIDs)).
 		Group("user_id").Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("models: document counts: %w", err)

@@ -75,7 +75,7 @@ func (s *Store) LeaseVectorDatabase(ctx context.Context, id int64, d time.Durati
 		Set("lease_until = ?", now.Add(d)).
 		Set("updated_at = ?", now).
 		Where("id = ?", id).
-		Where("status IN (?)", bun.In([]string{TenantProvisioning, TenantDeleting})).
+		Where("status IN (?)", bun.List([]string{TenantProvisioning, TenantDeleting})).
 		Where("(lease_until IS NULL OR lease_until < ?)", now).
 		Exec(ctx)
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *Store) Tenants(ctx context.Context, f TenantFilter) ([]VectorDatabase, 
 		if len(f.IDs) == 0 {
 			return out, 0, nil
 		}
-		q.Where("vector_database.id IN (?)", bun.In(f.IDs))
+		q.Where("vector_database.id IN (?)", bun.List(f.IDs))
 	}
 	if f.Limit > 0 {
 		q.Offset(int64(f.Offset)).Limit(int64(f.Limit))

@@ -66,6 +66,17 @@ func NewMigrator(atlasBin, path string) (*Migrator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: %s: %w", path, err)
 	}
+	return newMigrator(atlasBin, path, sub)
+}
+
+// NewMigratorFS is NewMigrator over a migration directory given as a file
+// system (its .sql files and atlas.sum at the root) rather than one embedded
+// in the binary: tests use it to add a migration to a copy of a directory.
+func NewMigratorFS(atlasBin string, dir fs.FS) (*Migrator, error) {
+	return newMigrator(atlasBin, "the migration directory", dir)
+}
+
+func newMigrator(atlasBin, path string, sub fs.FS) (*Migrator, error) {
 	files, err := fs.Glob(sub, "*.sql") // sorted, oldest first
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("schema: no migrations in %s", path)
@@ -87,7 +98,7 @@ func NewMigrator(atlasBin, path string) (*Migrator, error) {
 func (m *Migrator) Latest() string { return m.latest }
 
 // Close removes the copied migration directory.
-func (m *Migrator) Close() error { return m.dir.Close() }
+func (m *Migrator) Close() { _ = m.dir.Close() }
 
 // Apply brings the database at url (an atlas URL) to the newest version and
 // returns the versions it went from and to.

@@ -37,11 +37,7 @@ func newMigrator(t *testing.T, store *models.Store) *schema.Migrator {
 	if err != nil {
 		t.Fatalf("NewMigrator(%s): %v", store.MigrationDir(), err)
 	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	t.Cleanup(m.Close)
 	return m
 }
 

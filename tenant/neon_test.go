@@ -49,7 +49,7 @@ func newNeonRig(t *testing.T) *neonRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = migrator.Close() })
+	t.Cleanup(migrator.Close)
 	prov := tenant.NewNeon(fake.URL, fake.APIKey, neonRegion, migrator, nil)
 	prov.SetWaits(time.Millisecond, time.Millisecond) // the fake answers at once
 	key := make([]byte, 32)

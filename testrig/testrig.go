@@ -186,7 +186,7 @@ func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close() })
+	t.Cleanup(m.Close)
 	prov, err := tenant.NewSQLite(context.Background(), t.TempDir(), m)
 	if err != nil {
 		t.Fatal(err)
