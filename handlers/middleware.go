@@ -155,7 +155,16 @@ func (h *Handler) checkCSRF(c *gin.Context) {
 	want := h.sessions.GetString(c, sessionCSRF)
 	got := c.GetHeader("X-CSRF-Token")
 	if got == "" {
-		got = c.PostForm("csrf_token")
+		if err := c.Request.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				h.fail(c, http.StatusRequestEntityTooLarge, "That request is too large.", nil)
+				return
+			}
+			h.fail(c, http.StatusBadRequest, "That request could not be read.", err)
+			return
+		}
+		got = c.Request.PostForm.Get("csrf_token")
 	}
 	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		h.fail(c, http.StatusForbidden, "This form has expired or did not come from silo. Reload the page and try again.",

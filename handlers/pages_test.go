@@ -429,8 +429,8 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	token := srv.CSRFToken(t, "/login")
 	form := "csrf_token=" + url.QueryEscape(token) + "&email=big%40example.com&padding=" + strings.Repeat("a", 2<<20)
 	resp, body := send(t, srv.Browser, http.MethodPost, srv.URL+"/auth/dev", form, nil)
-	if resp.StatusCode < 400 || resp.StatusCode > 499 {
-		t.Fatalf("POST /auth/dev with 2 MiB: got status %d, want 4xx; body:\n%s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
+		t.Fatalf("POST /auth/dev with 2 MiB: got status %d, want 413 saying it is too large; body:\n%s", resp.StatusCode, body)
 	}
 	if n := countUsers(t, srv.Store); n != 0 {
 		t.Errorf("got %d users after an oversized sign-in, want 0", n)
