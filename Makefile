@@ -19,6 +19,11 @@ run: build ## start silo at http://localhost:8080 with the embedded defaults
 test: $(ATLAS) ## run the whole test suite (PostgreSQL and MariaDB from TEST_POSTGRES_URL / TEST_MYSQL_URL)
 	$(GO) test -race -count=1 ./...
 
+.PHONY: bench
+bench: $(ATLAS) ## run the benchmarks (PostgreSQL ones need TEST_POSTGRES_URL); figures go in BENCHMARKS.md
+	$(GO) test -run '^$$' -bench 'Provision|MigrateAll' -benchtime=1x -timeout 30m ./tenant/
+	$(GO) test -run '^$$' -bench 'Pools' ./tenant/
+
 .PHONY: lint
 lint: ## go vet, gofmt and golangci-lint
 	$(GO) vet ./...
