@@ -13,7 +13,9 @@ help: ## show this help
 
 .PHONY: run
 run: build ## start silo at http://localhost:8080 with the embedded defaults
-	DEV_LOGIN=true MIGRATE_ON_START=true ./$(SILO) serve
+	@dir=$${DATA_DIR:-./data}; mkdir -p $$dir && [ -s $$dir/secret.key ] || \
+	  (umask 077 && head -c 32 /dev/urandom | base64 > $$dir/secret.key && echo "made a SECRET_KEY in $$dir/secret.key")
+	DEV_LOGIN=true MIGRATE_ON_START=true SECRET_KEY=$${SECRET_KEY:-$$(cat $${DATA_DIR:-./data}/secret.key)} ./$(SILO) serve
 
 .PHONY: test
 test: $(ATLAS) ## run the whole test suite (PostgreSQL and MariaDB from TEST_POSTGRES_URL / TEST_MYSQL_URL)

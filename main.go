@@ -34,6 +34,7 @@ import (
 	"silo/config"
 	"silo/handlers"
 	"silo/models"
+	"silo/rag"
 	"silo/schema"
 	"silo/views"
 )
@@ -51,6 +52,10 @@ commands:
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "extract" {
+		// The PDF reader child: no configuration, no secrets (see rag.Extractor).
+		os.Exit(rag.ExtractMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -210,14 +215,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer tenants.Close()
-	var reconciling sync.WaitGroup
-	defer reconciling.Wait()
-	reconciling.Go(func() { reconcile(ctx, tenants.Manager, log) })
+	ingester, err := newIngester(cfg, store, tenants.Manager, log)
+	if err != nil {
+		return err
+	}
+	var background sync.WaitGroup
+	defer background.Wait()
+	background.Go(func() { reconcile(ctx, tenants.Manager, log) })
+	background.Go(func() { ingester.Run(ctx) })
+	background.Go(func() {
+		if err := ingester.ReembedAll(ctx); err != nil {
+			log.Error("re-embed workspaces", "err", err)
+		}
+	})
 	if !cfg.GoogleEnabled() && !cfg.DevLoginEnabled() {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := handlers.New(cfg, store, tenants.Manager, tmpl, log)
+	h := handlers.New(cfg, store, tenants.Manager, ingester, tmpl, log)
 	defer h.Close()
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),

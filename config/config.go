@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Engine names a control-plane database engine.
@@ -53,6 +55,22 @@ type Config struct {
 	SecretKey          string // SECRET_KEY: encrypts tenant credentials at rest (32 bytes, base64 or hex)
 	TenantMaxConns     int    // TENANT_MAX_CONNS: open tenant connections, all tenants together
 
+	MaxUploadMB    int           // MAX_UPLOAD_MB: largest PDF accepted
+	MaxPages       int           // MAX_PAGES: most pages a PDF may have
+	MaxDocuments   int           // MAX_DOCUMENTS: documents per tenant
+	IngestWorkers  int           // INGEST_WORKERS: documents ingested at once
+	ExtractTimeout time.Duration // EXTRACT_TIMEOUT: wall-clock limit of reading one PDF
+	ExtractMemMB   int           // EXTRACT_MEMORY_MB: memory limit of the PDF reader
+	ChunkSize      int           // CHUNK_SIZE: characters per chunk
+	ChunkOverlap   int           // CHUNK_OVERLAP: characters shared by neighbouring chunks
+
+	EmbeddingProvider   string // EMBEDDING_PROVIDER: hash (offline), openai or ollama
+	EmbeddingModel      string // EMBEDDING_MODEL
+	EmbeddingDimensions int    // EMBEDDING_DIMENSIONS
+	OpenAIBaseURL       string // OPENAI_BASE_URL
+	OpenAIAPIKey        string // OPENAI_API_KEY
+	OllamaHost          string // OLLAMA_HOST
+
 	// Google's endpoints. They are not read from the environment; tests point
 	// them at a fake Google.
 	GoogleAuthURL     string
@@ -71,6 +89,16 @@ const (
 	DefaultTenantMaxConns = 50
 )
 
+// Embedding providers.
+const (
+	EmbedHash   = "hash"
+	EmbedOpenAI = "openai"
+	EmbedOllama = "ollama"
+)
+
+// VectorDimensions is the size of the tenant schema's vector column.
+const VectorDimensions = 384
+
 // Tenant database engines.
 const (
 	TenantSQLite   = "sqlite"
@@ -83,27 +111,41 @@ const (
 func Parse(getenv func(string) string) (*Config, error) {
 	p := parser{getenv: getenv}
 	c := &Config{
-		Port:               p.int("PORT", DefaultPort),
-		BaseURL:            strings.TrimRight(p.str("BASE_URL", DefaultBaseURL), "/"),
-		DataDir:            p.str("DATA_DIR", DefaultDataDir),
-		DatabaseURL:        p.str("DATABASE_URL", ""),
-		GoogleClientID:     p.str("GOOGLE_CLIENT_ID", ""),
-		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET", ""),
-		DevLogin:           p.bool("DEV_LOGIN", false),
-		AdminEmails:        p.list("ADMIN_EMAILS"),
-		LogLevel:           p.level("LOG_LEVEL"),
-		LogFormat:          p.str("LOG_FORMAT", "text"),
-		MigrateOnStart:     p.bool("MIGRATE_ON_START", false),
-		AtlasBin:           p.str("ATLAS_BIN", ""),
-		TenantDatabaseURLs: p.rawList("TENANT_DATABASE_URL"),
-		NeonAPIKey:         p.str("NEON_API_KEY", ""),
-		NeonAPIURL:         strings.TrimRight(p.str("NEON_API_URL", DefaultNeonAPIURL), "/"),
-		NeonRegion:         p.str("NEON_REGION", DefaultNeonRegion),
-		SecretKey:          p.str("SECRET_KEY", ""),
-		TenantMaxConns:     p.int("TENANT_MAX_CONNS", DefaultTenantMaxConns),
-		GoogleAuthURL:      "https://accounts.google.com/o/oauth2/v2/auth",
-		GoogleTokenURL:     "https://oauth2.googleapis.com/token",
-		GoogleUserinfoURL:  "https://openidconnect.googleapis.com/v1/userinfo",
+		Port:                p.int("PORT", DefaultPort),
+		BaseURL:             strings.TrimRight(p.str("BASE_URL", DefaultBaseURL), "/"),
+		DataDir:             p.str("DATA_DIR", DefaultDataDir),
+		DatabaseURL:         p.str("DATABASE_URL", ""),
+		GoogleClientID:      p.str("GOOGLE_CLIENT_ID", ""),
+		GoogleClientSecret:  p.str("GOOGLE_CLIENT_SECRET", ""),
+		DevLogin:            p.bool("DEV_LOGIN", false),
+		AdminEmails:         p.list("ADMIN_EMAILS"),
+		LogLevel:            p.level("LOG_LEVEL"),
+		LogFormat:           p.str("LOG_FORMAT", "text"),
+		MigrateOnStart:      p.bool("MIGRATE_ON_START", false),
+		AtlasBin:            p.str("ATLAS_BIN", ""),
+		TenantDatabaseURLs:  p.rawList("TENANT_DATABASE_URL"),
+		NeonAPIKey:          p.str("NEON_API_KEY", ""),
+		NeonAPIURL:          strings.TrimRight(p.str("NEON_API_URL", DefaultNeonAPIURL), "/"),
+		NeonRegion:          p.str("NEON_REGION", DefaultNeonRegion),
+		SecretKey:           p.str("SECRET_KEY", ""),
+		TenantMaxConns:      p.int("TENANT_MAX_CONNS", DefaultTenantMaxConns),
+		MaxUploadMB:         p.int("MAX_UPLOAD_MB", 50),
+		MaxPages:            p.int("MAX_PAGES", 2000),
+		MaxDocuments:        p.int("MAX_DOCUMENTS", 500),
+		IngestWorkers:       p.int("INGEST_WORKERS", runtime.NumCPU()),
+		ExtractTimeout:      p.duration("EXTRACT_TIMEOUT", 60*time.Second),
+		ExtractMemMB:        p.int("EXTRACT_MEMORY_MB", 1024),
+		ChunkSize:           p.int("CHUNK_SIZE", 1000),
+		ChunkOverlap:        p.int("CHUNK_OVERLAP", 150),
+		EmbeddingProvider:   p.str("EMBEDDING_PROVIDER", EmbedHash),
+		EmbeddingModel:      p.str("EMBEDDING_MODEL", ""),
+		EmbeddingDimensions: p.int("EMBEDDING_DIMENSIONS", VectorDimensions),
+		OpenAIBaseURL:       strings.TrimRight(p.str("OPENAI_BASE_URL", "https://api.openai.com/v1"), "/"),
+		OpenAIAPIKey:        p.str("OPENAI_API_KEY", ""),
+		OllamaHost:          strings.TrimRight(p.str("OLLAMA_HOST", "http://localhost:11434"), "/"),
+		GoogleAuthURL:       "https://accounts.google.com/o/oauth2/v2/auth",
+		GoogleTokenURL:      "https://oauth2.googleapis.com/token",
+		GoogleUserinfoURL:   "https://openidconnect.googleapis.com/v1/userinfo",
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "silo.db")
@@ -160,6 +202,36 @@ func (c *Config) Validate() error {
 	if c.TenantMaxConns < 1 {
 		bad("TENANT_MAX_CONNS", "%d is not a positive number", c.TenantMaxConns)
 	}
+	for name, v := range map[string]int{
+		"MAX_UPLOAD_MB": c.MaxUploadMB, "MAX_PAGES": c.MaxPages, "MAX_DOCUMENTS": c.MaxDocuments,
+		"INGEST_WORKERS": c.IngestWorkers, "EXTRACT_MEMORY_MB": c.ExtractMemMB,
+	} {
+		if v < 1 {
+			bad(name, "%d is not a positive number", v)
+		}
+	}
+	if c.ExtractTimeout <= 0 {
+		bad("EXTRACT_TIMEOUT", "%s is not a positive duration", c.ExtractTimeout)
+	}
+	if c.ChunkSize < 200 || c.ChunkSize > 1200 {
+		bad("CHUNK_SIZE", "%d is outside 200-1200 characters", c.ChunkSize)
+	}
+	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkSize/2 {
+		bad("CHUNK_OVERLAP", "%d must be at least 0 and under half of CHUNK_SIZE", c.ChunkOverlap)
+	}
+	switch c.EmbeddingProvider {
+	case EmbedHash, EmbedOpenAI, EmbedOllama:
+	default:
+		bad("EMBEDDING_PROVIDER", "%q is not hash, openai or ollama", c.EmbeddingProvider)
+	}
+	if c.EmbeddingDimensions != VectorDimensions {
+		bad("EMBEDDING_DIMENSIONS", "%d: the tenant schema stores %d-dimensional vectors; use a model that can produce %d", c.EmbeddingDimensions, VectorDimensions, VectorDimensions)
+	}
+	for name, raw := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "OLLAMA_HOST": c.OllamaHost} {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(name, "%q is not an absolute http or https URL", raw)
+		}
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q is not text or json", c.LogFormat)
 	}
@@ -213,6 +285,21 @@ func redact(raw string) string {
 		return u.Redacted()
 	}
 	return "(unparsable URL)"
+}
+
+// EmbeddingModelName is the configured embedding model, or the provider's
+// usual one.
+func (c *Config) EmbeddingModelName() string {
+	if c.EmbeddingModel != "" {
+		return c.EmbeddingModel
+	}
+	switch c.EmbeddingProvider {
+	case EmbedOpenAI:
+		return "text-embedding-3-small"
+	case EmbedOllama:
+		return "nomic-embed-text"
+	}
+	return ""
 }
 
 // HTTPS reports whether silo is served over https, which makes cookies
@@ -272,6 +359,19 @@ func (p *parser) bool(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration such as 60s", name, v))
+		return def
+	}
+	return d
 }
 
 // list splits a comma-separated list of e-mail addresses, lower-cased.

@@ -77,7 +77,7 @@ func (h *Handler) loadTenantPage(ctx context.Context, page int) (*tenantPage, er
 	latest := h.tenants.LatestSchema()
 	p := &tenantPage{Page: page, Total: total, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
 	if page > 1 {
-		p.PrevPage = page - 1
+		p.PrevPage = min(page-1, p.Pages) // past the end, "previous" is the last page
 	}
 	if page < p.Pages {
 		p.Next = page + 1
@@ -235,6 +235,11 @@ func (h *Handler) runEvents(c *gin.Context) {
 	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
 	ctx := c.Request.Context()
 	stream := startSSE(c)
+	// Send the headers now, so the browser's EventSource (and any proxy)
+	// sees the stream open before the first event, which may be long coming.
+	if err := stream.rc.Flush(); err != nil {
+		return
+	}
 	tick := time.NewTicker(ssePoll)
 	defer tick.Stop()
 	for {

@@ -1,50 +1,322 @@
 package handlers
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
+	"silo/rag"
 )
+
+// maxFilesPerUpload bounds how many files one upload request may carry.
+const maxFilesPerUpload = 20
 
 // documentsPageData is what documents.html and document_list.html show.
 type documentsPageData struct {
 	base
 	Documents []models.Document
+	Errors    []string // why files of the last upload were refused
+	MaxMB     int
 }
 
-// documentsPage lists the signed-in user's documents.
+// Busy reports whether any document is still being ingested, so the list
+// keeps polling.
+func (d documentsPageData) Busy() bool {
+	for i := range d.Documents {
+		if d.Documents[i].Busy() {
+			return true
+		}
+	}
+	return false
+}
+
+// documentsPage lists the signed-in user's documents, with the upload form.
 func (h *Handler) documentsPage(c *gin.Context) {
 	if !h.workspaceReady(c) {
 		h.render(c, http.StatusOK, "documents_pending.html", workspaceData{base: h.page(c, "Setting up your workspace")})
 		return
 	}
+	h.renderDocuments(c, "documents.html", nil)
+}
+
+// documentList is the list fragment, polled while documents are ingested.
+func (h *Handler) documentList(c *gin.Context) { h.renderDocuments(c, "document_list.html", nil) }
+
+func (h *Handler) renderDocuments(c *gin.Context, name string, refused []string) {
 	docs, err := h.store.DocumentsByUser(c.Request.Context(), currentUser(c).ID)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	h.render(c, http.StatusOK, "documents.html", documentsPageData{base: h.page(c, "Your documents"), Documents: docs})
+	h.render(c, http.StatusOK, name, documentsPageData{
+		base: h.page(c, "Your documents"), Documents: docs, Errors: refused, MaxMB: h.cfg.MaxUploadMB,
+	})
+}
+
+// refusal is an upload refused for a reason a person can act on.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return r.reason }
+
+// addDocument checks one uploaded file and, if it is a PDF silo takes,
+// stores its bytes in the tenant database and queues it. A refused file
+// leaves nothing behind and comes back as a *refusal.
+func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName string, r io.Reader) (*models.Document, error) {
+	fileName = cleanFileName(fileName)
+	n, err := h.store.CountDocuments(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if n >= h.cfg.MaxDocuments {
+		return nil, &refusal{fmt.Sprintf("%s: you have reached the limit of %d documents; delete some first", fileName, h.cfg.MaxDocuments)}
+	}
+	limit := int64(h.cfg.MaxUploadMB) << 20
+	pdf, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &refusal{fmt.Sprintf("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)}
+		}
+		return nil, &refusal{fmt.Sprintf("%s could not be received completely; please try again", fileName)}
+	}
+	switch {
+	case int64(len(pdf)) > limit:
+		return nil, &refusal{fmt.Sprintf("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)}
+	case len(pdf) == 0:
+		return nil, &refusal{fileName + " is empty"}
+	case !bytes.Contains(pdf[:min(len(pdf), 1024)], []byte("%PDF-")):
+		return nil, &refusal{fileName + " is not a PDF"}
+	}
+	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
+	info, err := h.docs.Extractor.Info(ctx, pdf)
+	switch {
+	case errors.Is(err, rag.ErrPasswordProtected):
+		// Kept, failed, so the list says why; its bytes are not.
+		doc.Status, doc.Error = models.DocumentFailed, "the PDF is password-protected"
+		return doc, h.store.InsertDocument(ctx, doc)
+	case err != nil:
+		return nil, &refusal{fmt.Sprintf("%s could not be read as a PDF (%s)", fileName, rag.Reason(err))}
+	case info.Pages == 0:
+		return nil, &refusal{fileName + " has no pages"}
+	case info.Pages > h.cfg.MaxPages:
+		return nil, &refusal{fmt.Sprintf("%s has %d pages; the limit is %d", fileName, info.Pages, h.cfg.MaxPages)}
+	}
+	if t := strings.TrimSpace(info.Title); t != "" && utf8.ValidString(t) {
+		doc.Title = t
+	}
+	doc.Pages = info.Pages
+	v, err := h.store.VectorDatabaseByUser(ctx, u.ID)
+	if err != nil || v.Status != models.TenantReady {
+		return nil, &refusal{"your workspace is still being set up; try again in a moment"}
+	}
+	db, release, err := h.tenants.DB(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	content := rag.NewContent(db)
+	if err := content.SaveFile(ctx, doc.PublicID, pdf); err != nil {
+		return nil, err
+	}
+	if err := h.store.InsertDocument(ctx, doc); err != nil {
+		if derr := content.DeleteDocument(context.WithoutCancel(ctx), doc.PublicID); derr != nil {
+			h.log.Error("upload: remove the bytes of a document not recorded", "document", doc.PublicID, "err", derr)
+		}
+		return nil, err
+	}
+	h.docs.Notify()
+	return doc, nil
+}
+
+// cleanFileName keeps the base name of an uploaded file, printable and not
+// too long.
+func cleanFileName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, ""))
+	if name == "" || name == "." || name == "/" {
+		name = "document.pdf"
+	}
+	if utf8.RuneCountInString(name) > 200 {
+		name = string([]rune(name)[:200])
+	}
+	return name
+}
+
+// upload takes the files of the page's upload form (htmx, multipart, field
+// "file", several at once) and answers with the list, refusals on top.
+func (h *Handler) upload(c *gin.Context) {
+	u := currentUser(c)
+	var refused []string
+	err := eachFile(c, func(name string, part io.Reader) error {
+		_, err := h.addDocument(c.Request.Context(), u, name, part)
+		var r *refusal
+		if errors.As(err, &r) {
+			refused = append(refused, r.reason)
+			return nil
+		}
+		return err
+	})
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		refused = append(refused, r.reason)
+	case err != nil:
+		h.fail(c, http.StatusInternalServerError, "The upload failed; please try again.", err)
+		return
+	}
+	h.renderDocuments(c, "document_list.html", refused)
+}
+
+// eachFile streams the multipart "file" parts of the request to fn, one at
+// a time, without keeping them on disk.
+func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return &refusal{"send the PDF as multipart/form-data in the field \"file\""}
+	}
+	files := 0
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return &refusal{"the upload is too large"}
+			}
+			return &refusal{"the upload could not be read; please try again"}
+		}
+		if part.FormName() != "file" || part.FileName() == "" {
+			continue
+		}
+		if files++; files > maxFilesPerUpload {
+			return &refusal{fmt.Sprintf("send at most %d files at once", maxFilesPerUpload)}
+		}
+		if err := fn(part.FileName(), part); err != nil {
+			return err
+		}
+	}
+	if files == 0 {
+		return &refusal{"choose a PDF to upload"}
+	}
+	return nil
+}
+
+// documentPageData is what document.html shows.
+type documentPageData struct {
+	base
+	Doc *models.Document
+}
+
+// userDocument loads the signed-in user's document named in the path; any
+// other id, another tenant's included, is 404.
+func (h *Handler) userDocument(c *gin.Context) (*models.Document, bool) {
+	doc, err := h.store.Document(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	if errors.Is(err, models.ErrNotFound) {
+		h.fail(c, http.StatusNotFound, "There is no such document.", nil)
+		return nil, false
+	}
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return nil, false
+	}
+	return doc, true
+}
+
+// documentPage shows one document.
+func (h *Handler) documentPage(c *gin.Context) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return
+	}
+	h.render(c, http.StatusOK, "document.html", documentPageData{base: h.page(c, doc.Title), Doc: doc})
+}
+
+// removeDocument deletes a document's bytes, pages, chunks and
+// conversations from the tenant database, then its row.
+func (h *Handler) removeDocument(ctx context.Context, u *models.User, doc *models.Document) error {
+	v, err := h.store.VectorDatabaseByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	db, release, err := h.tenants.DB(ctx, v)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := rag.NewContent(db).DeleteDocument(ctx, doc.PublicID); err != nil {
+		return err
+	}
+	return h.store.DeleteDocument(ctx, doc.ID)
+}
+
+// deleteDocument is the document page's delete button.
+func (h *Handler) deleteDocument(c *gin.Context) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return
+	}
+	if err := h.removeDocument(c.Request.Context(), currentUser(c), doc); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	redirect(c, "/")
+}
+
+// retryDocument queues a failed document again.
+func (h *Handler) retryDocument(c *gin.Context) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return
+	}
+	if err := h.store.RequeueDocument(c.Request.Context(), doc.ID); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	h.docs.Notify()
+	if c.GetHeader("HX-Request") == "true" {
+		h.renderDocuments(c, "document_list.html", nil)
+		return
+	}
+	redirect(c, "/documents/"+doc.PublicID)
 }
 
 // documentJSON is a document as the API shows it.
 type documentJSON struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	FileName  string    `json:"file_name"`
-	SizeBytes int64     `json:"size_bytes"`
-	Status    string    `json:"status"`
-	Pages     int       `json:"pages"`
-	Error     string    `json:"error"`
-	CreatedAt time.Time `json:"created_at"`
+	ID         string    `json:"id"`
+	Title      string    `json:"title"`
+	FileName   string    `json:"file_name"`
+	SizeBytes  int64     `json:"size_bytes"`
+	Status     string    `json:"status"`
+	Pages      int       `json:"pages"`
+	PagesDone  int       `json:"pages_done"`
+	EmptyPages int       `json:"empty_pages"`
+	Chunks     int       `json:"chunks"`
+	Error      string    `json:"error"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 func newDocumentJSON(d *models.Document) documentJSON {
 	return documentJSON{
 		ID: d.PublicID, Title: d.Title, FileName: d.FileName, SizeBytes: d.SizeBytes,
-		Status: d.Status, Pages: d.Pages, Error: d.Error, CreatedAt: d.CreatedAt,
+		Status: d.Status, Pages: d.Pages, PagesDone: d.PagesDone, EmptyPages: d.EmptyPages,
+		Chunks: d.Chunks, Error: d.Error, CreatedAt: d.CreatedAt,
 	}
 }
 
@@ -60,4 +332,62 @@ func (h *Handler) apiDocuments(c *gin.Context) {
 		out[i] = newDocumentJSON(&docs[i])
 	}
 	c.JSON(http.StatusOK, gin.H{"documents": out})
+}
+
+// apiDocument answers GET /api/v1/documents/{id}.
+func (h *Handler) apiDocument(c *gin.Context) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, newDocumentJSON(doc))
+}
+
+// apiUpload answers POST /api/v1/documents (multipart field "file", one
+// file): 202 with the queued document, or 4xx with the reason.
+func (h *Handler) apiUpload(c *gin.Context) {
+	var doc *models.Document
+	err := eachFile(c, func(name string, part io.Reader) error {
+		if doc != nil {
+			return &refusal{"send one file per request"}
+		}
+		d, err := h.addDocument(c.Request.Context(), currentUser(c), name, part)
+		doc = d
+		return err
+	})
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		status := http.StatusUnprocessableEntity
+		if strings.Contains(r.reason, "larger than") || strings.Contains(r.reason, "too large") {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.fail(c, status, r.reason, nil)
+	case err != nil:
+		h.fail(c, http.StatusInternalServerError, "", err)
+	default:
+		c.JSON(http.StatusAccepted, gin.H{"id": doc.PublicID, "status": doc.Status, "error": doc.Error})
+	}
+}
+
+// apiDeleteDocument answers DELETE /api/v1/documents/{id}.
+func (h *Handler) apiDeleteDocument(c *gin.Context) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return
+	}
+	if err := h.removeDocument(c.Request.Context(), currentUser(c), doc); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// multipartOverhead is room for the parts' headers and boundaries.
+const multipartOverhead = 1 << 20
+
+// uploadLimit is the most a request carrying n files of at most MAX_UPLOAD_MB
+// may weigh.
+func (h *Handler) uploadLimit(n int) int64 {
+	return int64(n)*(int64(h.cfg.MaxUploadMB)<<20) + multipartOverhead
 }

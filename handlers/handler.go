@@ -5,6 +5,11 @@
 //
 //	GET  /                        documents page            documents.html (document_list.html, or workspace.html while setting up)
 //	GET  /workspace               poll while setting up     workspace.html, or HX-Refresh once ready
+//	POST /documents               upload PDFs (htmx)        document_list.html, refusals on top
+//	GET  /documents/list          poll while ingesting      document_list.html
+//	GET  /documents/:id           one document              document.html
+//	POST /documents/:id/delete    delete it                 redirect to /
+//	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
 //	GET  /login                   sign-in choices           login.html
 //	GET  /auth/google             start Google sign-in      redirect to Google
 //	GET  /auth/google/callback    finish Google sign-in     redirect to / (or login.html with the reason)
@@ -20,6 +25,8 @@
 //	GET  /admin/migrations/:id/events  the run's SSE stream  admin_result_row.html, admin_run_progress.html
 //	POST /admin/migrations/:id/retry   retry the failures   redirect to the new run
 //	GET  /api/v1/documents        the documents, as JSON    -
+//	POST /api/v1/documents        upload one PDF            202 {id, status}
+//	GET, DELETE /api/v1/documents/:id
 //	DELETE /api/v1/account        delete the account        204
 //	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
 //	GET  /healthz                 control plane answers?    -
@@ -40,6 +47,7 @@ import (
 
 	"silo/config"
 	"silo/models"
+	"silo/rag"
 	"silo/static"
 	"silo/tenant"
 	"silo/views"
@@ -56,6 +64,7 @@ type Handler struct {
 	cfg      *config.Config
 	store    *models.Store
 	tenants  *tenant.Manager
+	docs     *rag.Ingester
 	views    *views.Templates
 	log      *slog.Logger
 	sessions *scs.SessionManager
@@ -71,11 +80,12 @@ type Handler struct {
 }
 
 // New returns the handlers for one server. Close stops what it started.
-func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, tmpl *views.Templates, log *slog.Logger) *Handler {
+func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, docs *rag.Ingester, tmpl *views.Templates, log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg:        cfg,
 		store:      store,
 		tenants:    tenants,
+		docs:       docs,
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
@@ -147,7 +157,7 @@ func (h *Handler) Router() http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(nil) // ClientIP is the peer; silo reads no forwarding header
-	r.Use(h.logRequests, h.recoverPanic, securityHeaders(h.cfg.HTTPS()), limitBody(maxBodyBytes))
+	r.Use(h.logRequests, h.recoverPanic, securityHeaders(h.cfg.HTTPS()))
 	r.NoRoute(h.notFound)
 	r.NoMethod(h.methodNotAllowed)
 
@@ -155,14 +165,21 @@ func (h *Handler) Router() http.Handler {
 	r.StaticFS("/static", http.FS(static.FS))
 
 	api := r.Group("/api/v1", h.requireToken)
+	api.POST("/documents", limitBody(h.uploadLimit(1)), h.apiUpload)
+	api = api.Group("", limitBody(maxBodyBytes))
 	api.GET("/documents", h.apiDocuments)
+	api.GET("/documents/:id", h.apiDocument)
+	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.DELETE("/account", h.apiDeleteAccount)
 	apiAdmin := api.Group("/admin", h.requireAdmin)
 	apiAdmin.GET("/tenants", h.apiTenants)
 	apiAdmin.POST("/tenants/migrate", h.apiMigrate)
 	apiAdmin.GET("/migrations/:id", h.apiRun)
 
-	web := r.Group("/", h.loadUser, h.checkCSRF)
+	// Uploads get a body limit of their own; everything else 1 MiB, set
+	// before the CSRF check reads a form.
+	r.POST("/documents", limitBody(h.uploadLimit(maxFilesPerUpload)), h.loadUser, h.checkCSRF, h.requireUser, h.upload)
+	web := r.Group("/", limitBody(maxBodyBytes), h.loadUser, h.checkCSRF)
 	web.GET("/login", h.loginPage)
 	web.POST("/logout", h.logout)
 	if h.google != nil {
@@ -176,6 +193,10 @@ func (h *Handler) Router() http.Handler {
 	signedIn := web.Group("/", h.requireUser)
 	signedIn.GET("/", h.documentsPage)
 	signedIn.GET("/workspace", h.workspaceStatus)
+	signedIn.GET("/documents/list", h.documentList)
+	signedIn.GET("/documents/:id", h.documentPage)
+	signedIn.POST("/documents/:id/delete", h.deleteDocument)
+	signedIn.POST("/documents/:id/retry", h.retryDocument)
 	signedIn.GET("/settings", h.settingsPage)
 	signedIn.POST("/settings/tokens", h.createToken)
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)

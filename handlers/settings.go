@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,7 +43,7 @@ func (h *Handler) createToken(c *gin.Context) {
 	if name == "" {
 		name = "API token"
 	}
-	if len(name) > 100 {
+	if utf8.RuneCountInString(name) > 100 { // characters, as the form's maxlength and the column count them
 		h.renderSettings(c, http.StatusUnprocessableEntity, "", "A token name is at most 100 characters.")
 		return
 	}

@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,6 +34,26 @@ type Document struct {
 	Error     string    `bun:"error,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
+
+	PagesDone  int        `bun:"pages_done,notnull"`  // pages extracted so far
+	EmptyPages int        `bun:"empty_pages,notnull"` // pages without a text layer
+	Chunks     int        `bun:"chunks,notnull"`
+	Attempts   int        `bun:"attempts,notnull"`
+	LeaseUntil *time.Time `bun:"lease_until"`
+}
+
+// Busy reports whether the document is still being ingested.
+func (d *Document) Busy() bool { return d.Status == DocumentQueued || d.Status == DocumentProcessing }
+
+// Percent is how far ingestion has come, 0 to 100.
+func (d *Document) Percent() int {
+	switch {
+	case d.Status == DocumentReady:
+		return 100
+	case d.Pages == 0:
+		return 0
+	}
+	return min(99, 100*d.PagesDone/d.Pages)
 }
 
 // DocumentsByUser returns the user's documents, newest first.
@@ -45,6 +67,131 @@ func (s *Store) DocumentsByUser(ctx context.Context, userID int64) ([]Document, 
 		return nil, fmt.Errorf("models: documents of user %d: %w", userID, err)
 	}
 	return docs, nil
+}
+
+// InsertDocument adds a document to the index with a fresh public id.
+func (s *Store) InsertDocument(ctx context.Context, d *Document) error {
+	now := time.Now().UTC()
+	if d.PublicID == "" {
+		d.PublicID = NewPublicID()
+	}
+	d.CreatedAt, d.UpdatedAt = now, now
+	if _, err := s.DB.NewInsert().Model(d).Exec(ctx); err != nil {
+		return fmt.Errorf("models: insert document: %w", err)
+	}
+	return nil
+}
+
+// Document returns the user's document with that public id; another user's
+// document is ErrNotFound, as is one that does not exist.
+func (s *Store) Document(ctx context.Context, userID int64, publicID string) (*Document, error) {
+	d := new(Document)
+	err := s.DB.NewSelect().Model(d).Where("public_id = ? AND user_id = ?", publicID, userID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: fetch document: %w", err)
+	}
+	return d, nil
+}
+
+// CountDocuments returns how many documents the user has.
+func (s *Store) CountDocuments(ctx context.Context, userID int64) (int, error) {
+	n, err := s.DB.NewSelect().Model((*Document)(nil)).Where("user_id = ?", userID).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("models: count documents: %w", err)
+	}
+	return int(n), nil
+}
+
+// DeleteDocument removes the document from the index.
+func (s *Store) DeleteDocument(ctx context.Context, id int64) error {
+	if _, err := s.DB.NewDelete().Model((*Document)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("models: delete document %d: %w", id, err)
+	}
+	return nil
+}
+
+// LeaseDocument takes the oldest document waiting for ingestion, queued or
+// left processing by a worker whose lease ran out, and leases it for d. It
+// returns ErrNotFound when there is nothing to do.
+func (s *Store) LeaseDocument(ctx context.Context, d time.Duration) (*Document, error) {
+	for {
+		now := time.Now().UTC()
+		doc := new(Document)
+		err := s.DB.NewSelect().Model(doc).
+			Where("status = ? OR (status = ? AND lease_until < ?)", DocumentQueued, DocumentProcessing, now).
+			Order("id").Limit(1).Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("models: next document: %w", err)
+		}
+		res, err := s.DB.NewUpdate().Model((*Document)(nil)).
+			Set("status = ?", DocumentProcessing).
+			Set("lease_until = ?", now.Add(d)).
+			Set("attempts = attempts + 1").
+			Set("updated_at = ?", now).
+			Where("id = ?", doc.ID).
+			Where("status = ? OR (status = ? AND lease_until < ?)", DocumentQueued, DocumentProcessing, now).
+			Exec(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("models: lease document %d: %w", doc.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			doc.Status, doc.Attempts = DocumentProcessing, doc.Attempts+1
+			return doc, nil
+		}
+		// Another worker took it first; look again.
+	}
+}
+
+// RenewDocumentLease extends a lease while work goes on and records pages
+// done; it reports false when the lease is no longer this worker's (the
+// document was deleted, or retried elsewhere).
+func (s *Store) RenewDocumentLease(ctx context.Context, id int64, d time.Duration, pagesDone, pages int) (bool, error) {
+	now := time.Now().UTC()
+	res, err := s.DB.NewUpdate().Model((*Document)(nil)).
+		Set("lease_until = ?", now.Add(d)).
+		Set("pages_done = ?", pagesDone).
+		Set("pages = ?", pages).
+		Set("updated_at = ?", now).
+		Where("id = ? AND status = ?", id, DocumentProcessing).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("models: renew lease of document %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// FinishDocument stores the outcome of ingestion: status ready or failed
+// with the document's counts and error, and releases the lease.
+func (s *Store) FinishDocument(ctx context.Context, d *Document) error {
+	d.UpdatedAt = time.Now().UTC()
+	d.LeaseUntil = nil
+	_, err := s.DB.NewUpdate().Model(d).
+		Column("title", "pages", "pages_done", "empty_pages", "chunks", "status", "error", "lease_until", "updated_at").
+		WherePK().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("models: finish document %d: %w", d.ID, err)
+	}
+	return nil
+}
+
+// RequeueDocument puts a failed document back in the queue with fresh
+// attempts.
+func (s *Store) RequeueDocument(ctx context.Context, id int64) error {
+	_, err := s.DB.NewUpdate().Model((*Document)(nil)).
+		Set("status = ?", DocumentQueued).Set("attempts = 0").Set("error = ''").
+		Set("pages_done = 0").Set("updated_at = ?", time.Now().UTC()).
+		Where("id = ? AND status = ?", id, DocumentFailed).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("models: requeue document %d: %w", id, err)
+	}
+	return nil
 }
 
 // DocumentCounts returns how many documents each of the users has.

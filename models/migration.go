@@ -52,7 +52,7 @@ type MigrationResult struct {
 // CreateMigrationRun records the start of a run over total tenants.
 func (s *Store) CreateMigrationRun(ctx context.Context, target, startedBy string, total int) (*MigrationRun, error) {
 	r := &MigrationRun{
-		PublicID: newPublicID(), Status: RunRunning, TargetVersion: target,
+		PublicID: NewPublicID(), Status: RunRunning, TargetVersion: target,
 		Total: total, StartedBy: startedBy, StartedAt: time.Now().UTC(),
 	}
 	if _, err := s.DB.NewInsert().Model(r).Exec(ctx); err != nil {
@@ -64,10 +64,10 @@ func (s *Store) CreateMigrationRun(ctx context.Context, target, startedBy string
 // AddMigrationResult records one tenant's outcome and counts it in its run.
 func (s *Store) AddMigrationResult(ctx context.Context, res *MigrationResult) error {
 	res.FinishedAt = time.Now().UTC()
+	// The run's row is locked first: inserting first would take a shared
+	// lock on it (the foreign key) that concurrent workers then each want to
+	// raise, which InnoDB resolves by killing one as a deadlock.
 	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewInsert().Model(res).Exec(ctx); err != nil {
-			return fmt.Errorf("models: insert migration result: %w", err)
-		}
 		counter := "done = done + 1"
 		if res.Error != "" {
 			counter = "failed = failed + 1"
@@ -75,6 +75,9 @@ func (s *Store) AddMigrationResult(ctx context.Context, res *MigrationResult) er
 		_, err := tx.NewUpdate().Model((*MigrationRun)(nil)).Set(counter).Where("id = ?", res.RunID).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("models: count migration result: %w", err)
+		}
+		if _, err := tx.NewInsert().Model(res).Exec(ctx); err != nil {
+			return fmt.Errorf("models: insert migration result: %w", err)
 		}
 		return nil
 	})

@@ -170,9 +170,9 @@ func mysqlDSN(databaseURL string) (string, error) {
 	return cfg.FormatDSN(), nil
 }
 
-// newPublicID returns a random, unguessable identifier for URLs: 128 bits in
+// NewPublicID returns a random, unguessable identifier for URLs: 128 bits in
 // lower-case base32.
-func newPublicID() string {
+func NewPublicID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))

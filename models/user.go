@@ -69,7 +69,7 @@ func (s *Store) SignIn(ctx context.Context, p Profile) (*User, error) {
 	p.Email = NormalizeEmail(p.Email)
 	now := time.Now().UTC()
 	u := &User{
-		PublicID: newPublicID(), Email: p.Email, Name: p.Name, AvatarURL: p.AvatarURL,
+		PublicID: NewPublicID(), Email: p.Email, Name: p.Name, AvatarURL: p.AvatarURL,
 		IsAdmin: p.IsAdmin, CreatedAt: now, UpdatedAt: now,
 	}
 	if _, err := s.DB.NewInsert().Model(u).Ignore().Exec(ctx); err != nil {

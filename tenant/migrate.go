@@ -96,7 +96,11 @@ func (m *Manager) migrateOne(ctx context.Context, runID int64, v models.VectorDa
 	res := models.MigrationResult{RunID: runID, VectorDatabaseID: v.ID, FromVersion: v.SchemaVersion}
 	t, err := m.tenant(&v, nameFor(v.User))
 	if err == nil {
-		res.FromVersion, res.ToVersion, err = m.prov.Migrator().Apply(ctx, m.prov.AtlasURL(t))
+		var from, to string
+		from, to, err = m.prov.Migrator().Apply(ctx, m.prov.AtlasURL(t))
+		if err == nil { // a failure keeps the version the row was at
+			res.FromVersion, res.ToVersion = from, to
+		}
 	}
 	if err == nil {
 		err = m.store.SetSchemaVersion(ctx, v.ID, res.ToVersion)

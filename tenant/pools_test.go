@@ -18,58 +18,16 @@ import (
 	"silo/schema"
 )
 
-// These tests cannot import silo/testrig, which imports this package (an
-// import cycle in a test of package tenant): poolsAtlasBin and
-// poolsControlPlane do here the little of it they need.
-
-// poolsAtlasBin is the atlas CLI: ATLAS_BIN, else bin/atlas at the
-// repository's root, as testrig.AtlasBin.
-func poolsAtlasBin(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("ATLAS_BIN"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", "bin", "atlas"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is missing: run `make atlas` (make test does)", p)
-	}
-	return p
-}
-
-// poolsControlPlane opens a fresh, migrated SQLite control plane, closed
-// when the test ends, as testrig.ControlPlane.
-func poolsControlPlane(t testing.TB) *models.Store {
-	t.Helper()
-	ctx := context.Background()
-	store, err := models.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "silo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	m, err := schema.NewMigrator(poolsAtlasBin(t), store.MigrationDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, _, err := m.Apply(ctx, store.AtlasURL()); err != nil {
-		t.Fatalf("migrate the control plane: %v", err)
-	}
-	return store
-}
-
 // poolsSQLiteTenants makes n tenant files with the real SQLite provisioner
 // in a temporary directory.
 func poolsSQLiteTenants(t testing.TB, n int) []Tenant {
 	t.Helper()
 	ctx := context.Background()
-	m, err := schema.NewMigrator(poolsAtlasBin(t), "tenant/sqlite")
+	m, err := schema.NewMigrator(atlasBin(t), "tenant/sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close() })
+	t.Cleanup(m.Close)
 	dir := t.TempDir()
 	prov, err := NewSQLite(ctx, dir, m)
 	if err != nil {
@@ -83,20 +41,6 @@ func poolsSQLiteTenants(t testing.TB, n int) []Tenant {
 		}
 	}
 	return out
-}
-
-// poolsPostgresURL is TEST_POSTGRES_URL, or the test is skipped (fails
-// under CI=true), as testrig does for the control plane.
-func poolsPostgresURL(t testing.TB) string {
-	t.Helper()
-	v := os.Getenv("TEST_POSTGRES_URL")
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_POSTGRES_URL is not set: CI must test PostgreSQL tenants")
-		}
-		t.Skip("TEST_POSTGRES_URL is not set; skipping PostgreSQL tenants")
-	}
-	return v
 }
 
 // poolsOpener returns an open func for Acquire that gives tn and counts its
@@ -191,13 +135,13 @@ func TestPoolsHitReturnsSamePool(t *testing.T) {
 }
 
 func TestPoolsPostgres(t *testing.T) {
-	server := poolsPostgresURL(t)
+	server := postgresURL(t)
 	ctx := context.Background()
-	m, err := schema.NewMigrator(poolsAtlasBin(t), "tenant/postgres")
+	m, err := schema.NewMigrator(atlasBin(t), "tenant/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close() })
+	t.Cleanup(m.Close)
 	prov, err := NewPostgres(ctx, []string{server}, m)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +153,7 @@ func TestPoolsPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := poolsControlPlane(t)
+	store := controlPlane(t)
 	mgr := NewManager(store, prov, Options{Sealer: sealer})
 
 	// Three tenants as sign-up makes them; the directory id is the key.

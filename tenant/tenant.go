@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sync"
 	"time"
 
 	"silo/models"
@@ -74,6 +75,11 @@ type Manager struct {
 	// afterStep, when set (by tests), runs after each provisioning step and
 	// may fail it: "row", "database", "ready".
 	afterStep func(step string) error
+
+	// placing makes choosing a new tenant's location and writing its row
+	// one step, so that concurrent sign-ups count each other and spread
+	// evenly (within this process).
+	placing sync.Mutex
 }
 
 // Options are a Manager's settings beside its store and provisioner.
@@ -152,12 +158,16 @@ var ErrNotReady = errors.New("tenant: the workspace is still being set up")
 // is made, then the row becomes ready. When another worker holds the row,
 // Ensure waits for it up to ctx's deadline and then returns ErrNotReady.
 func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDatabase, error) {
+	pending := false // the row is there, not ready: running out of time now means ErrNotReady
 	for {
 		v, err := m.store.VectorDatabaseByUser(ctx, u.ID)
 		if errors.Is(err, models.ErrNotFound) {
 			v, err = m.insertRow(ctx, u)
 		}
 		if err != nil {
+			if pending && ctx.Err() != nil { // the wait ran out mid-query
+				return nil, ErrNotReady
+			}
 			return nil, err
 		}
 		if v.Status == models.TenantReady {
@@ -166,8 +176,12 @@ func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDat
 		if v.Status == models.TenantDeleting {
 			return nil, fmt.Errorf("tenant: %s is being deleted", v.ExternalID)
 		}
+		pending = true
 		leased, err := m.store.LeaseVectorDatabase(ctx, v.ID, leaseTime)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ErrNotReady
+			}
 			return nil, err
 		}
 		if leased {
@@ -184,6 +198,17 @@ func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDat
 // insertRow writes the provisioning row: the name, the place and the
 // credentials are chosen now, so every retry makes the same database.
 func (m *Manager) insertRow(ctx context.Context, u *models.User) (*models.VectorDatabase, error) {
+	v, err := m.placeRow(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return v, m.step("row")
+}
+
+// placeRow chooses the place of u's new tenant and writes its row.
+func (m *Manager) placeRow(ctx context.Context, u *models.User) (*models.VectorDatabase, error) {
+	m.placing.Lock()
+	defer m.placing.Unlock()
 	loc, err := m.placement(ctx)
 	if err != nil {
 		return nil, err
@@ -196,14 +221,10 @@ func (m *Manager) insertRow(ctx context.Context, u *models.User) (*models.Vector
 	if err != nil {
 		return nil, err
 	}
-	v, err := m.store.InsertVectorDatabase(ctx, &models.VectorDatabase{
+	return m.store.InsertVectorDatabase(ctx, &models.VectorDatabase{
 		UserID: u.ID, Engine: m.prov.Engine(), ExternalID: t.ExternalID, Location: loc,
 		Status: models.TenantProvisioning, Credentials: creds,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v, m.step("row")
 }
 
 // placement picks the location with the fewest tenants.

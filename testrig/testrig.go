@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -32,6 +33,7 @@ import (
 	"silo/config"
 	"silo/handlers"
 	"silo/models"
+	"silo/rag"
 	"silo/schema"
 	"silo/tenant"
 	"silo/views"
@@ -216,6 +218,8 @@ type Server struct {
 	// Browser keeps cookies, like a browser, and does not follow redirects,
 	// so tests can see them.
 	Browser *http.Client
+	// Ingester ingests the server's uploads.
+	Ingester *rag.Ingester
 }
 
 // NewServer starts silo with cfg on store; it stops when the test ends. An
@@ -232,11 +236,50 @@ func NewServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
 		cfg.BaseURL = "http://" + srv.Listener.Addr().String()
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handlers.New(cfg, store, SQLiteTenants(t, store, log), tmpl, log)
+	tenants := SQLiteTenants(t, store, log)
+	ing := Ingester(cfg, store, tenants, log)
+	h := handlers.New(cfg, store, tenants, ing, tmpl, log)
 	srv.Config.Handler = h.Router()
 	srv.Start()
-	t.Cleanup(func() { srv.Close(); h.Close() })
-	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser()}
+	ctx, cancel := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	workers.Go(func() { ing.Run(ctx) })
+	t.Cleanup(func() { srv.Close(); h.Close(); cancel(); workers.Wait() })
+	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser(), Ingester: ing}
+}
+
+// extractChildEnv marks the test binary started as the PDF reader child.
+const extractChildEnv = "SILO_TEST_EXTRACT_CHILD"
+
+// RunExtractChild turns the test binary into the PDF reader when it was
+// started as one: a test package that ingests documents calls it first
+// thing in TestMain.
+func RunExtractChild() {
+	if os.Getenv(extractChildEnv) == "1" {
+		os.Exit(rag.ExtractMain(os.Stdin, os.Stdout, os.Stderr))
+	}
+}
+
+// Ingester returns ingestion workers like silo's, with the offline
+// embedder and the test binary as the PDF reader (see RunExtractChild). It
+// does not run until its Run is called.
+func Ingester(cfg *config.Config, store *models.Store, tenants *tenant.Manager, log *slog.Logger) *rag.Ingester {
+	return &rag.Ingester{
+		Store:   store,
+		Tenants: tenants,
+		Extractor: &rag.Extractor{
+			Command:  []string{os.Args[0]},
+			Env:      []string{extractChildEnv + "=1"},
+			Timeout:  cfg.ExtractTimeout,
+			MemoryMB: cfg.ExtractMemMB,
+		},
+		Embedder:     rag.NewHashEmbedder(cfg.EmbeddingDimensions),
+		Workers:      2,
+		ChunkSize:    cfg.ChunkSize,
+		ChunkOverlap: cfg.ChunkOverlap,
+		MaxAttempts:  2,
+		Log:          log,
+	}
 }
 
 // NewBrowser returns a client with a cookie jar that does not follow

@@ -1,0 +1,248 @@
+// Package rag turns PDFs into something to chat with: it extracts their text
+// in a child process, cleans and chunks it by page, embeds the chunks, keeps
+// them in the tenant's own database, and (later) searches them.
+package rag
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/pgvector/pgvector-go"
+	"github.com/uptrace/bun"
+
+	"silo/tenant"
+)
+
+// ErrNoFile means a document's bytes are not in the tenant database.
+var ErrNoFile = errors.New("rag: the document's file is missing")
+
+// Content is what one tenant database holds of its documents: their bytes,
+// page texts and chunks with embeddings.
+type Content struct{ db *tenant.DB }
+
+// NewContent reads and writes documents in a tenant database.
+func NewContent(db *tenant.DB) Content { return Content{db: db} }
+
+// SaveFile stores a document's original bytes.
+func (c Content) SaveFile(ctx context.Context, docID string, pdf []byte) error {
+	sum := sha256.Sum256(pdf)
+	_, err := c.db.NewInsert().Model(&struct {
+		bun.BaseModel `bun:"table:files"`
+		DocumentID    string `bun:"document_id"`
+		Content       []byte `bun:"content"`
+		SHA256        string `bun:"sha256"`
+	}{DocumentID: docID, Content: pdf, SHA256: hex.EncodeToString(sum[:])}).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("rag: save file of %s: %w", docID, err)
+	}
+	return nil
+}
+
+// File returns a document's original bytes, or ErrNoFile.
+func (c Content) File(ctx context.Context, docID string) ([]byte, error) {
+	var b []byte
+	err := c.db.NewSelect().Table("files").Column("content").Where("document_id = ?", docID).Scan(ctx, &b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNoFile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rag: read file of %s: %w", docID, err)
+	}
+	return b, nil
+}
+
+// chunkBatch is how many chunks one INSERT statement writes.
+const chunkBatch = 100
+
+// ReplaceIndex writes a document's pages (pages[i] is page i+1) and chunks
+// with their vectors, in one transaction, in place of any earlier ones (a
+// retried ingestion starts clean).
+func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string, chunks []Chunk, vectors [][]float32) error {
+	if len(vectors) != len(chunks) {
+		return fmt.Errorf("rag: %d vectors for %d chunks", len(vectors), len(chunks))
+	}
+	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, table := range []string{"chunks", "pages"} {
+			if _, err := tx.NewDelete().Table(table).Where("document_id = ?", docID).Exec(ctx); err != nil {
+				return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
+			}
+		}
+		if err := insertRows(ctx, tx, "pages (document_id, page, text)", len(pages), func(i int) []any {
+			return []any{docID, i + 1, pages[i]}
+		}); err != nil {
+			return err
+		}
+		return insertRows(ctx, tx, "chunks (document_id, page, page_end, position, text, embedding)", len(chunks), func(i int) []any {
+			ch := chunks[i]
+			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, c.vector(vectors[i])}
+		})
+	})
+}
+
+// insertRows writes n rows into table (with its column list) in batches of
+// multi-row INSERTs; row(i) gives row i's values.
+func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i int) []any) error {
+	for start := 0; start < n; start += chunkBatch {
+		end := min(start+chunkBatch, n)
+		var q strings.Builder
+		args := make([]any, 0, (end-start)*6)
+		q.WriteString("INSERT INTO " + table + " VALUES ")
+		for i := start; i < end; i++ {
+			vals := row(i)
+			if i > start {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ") + ")")
+			args = append(args, vals...)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("rag: insert into %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// vector is an embedding as the tenant's engine stores it: pgvector's
+// vector on PostgreSQL, little-endian float32s on SQLite.
+func (c Content) vector(v []float32) any {
+	if c.db.Engine == "postgres" {
+		return pgvector.NewVector(v)
+	}
+	return encodeVector(v)
+}
+
+func encodeVector(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+// DeleteDocument removes everything the tenant database holds of a
+// document: bytes, pages, chunks and conversations.
+func (c Content) DeleteDocument(ctx context.Context, docID string) error {
+	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE document_id = ?)", docID); err != nil {
+			return fmt.Errorf("rag: delete messages of %s: %w", docID, err)
+		}
+		for _, table := range []string{"conversations", "chunks", "pages", "files"} {
+			if _, err := tx.NewDelete().Table(table).Where("document_id = ?", docID).Exec(ctx); err != nil {
+				return fmt.Errorf("rag: delete %s of %s: %w", table, docID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Counts returns how many pages and chunks of a document the tenant
+// database holds, and whether its file is there.
+func (c Content) Counts(ctx context.Context, docID string) (pages, chunks int, file bool, err error) {
+	count := func(table string) (int, error) {
+		n, err := c.db.NewSelect().Table(table).Where("document_id = ?", docID).Count(ctx)
+		return int(n), err
+	}
+	if pages, err = count("pages"); err != nil {
+		return 0, 0, false, err
+	}
+	if chunks, err = count("chunks"); err != nil {
+		return 0, 0, false, err
+	}
+	files, err := count("files")
+	return pages, chunks, files == 1, err
+}
+
+// metaEmbeddingModel is the meta key of the embedding model a tenant
+// database's vectors were made with.
+const metaEmbeddingModel = "embedding_model"
+
+// EmbeddingModel returns the model the tenant database's vectors were made
+// with, or "" before the first document.
+func (c Content) EmbeddingModel(ctx context.Context) (string, error) {
+	var model string
+	err := c.db.NewSelect().Table("meta").Column("value").Where("key = ?", metaEmbeddingModel).Scan(ctx, &model)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("rag: read embedding model: %w", err)
+	}
+	return model, nil
+}
+
+// SetEmbeddingModel records the model (and its dimensions) the tenant
+// database's vectors are made with.
+func (c Content) SetEmbeddingModel(ctx context.Context, model string, dims int) error {
+	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return c.setModelTx(ctx, tx, model, dims)
+	})
+}
+
+func (c Content) setModelTx(ctx context.Context, tx bun.Tx, model string, dims int) error {
+	for key, value := range map[string]string{metaEmbeddingModel: model, "embedding_dimensions": fmt.Sprint(dims)} {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+		if err != nil {
+			return fmt.Errorf("rag: record embedding model: %w", err)
+		}
+	}
+	return nil
+}
+
+// Reembed replaces every chunk's vector with one made by e and records e's
+// model, in one transaction: readers see the old vectors or the new, never a
+// mix. Documents are embedded one at a time, as ingestion does.
+func (c Content) Reembed(ctx context.Context, e Embedder) error {
+	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var rows []struct {
+			ID         int64  `bun:"id"`
+			DocumentID string `bun:"document_id"`
+			Text       string `bun:"text"`
+		}
+		if err := tx.NewSelect().Table("chunks").Column("id", "document_id", "text").Order("document_id", "position").Scan(ctx, &rows); err != nil {
+			return fmt.Errorf("rag: read chunks: %w", err)
+		}
+		for start := 0; start < len(rows); {
+			end := start
+			for end < len(rows) && rows[end].DocumentID == rows[start].DocumentID {
+				end++
+			}
+			doc := rows[start:end]
+			texts := make([]string, len(doc))
+			for i, r := range doc {
+				texts[i] = r.Text
+			}
+			vectors, err := embedDocument(ctx, e, texts)
+			if err != nil {
+				return err
+			}
+			for i, r := range doc {
+				if _, err := tx.ExecContext(ctx, "UPDATE chunks SET embedding = ? WHERE id = ?", c.vector(vectors[i]), r.ID); err != nil {
+					return fmt.Errorf("rag: update chunk vector: %w", err)
+				}
+			}
+			start = end
+		}
+		return c.setModelTx(ctx, tx, e.Model(), e.Dims())
+	})
+}
+
+// embedDocument embeds the chunks of one document, adjusted as a whole when
+// the embedder wants that.
+func embedDocument(ctx context.Context, e Embedder, texts []string) ([][]float32, error) {
+	vectors, err := e.Embed(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := e.(DocumentAdjuster); ok {
+		a.AdjustDocument(vectors)
+	}
+	return vectors, nil
+}

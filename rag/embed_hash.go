@@ -1,0 +1,560 @@
+package rag
+
+import (
+	"context"
+	"math"
+	"math/bits"
+	"strconv"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// DefaultHashDims is the vector size of the offline embedder when none is
+// configured; it matches the vector(384) column of the tenant schema.
+const DefaultHashDims = 384
+
+// hashEmbedder is the offline default: a lexical embedder built by feature
+// hashing. It matches words, not meanings — "car" and "automobile" are as far
+// apart as any two unrelated words, and a question must share words (or
+// their stems) with a passage to find it — but it needs no model, no network
+// and no state, and the same text always gets the same vector (a change of
+// the algorithm must change Model(), which makes every tenant re-embed).
+//
+// A text becomes a bag of features:
+//
+//   - words: lower-cased Unicode letters and digits, common Latin accents
+//     folded ("Kraków" = "krakow"), possessive 's dropped, numbers kept whole
+//     ("1,178,914", "15.5"), English stop words dropped, and a light suffix
+//     stemmer so that "pipes", "piping" and "piped" meet "pipe";
+//   - with 768 dimensions or more, also pairs of neighbouring content words
+//     within a sentence (stop words skipped, order ignored), so that phrases
+//     and names ("black death", "born in Warsaw" = "Warsaw-born") count for
+//     more than their words apart, and character 4-grams of words of six
+//     letters or more at a low weight, so that forms the stemmer misses
+//     ("photosynthesis", "photosynthetic") still overlap a little. Below 768
+//     dimensions these extra features cost about as much in hash
+//     collisions as they bring.
+//
+// Each feature is hashed into one of dims buckets with a hash-derived sign,
+// so that collisions cancel out on average instead of adding up. A feature
+// counts 1+ln(tf) times its weight (sublinear term frequency). A text alone
+// has no corpus statistics, so there is no true IDF: a word's weight grows
+// with its length (short words are the frequent ones) and numbers count
+// fully. The vector is L2-normalised, so cosine similarity is a dot product;
+// a text without any feature embeds as the zero vector.
+//
+// AdjustDocument supplies the missing document frequencies afterwards: it
+// damps the buckets that carry much of the weight in most chunks of a
+// document (its topic words, which are in every chunk and so tell the chunks
+// apart poorly).
+type hashEmbedder struct {
+	dims int
+	cfg  hashConfig
+}
+
+// hashConfig holds the knobs of the hashing embedder. They are fixed for a
+// given Model() name.
+type hashConfig struct {
+	stem           bool
+	pairWeight     float32 // weight of a word pair relative to its words; 0 for none
+	charGramWeight float32 // weight of all of a word's character n-grams together; 0 for none
+	charGramMinLen int     // words shorter than this get no character n-grams
+	charGramN      int
+}
+
+// richFeaturesDims is the size from which word pairs and character n-grams
+// pay for their collisions.
+const richFeaturesDims = 768
+
+func hashConfigFor(dims int) hashConfig {
+	c := hashConfig{stem: true, charGramMinLen: 6, charGramN: 4}
+	if dims >= richFeaturesDims {
+		c.pairWeight, c.charGramWeight = 0.45, 0.35
+	}
+	return c
+}
+
+// NewHashEmbedder returns the offline default embedder: a deterministic
+// lexical embedder that hashes words (and, from 768 dimensions, word pairs
+// and character n-grams) into dims buckets (DefaultHashDims when dims ≤ 0).
+// It needs no model download. Its Model() is "silo-hash-v1-<dims>". It also
+// implements DocumentAdjuster.
+func NewHashEmbedder(dims int) Embedder {
+	if dims <= 0 {
+		dims = DefaultHashDims
+	}
+	return &hashEmbedder{dims: dims, cfg: hashConfigFor(dims)}
+}
+
+// Model names the algorithm and its size; see Embedder.
+func (e *hashEmbedder) Model() string { return "silo-hash-v1-" + strconv.Itoa(e.dims) }
+
+// Dims returns the vector size.
+func (e *hashEmbedder) Dims() int { return e.dims }
+
+// Embed embeds each text. It only fails when ctx ends.
+func (e *hashEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	backing := make([]float32, len(texts)*e.dims)
+	s := scratchPool.Get().(*hashScratch)
+	defer func() {
+		if len(s.slots) <= maxPooledSlots { // a huge text's table is not kept
+			scratchPool.Put(s)
+		}
+	}()
+	for i, t := range texts {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		v := backing[i*e.dims : (i+1)*e.dims : (i+1)*e.dims]
+		e.embed(s, t, v)
+		out[i] = v
+	}
+	return out, nil
+}
+
+// AdjustDocument gives the vectors of one document's chunks the inverse
+// document frequency a single text cannot know: it damps the buckets that
+// carry much weight across the document (its topic words, found in most
+// chunks, which tell the chunks apart poorly) and normalises each vector
+// again. A bucket is scaled by 1/sqrt(0.1 + e), where e is its mean squared
+// value over the document's non-zero vectors times dims (1 on average).
+// Queries are not adjusted, so the weighting counts once, as IDF does in
+// BM25. Vectors of another length are left alone; a document of fewer than
+// two non-zero vectors is left as it is.
+func (e *hashEmbedder) AdjustDocument(vectors [][]float32) {
+	energy := make([]float64, e.dims)
+	n := 0
+	for _, v := range vectors {
+		if len(v) != e.dims || isZero(v) {
+			continue
+		}
+		for b, x := range v {
+			energy[b] += float64(x) * float64(x)
+		}
+		n++
+	}
+	if n < 2 {
+		return
+	}
+	weight := make([]float32, e.dims)
+	for b, sum := range energy {
+		weight[b] = float32(1 / math.Sqrt(0.1+sum/float64(n)*float64(e.dims)))
+	}
+	for _, v := range vectors {
+		if len(v) != e.dims {
+			continue
+		}
+		for b := range v {
+			v[b] *= weight[b]
+		}
+		normalize(v)
+	}
+}
+
+func isZero(v []float32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize scales v to unit length; a zero vector stays zero.
+func normalize(v []float32) {
+	var sum float64
+	for _, x := range v {
+		sum += float64(x) * float64(x)
+	}
+	if sum == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(sum))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+// featureSlot counts one distinct feature of the text being embedded.
+type featureSlot struct {
+	h uint64  // the feature's hash
+	w float32 // its weight (of its first occurrence)
+	n uint32  // occurrences; 0 for an empty slot
+}
+
+// hashScratch is the reusable working memory of one embedding, so that the
+// per-token work does not allocate: an open-addressing table of the text's
+// features and the list of its used slots, in order of first occurrence.
+type hashScratch struct {
+	tok      []byte
+	slots    []featureSlot // length a power of two
+	used     []int32
+	prev     uint64 // hash of the previous content word of this sentence
+	havePrev bool
+}
+
+// maxPooledSlots bounds the feature table kept for reuse (1.5 MB).
+const maxPooledSlots = 1 << 16
+
+var scratchPool = sync.Pool{New: func() any {
+	return &hashScratch{tok: make([]byte, 0, 64), slots: make([]featureSlot, 1024), used: make([]int32, 0, 512)}
+}}
+
+// add counts one occurrence of feature h with weight w.
+func (s *hashScratch) add(h uint64, w float32) {
+	if 2*(len(s.used)+1) > len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.n == 0 {
+			*sl = featureSlot{h: h, w: w, n: 1}
+			s.used = append(s.used, int32(i))
+			return
+		}
+		if sl.h == h {
+			sl.n++
+			return
+		}
+	}
+}
+
+func (s *hashScratch) grow() {
+	old := s.slots
+	s.slots = make([]featureSlot, 2*len(old))
+	mask := uint64(len(s.slots) - 1)
+	for k, i := range s.used {
+		sl := old[i]
+		j := sl.h & mask
+		for s.slots[j].n != 0 {
+			j = (j + 1) & mask
+		}
+		s.slots[j] = sl
+		s.used[k] = int32(j)
+	}
+}
+
+// Feature namespaces, so that a word, a bigram and a character n-gram with
+// the same bytes land in unrelated buckets.
+const (
+	seedWord = 0x9e3779b97f4a7c15
+	seedPair = 0xc2b2ae3d27d4eb4f
+	seedGram = 0x165667b19e3779f9
+)
+
+// embed writes the embedding of text into v (len(v) == e.dims, zeroed).
+func (e *hashEmbedder) embed(s *hashScratch, text string, v []float32) {
+	s.havePrev = false
+	tok := s.tok[:0]
+	numeric := true // tok holds only digits (and joined separators) so far
+	for i := 0; i < len(text); {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		switch {
+		case r < utf8.RuneSelf && isASCIIWord(byte(r)):
+			c := byte(r)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c < '0' || c > '9' {
+				numeric = false
+			}
+			tok = append(tok, c)
+		case r == '\u00ad': // soft hyphen: part of the word
+		case r >= utf8.RuneSelf && unicode.Is(unicode.Mn, r): // combining accent: folded away
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			numeric = false
+			tok = appendFolded(tok, unicode.ToLower(r))
+		case (r == ',' || r == '.') && numeric && len(tok) > 0 && i+1 < len(text) && isDigit(text[i+1]):
+			// 1,178,914 and 15.5 stay one token.
+			if r == '.' {
+				tok = append(tok, '.')
+			}
+		case (r == '\'' || r == '\u2019') && len(tok) > 0 && endsPossessive(text, i+size):
+			i += size + 1 // skip 's
+			e.word(s, tok, numeric)
+			tok, numeric = tok[:0], true
+			continue
+		default:
+			if len(tok) > 0 {
+				e.word(s, tok, numeric)
+				tok, numeric = tok[:0], true
+			}
+			if isSentenceBreak(r) {
+				s.havePrev = false
+			}
+		}
+		i += size
+	}
+	if len(tok) > 0 {
+		e.word(s, tok, numeric)
+	}
+	s.tok = tok[:0]
+	e.project(s, v)
+}
+
+// word adds the features of one token.
+func (e *hashEmbedder) word(s *hashScratch, tok []byte, numeric bool) {
+	if len(tok) < 2 && !numeric {
+		return
+	}
+	if isStopWord(tok) {
+		return
+	}
+	w := float32(1)
+	if !numeric {
+		if e.cfg.stem {
+			tok = stem(tok)
+		}
+		w = lengthWeight(len(tok))
+	}
+	h := hashBytes(tok)
+	s.add(mix(h^seedWord), w)
+	if s.havePrev && e.cfg.pairWeight > 0 {
+		a, b := min(s.prev, h), max(s.prev, h) // unordered
+		s.add(mix(a*31^b^seedPair), e.cfg.pairWeight*w)
+	}
+	s.prev, s.havePrev = h, true
+	n := e.cfg.charGramN
+	if numeric || e.cfg.charGramWeight <= 0 || len(tok) < e.cfg.charGramMinLen || len(tok) < n {
+		return
+	}
+	grams := len(tok) - n + 1
+	gw := e.cfg.charGramWeight * w / float32(math.Sqrt(float64(grams)))
+	for j := 0; j < grams; j++ {
+		s.add(mix(hashBytes(tok[j:j+n])^seedGram), gw)
+	}
+}
+
+// project turns the counted features into a signed, hashed, sublinear-tf,
+// L2-normalised vector, and empties the table.
+func (e *hashEmbedder) project(s *hashScratch, v []float32) {
+	dims := uint64(len(v))
+	for _, i := range s.used {
+		sl := &s.slots[i]
+		val := sl.w
+		if sl.n > 1 {
+			val *= 1 + float32(math.Log(float64(sl.n)))
+		}
+		b, _ := bits.Mul64(sl.h, dims) // the high bits pick the bucket
+		if sl.h&1 == 1 {               // the low bit the sign
+			val = -val
+		}
+		v[b] += val
+		*sl = featureSlot{}
+	}
+	s.used = s.used[:0]
+	normalize(v)
+}
+
+// lengthWeight stands in for inverse document frequency: in English the
+// frequent words are the short ones.
+func lengthWeight(n int) float32 {
+	switch {
+	case n <= 3:
+		return 0.7
+	case n == 4:
+		return 0.85
+	default:
+		return 1
+	}
+}
+
+// stem strips common English inflections conservatively, in place. It is
+// not Porter's algorithm: it only needs to map a word's forms to the same
+// key, not to a real word ("make", "making" → "mak").
+func stem(w []byte) []byte {
+	n := len(w)
+	if n < 4 || !isASCIILetters(w) {
+		return w
+	}
+	switch {
+	case hasSuffix(w, "ies") && n > 4:
+		w = append(w[:n-3], 'y')
+	case hasSuffix(w, "sses"):
+		w = w[:n-2]
+	case hasSuffix(w, "es") && n > 4 && (hasSuffix(w[:n-2], "sh") || hasSuffix(w[:n-2], "ch") || w[n-3] == 'x' || w[n-3] == 'z'):
+		w = w[:n-2]
+	case w[n-1] == 's' && !hasSuffix(w, "ss") && !hasSuffix(w, "us") && !hasSuffix(w, "is"):
+		w = w[:n-1]
+	case hasSuffix(w, "ied") && n > 4:
+		w = append(w[:n-3], 'y')
+	case hasSuffix(w, "ed") && n > 4 && hasVowel(w[:n-2]):
+		w = undouble(w[:n-2])
+	case hasSuffix(w, "ing") && n > 5 && hasVowel(w[:n-3]):
+		w = undouble(w[:n-3])
+	}
+	if len(w) > 3 && w[len(w)-1] == 'e' {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+// undouble turns "stopp" into "stop" but keeps "fall", "miss", "buzz".
+func undouble(w []byte) []byte {
+	n := len(w)
+	if n >= 3 && w[n-1] == w[n-2] && !isVowel(w[n-1]) && w[n-1] != 'l' && w[n-1] != 's' && w[n-1] != 'z' {
+		return w[:n-1]
+	}
+	return w
+}
+
+func hasSuffix(w []byte, s string) bool {
+	return len(w) >= len(s) && string(w[len(w)-len(s):]) == s
+}
+
+func isVowel(c byte) bool {
+	return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y'
+}
+
+func hasVowel(w []byte) bool {
+	for _, c := range w {
+		if isVowel(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCIILetters(w []byte) bool {
+	for _, c := range w {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIIWord(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isSentenceBreak(r rune) bool {
+	switch r {
+	case '.', '!', '?', ';', ':', '(', ')', '[', ']', '"', '\u201c', '\u201d':
+		return true
+	}
+	return false
+}
+
+// endsPossessive reports whether text[i:] is "s" followed by a non-letter.
+func endsPossessive(text string, i int) bool {
+	if i >= len(text) || (text[i] != 's' && text[i] != 'S') {
+		return false
+	}
+	if i+1 == len(text) {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(text[i+1:])
+	return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+}
+
+// appendFolded appends a lower-case rune with common Latin diacritics
+// removed, so that "Kraków" and "Krakow" are the same word.
+func appendFolded(b []byte, r rune) []byte {
+	if r >= 0xc0 && r < 0x180 {
+		if f := latinFold[r-0xc0]; f != '_' {
+			return append(b, f)
+		}
+		switch r {
+		case 'ß':
+			return append(b, 's', 's')
+		case 'æ':
+			return append(b, 'a', 'e')
+		case 'œ':
+			return append(b, 'o', 'e')
+		}
+	}
+	return utf8.AppendRune(b, r)
+}
+
+// latinFold maps U+00C0…U+017F (lower-cased) to an ASCII letter; '_' keeps
+// the rune as it is.
+const latinFold = "" +
+	"aaaaaaaceeeeiiii" + // U+00C0
+	"dnooooo_ouuuuy__" + // U+00D0
+	"aaaaaa_ceeeeiiii" + // U+00E0
+	"dnooooo_ouuuuy_y" + // U+00F0
+	"aaaaaaccccccccdd" + // U+0100
+	"ddeeeeeeeeeegggg" + // U+0110
+	"gggghhhhiiiiiiii" + // U+0120
+	"ii__jjkkklllllll" + // U+0130
+	"lllnnnnnnnnnoooo" + // U+0140
+	"oo__rrrrrrssssss" + // U+0150
+	"ssttttttuuuuuuuu" + // U+0160
+	"uuuuwwyyyzzzzzzs" // U+0170
+
+// hashBytes is 64-bit FNV-1a.
+func hashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// mix is the splitmix64 finaliser: it spreads FNV's weak low bits, which
+// pick the sign and (through the high bits) the bucket.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// stopWords are English function words that carry no topic. Question words
+// are among them: they say what kind of answer is wanted, not where it is.
+var stopWords = []string{
+	"a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at",
+	"be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
+	"can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further",
+	"had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+	"i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself",
+	"no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves",
+	"out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their",
+	"theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+	"under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
+	"whom", "whose", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves",
+	"s", "t", "don", "also", "may", "might", "must", "shall", "upon", "within", "without", "yet",
+}
+
+// stopTable holds the FNV hashes of stopWords in an open-addressing table:
+// a map lookup per token was a third of the embedding time.
+var stopTable = func() (t [stopTableSize]uint64) {
+	for _, w := range stopWords {
+		h := hashBytes([]byte(w))
+		i := h & (stopTableSize - 1)
+		for t[i] != 0 {
+			i = (i + 1) & (stopTableSize - 1)
+		}
+		t[i] = h
+	}
+	return t
+}()
+
+const stopTableSize = 512 // a power of two, over twice len(stopWords)
+
+func isStopWord(tok []byte) bool {
+	if len(tok) > 10 { // longer than any stop word
+		return false
+	}
+	h := hashBytes(tok)
+	for i := h & (stopTableSize - 1); stopTable[i] != 0; i = (i + 1) & (stopTableSize - 1) {
+		if stopTable[i] == h {
+			return true
+		}
+	}
+	return false
+}
