@@ -96,8 +96,9 @@ const (
 	EmbedOllama = "ollama"
 )
 
-// VectorDimensions is the size of the tenant schema's vector column.
-const VectorDimensions = 384
+// VectorDimensions is the size of the tenant schema's vector column: the
+// most dimensions an embedding model may have (fewer are zero-padded).
+const VectorDimensions = 2000
 
 // Tenant database engines.
 const (
@@ -139,7 +140,7 @@ func Parse(getenv func(string) string) (*Config, error) {
 		ChunkOverlap:        p.int("CHUNK_OVERLAP", 150),
 		EmbeddingProvider:   p.str("EMBEDDING_PROVIDER", EmbedHash),
 		EmbeddingModel:      p.str("EMBEDDING_MODEL", ""),
-		EmbeddingDimensions: p.int("EMBEDDING_DIMENSIONS", VectorDimensions),
+		EmbeddingDimensions: p.int("EMBEDDING_DIMENSIONS", -1),
 		OpenAIBaseURL:       strings.TrimRight(p.str("OPENAI_BASE_URL", "https://api.openai.com/v1"), "/"),
 		OpenAIAPIKey:        p.str("OPENAI_API_KEY", ""),
 		OllamaHost:          strings.TrimRight(p.str("OLLAMA_HOST", "http://localhost:11434"), "/"),
@@ -149,6 +150,9 @@ func Parse(getenv func(string) string) (*Config, error) {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "silo.db")
+	}
+	if c.EmbeddingDimensions < 0 {
+		c.EmbeddingDimensions = c.defaultDimensions()
 	}
 	return c, errors.Join(append(p.errs, c.Validate())...)
 }
@@ -224,8 +228,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("EMBEDDING_PROVIDER", "%q is not hash, openai or ollama", c.EmbeddingProvider)
 	}
-	if c.EmbeddingDimensions != VectorDimensions {
-		bad("EMBEDDING_DIMENSIONS", "%d: the tenant schema stores %d-dimensional vectors; use a model that can produce %d", c.EmbeddingDimensions, VectorDimensions, VectorDimensions)
+	if c.EmbeddingDimensions > VectorDimensions || c.EmbeddingProvider == EmbedHash && c.EmbeddingDimensions == 0 {
+		bad("EMBEDDING_DIMENSIONS", "%d: the tenant schema stores up to %d dimensions", c.EmbeddingDimensions, VectorDimensions)
 	}
 	for name, raw := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "OLLAMA_HOST": c.OllamaHost} {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -300,6 +304,19 @@ func (c *Config) EmbeddingModelName() string {
 		return "nomic-embed-text"
 	}
 	return ""
+}
+
+// defaultDimensions is EMBEDDING_DIMENSIONS when unset: the widest vectors
+// for the offline embedder, text-embedding-3-small's own size for OpenAI, and
+// the model's own size (learnt from its first answer) for Ollama.
+func (c *Config) defaultDimensions() int {
+	switch c.EmbeddingProvider {
+	case EmbedOpenAI:
+		return 1536
+	case EmbedOllama:
+		return 0
+	}
+	return VectorDimensions
 }
 
 // HTTPS reports whether silo is served over https, which makes cookies

@@ -68,6 +68,9 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 	if len(vectors) != len(chunks) {
 		return fmt.Errorf("rag: %d vectors for %d chunks", len(vectors), len(chunks))
 	}
+	if len(vectors) > 0 && len(vectors[0]) > pgDimensions {
+		return fmt.Errorf("rag: the embedding model makes %d-dimensional vectors; silo stores at most %d", len(vectors[0]), pgDimensions)
+	}
 	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, table := range []string{"chunks", "pages"} {
 			if _, err := tx.NewDelete().Table(table).Where("document_id = ?", docID).Exec(ctx); err != nil {
@@ -109,11 +112,18 @@ func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i 
 	return nil
 }
 
+// pgDimensions is the width of the PostgreSQL tenant schema's halfvec
+// column; shorter vectors are zero-padded, which changes no cosine.
+const pgDimensions = 2000
+
 // vector is an embedding as the tenant's engine stores it: pgvector's
-// vector on PostgreSQL, little-endian float32s on SQLite.
+// halfvec on PostgreSQL, little-endian float32s on SQLite.
 func (c Content) vector(v []float32) any {
 	if c.db.Engine == "postgres" {
-		return pgvector.NewVector(v)
+		if len(v) < pgDimensions {
+			v = append(v[:len(v):len(v)], make([]float32, pgDimensions-len(v))...)
+		}
+		return pgvector.NewHalfVector(v)
 	}
 	return encodeVector(v)
 }

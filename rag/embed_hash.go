@@ -11,8 +11,9 @@ import (
 )
 
 // DefaultHashDims is the vector size of the offline embedder when none is
-// configured; it matches the vector(384) column of the tenant schema.
-const DefaultHashDims = 384
+// configured: the width of the tenant schema's halfvec(2000) column, where
+// the embedder ranks best (collisions in fewer buckets cost recall).
+const DefaultHashDims = 2000
 
 // hashEmbedder is the offline default: a lexical embedder built by feature
 // hashing. It matches words, not meanings — "car" and "automobile" are as far

@@ -41,7 +41,7 @@ func TestHashEmbedModelAndDims(t *testing.T) {
 	for _, tc := range []struct {
 		dims, want int
 		model      string
-	}{{384, 384, "silo-hash-v1-384"}, {0, DefaultHashDims, "silo-hash-v1-384"}, {2000, 2000, "silo-hash-v1-2000"}} {
+	}{{384, 384, "silo-hash-v1-384"}, {0, DefaultHashDims, "silo-hash-v1-2000"}, {2000, 2000, "silo-hash-v1-2000"}} {
 		e := NewHashEmbedder(tc.dims)
 		if e.Dims() != tc.want || e.Model() != tc.model {
 			t.Errorf("NewHashEmbedder(%d): got %q, %d; want %q, %d", tc.dims, e.Model(), e.Dims(), tc.model, tc.want)
