@@ -333,6 +333,13 @@ type runJSON struct {
 	Failed        int    `json:"failed"`
 }
 
+func newRunJSON(r *models.MigrationRun) runJSON {
+	return runJSON{
+		ID: r.PublicID, Status: r.Status, TargetVersion: r.TargetVersion,
+		Total: r.Total, Done: r.Done, Failed: r.Failed,
+	}
+}
+
 // apiMigrate answers POST /api/v1/admin/tenants/migrate: 202 with the run,
 // which goes on in the background (409 with the run under way, if any).
 func (h *Handler) apiMigrate(c *gin.Context) {
@@ -345,10 +352,7 @@ func (h *Handler) apiMigrate(c *gin.Context) {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	c.JSON(status, gin.H{"run": runJSON{
-		ID: run.PublicID, Status: run.Status, TargetVersion: run.TargetVersion,
-		Total: run.Total, Done: run.Done, Failed: run.Failed,
-	}})
+	c.JSON(status, gin.H{"run": newRunJSON(run)})
 }
 
 // apiRun answers GET /api/v1/admin/migrations/{id}: the run and each
@@ -377,8 +381,5 @@ func (h *Handler) apiRun(c *gin.Context) {
 			out[i].Email = r.VectorDatabase.User.Email
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"run": runJSON{
-		ID: run.PublicID, Status: run.Status, TargetVersion: run.TargetVersion,
-		Total: run.Total, Done: run.Done, Failed: run.Failed,
-	}, "results": out})
+	c.JSON(http.StatusOK, gin.H{"run": newRunJSON(run), "results": out})
 }
