@@ -27,6 +27,7 @@
 //	GET  /api/v1/documents        the documents, as JSON    -
 //	POST /api/v1/documents        upload one PDF            202 {id, status}
 //	GET, DELETE /api/v1/documents/:id
+//	POST /api/v1/documents/:id/search  hybrid search       {results: [{text, page, page_end, score}]}
 //	DELETE /api/v1/account        delete the account        204
 //	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
 //	GET  /healthz                 control plane answers?    -
@@ -170,6 +171,7 @@ func (h *Handler) Router() http.Handler {
 	api.GET("/documents", h.apiDocuments)
 	api.GET("/documents/:id", h.apiDocument)
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
+	api.POST("/documents/:id/search", h.apiSearch)
 	api.DELETE("/account", h.apiDeleteAccount)
 	apiAdmin := api.Group("/admin", h.requireAdmin)
 	apiAdmin.GET("/tenants", h.apiTenants)

@@ -17,15 +17,16 @@ import (
 //     characters, and turns other spaces and tabs into plain spaces;
 //   - drops running headers and footers: lines among the first or last two
 //     of a page that recur, with digits ignored ("Page 3 of 12"), on at least
-//     60% of the pages of a document of four pages or more, and bare page
-//     numbers at the top or bottom of a page;
+//     60% of the pages of a document of four pages or more; and a bare page
+//     number at the top or bottom of a page that matches the page;
 //   - undoes line-break hyphenation ("interna-" + "tional") but keeps real
 //     hyphens ("self-" + "determination"), deciding with the rest of the
 //     document as evidence (see dehyphenator);
 //   - joins the lines of a paragraph with single spaces and separates
 //     paragraphs with a blank line ("\n\n"): where the extracted text has a
-//     blank line, after a short line that ends a sentence, and after a short
-//     heading line.
+//     blank line (unless the text after it goes on with a lower-case word,
+//     as at the foot of a column), after a short line that ends a sentence,
+//     and after a short heading line.
 //
 // Curly quotes and dashes are left as they are.
 func CleanPages(pages []string) []string {
@@ -310,22 +311,24 @@ type dehyphenator struct {
 
 // strongPrefixes take a hyphen in English whatever follows them.
 var strongPrefixes = map[string]bool{
-	"all": true, "anti": true, "best": true, "cross": true, "ex": true,
-	"extra": true, "first": true, "half": true, "high": true, "long": true,
-	"low": true, "mid": true, "multi": true, "neo": true, "non": true,
-	"pseudo": true, "quasi": true, "second": true, "self": true, "semi": true,
-	"short": true, "socio": true, "third": true, "ultra": true, "vice": true,
+	"all": true, "anti": true, "best": true, "cross": true, "extra": true,
+	"half": true, "high": true, "long": true, "low": true, "multi": true,
+	"neo": true, "non": true, "pseudo": true, "quasi": true, "self": true,
+	"semi": true, "short": true, "socio": true, "ultra": true, "vice": true,
 	"well": true,
 }
 
 // weakPrefixes take a hyphen before a whole word ("co-receptor",
-// "re-establish") but are also common first syllables ("re-sult").
+// "re-establish") but are also common first syllables ("re-sult",
+// "ex-ample", "second-ary").
 var weakPrefixes = map[string]bool{
-	"co": true, "counter": true, "de": true, "inter": true, "intra": true,
-	"over": true, "post": true, "pre": true, "pro": true, "re": true,
-	"sub": true, "super": true, "trans": true, "un": true, "under": true,
+	"co": true, "counter": true, "de": true, "ex": true, "first": true,
+	"inter": true, "intra": true, "mid": true, "over": true, "post": true,
+	"pre": true, "pro": true, "re": true, "second": true, "sub": true,
+	"super": true, "third": true, "trans": true, "un": true, "under": true,
 }
 
+// newDehyphenator gathers a document's evidence on its line-end hyphens.
 func newDehyphenator(doc [][]string) *dehyphenator {
 	h := &dehyphenator{words: make(map[string]bool), pairs: make(map[string]bool)}
 	// First the words broken at line ends: most documents have none, and
@@ -479,28 +482,28 @@ func startsLower(s string) bool {
 	return unicode.IsLower(r)
 }
 
-// prevLine and nextLine find the neighbouring non-empty line in the same
-// block of text, or across a page break when it is the page's first or
-// last line.
+// prevLine and nextLine find the neighbouring non-empty line, on the same
+// page or across a page break.
 func prevLine(doc [][]string, p, i int) (string, bool) {
-	if i > 0 {
-		return doc[p][i-1], doc[p][i-1] != ""
-	}
-	for q := p - 1; q >= 0; q-- {
-		if idx := edgeLines(doc[q], false); len(idx) > 0 {
-			return doc[q][idx[0]], true
+	for ; p >= 0; p, i = p-1, -1 {
+		if i < 0 {
+			i = len(doc[p])
+		}
+		for i--; i >= 0; i-- {
+			if doc[p][i] != "" {
+				return doc[p][i], true
+			}
 		}
 	}
 	return "", false
 }
 
 func nextLine(doc [][]string, p, i int) (string, bool) {
-	if i+1 < len(doc[p]) {
-		return doc[p][i+1], doc[p][i+1] != ""
-	}
-	for q := p + 1; q < len(doc); q++ {
-		if idx := edgeLines(doc[q], true); len(idx) > 0 {
-			return doc[q][idx[0]], true
+	for ; p < len(doc); p, i = p+1, -1 {
+		for i++; i < len(doc[p]); i++ {
+			if doc[p][i] != "" {
+				return doc[p][i], true
+			}
 		}
 	}
 	return "", false
@@ -553,14 +556,20 @@ func foldPage(lines []string, h *dehyphenator) string {
 	var out []byte
 	paraLines := 0 // lines in the paragraph so far
 	prev := ""
+	gap := false // a blank line since prev
 	for _, line := range lines {
 		if line == "" {
-			paraLines, prev = 0, ""
+			gap = true
 			continue
 		}
-		if paraLines > 0 && paragraphEnds(prev, line, paraLines == 1, short(prev)) {
+		switch {
+		case paraLines == 0:
+		case gap && !runsOnAfterGap(prev, line):
+			paraLines = 0
+		case !gap && paragraphEnds(prev, line, paraLines == 1, short(prev)):
 			paraLines = 0
 		}
+		gap = false
 		switch {
 		case paraLines == 0:
 			if len(out) > 0 {
@@ -581,6 +590,17 @@ func foldPage(lines []string, h *dehyphenator) string {
 		prev = line
 	}
 	return string(out)
+}
+
+// runsOnAfterGap reports whether line continues the paragraph of prev
+// across a blank line, as at the foot of a column: prev ends mid-sentence
+// and line starts with a lower-case letter.
+func runsOnAfterGap(prev, line string) bool {
+	if !startsLower(line) || endsSentence(prev) {
+		return false
+	}
+	last, _ := utf8.DecodeLastRuneInString(prev)
+	return !strings.ContainsRune(":;", last)
 }
 
 // endsWithHyphen reports whether a line ends in a hyphen or dash glued to
