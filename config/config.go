@@ -214,6 +214,9 @@ func (c *Config) Validate() error {
 			bad(name, "%d is not a positive number", v)
 		}
 	}
+	if c.ExtractMemMB < 128 {
+		bad("EXTRACT_MEMORY_MB", "%d MB is too little for the PDF reader (at least 128)", c.ExtractMemMB)
+	}
 	if c.ExtractTimeout <= 0 {
 		bad("EXTRACT_TIMEOUT", "%s is not a positive duration", c.ExtractTimeout)
 	}

@@ -201,7 +201,9 @@ func (in *Ingester) ingest(ctx context.Context, doc *models.Document, pagesDone,
 		return nil
 	})
 	if err != nil {
-		return &failure{reason: Reason(err), permanent: ctx.Err() == nil, err: err}
+		// The PDF's own fault is final; a reader that could not start is not.
+		var bad *ExtractError
+		return &failure{reason: Reason(err), permanent: errors.As(err, &bad), err: err}
 	}
 	pageCount.Store(int64(info.Pages))
 	doc.Pages, doc.PagesDone = info.Pages, info.Pages

@@ -67,6 +67,8 @@ func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode stri
 	if len(lists) == 1 {
 		return lists[0][:min(k, len(lists[0]))], nil
 	}
+	pool := fuse(lists, 2*depth)
+	lists = append(lists, sentenceRank(query, pool))
 	return fuse(lists, k), nil
 }
 

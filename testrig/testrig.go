@@ -269,7 +269,7 @@ func Ingester(cfg *config.Config, store *models.Store, tenants *tenant.Manager, 
 		Tenants: tenants,
 		Extractor: &rag.Extractor{
 			Command:  []string{os.Args[0]},
-			Env:      []string{extractChildEnv + "=1"},
+			Env:      []string{extractChildEnv + "=1", "GORACE=atexit_sleep_ms=0"},
 			Timeout:  cfg.ExtractTimeout,
 			MemoryMB: cfg.ExtractMemMB,
 		},
