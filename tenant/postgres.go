@@ -25,6 +25,9 @@ const (
 	// privileges in the template (so in every copy), while CONNECT is granted
 	// per database to that tenant's role alone.
 	pgGroup = "silo_tenants"
+	// pgTemplateLock is the advisory lock key under which one process at a
+	// time migrates a server's template.
+	pgTemplateLock int64 = 0x73696c6f5f746d70 // "silo_tmp"
 )
 
 // PostgreSQL error codes silo acts on.
@@ -147,6 +150,19 @@ func (p *Postgres) MigrateTemplate(ctx context.Context) error {
 func (s *pgServer) migrateTemplate(ctx context.Context, m *schema.Migrator) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Other processes (silo instances starting together, silo tenants
+	// migrate) may migrate the same template at once, and PostgreSQL fails
+	// one of two concurrent GRANTs on one object ("tuple concurrently
+	// updated"): they take turns under an advisory lock, which the
+	// transaction holds until it ends.
+	lock, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", pgTemplateLock); err != nil {
+		return err
+	}
 	if _, err := s.pool.Exec(ctx, "CREATE ROLE "+pgGroup+" NOLOGIN"); err != nil && !isCode(err, pgDuplicateObject) {
 		return err
 	}

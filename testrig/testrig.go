@@ -198,6 +198,33 @@ func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.
 	return mgr
 }
 
+// PostgresTenants returns a tenant manager that makes tenant databases on
+// the PostgreSQL server of TEST_POSTGRES_URL (skipping when it is unset,
+// failing under CI=true), with a random secret key.
+func PostgresTenants(t testing.TB, store *models.Store) *tenant.Manager {
+	t.Helper()
+	server := serverURL(t, config.Postgres)
+	m, err := schema.NewMigrator(AtlasBin(t), "tenant/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	prov, err := tenant.NewPostgres(context.Background(), []string{server}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prov.Close)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := tenant.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := tenant.NewManager(store, prov, tenant.Options{Sealer: sealer})
+	t.Cleanup(mgr.Close)
+	return mgr
+}
+
 // Config is a configuration for tests: dev sign-in on, on the given control
 // plane.
 func Config(databaseURL string) *config.Config {

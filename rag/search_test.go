@@ -1,0 +1,128 @@
+package rag_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"silo/config"
+	"silo/models"
+	"silo/rag"
+	"silo/tenant"
+	"silo/testrig"
+)
+
+// searchDB returns a ready tenant database of a new user on SQLite, or on
+// the PostgreSQL server of TEST_POSTGRES_URL.
+func searchDB(t *testing.T, engine string) *tenant.DB {
+	t.Helper()
+	ctx := context.Background()
+	store := testrig.ControlPlane(t, config.SQLite)
+	var m *tenant.Manager
+	if engine == "postgres" {
+		m = testrig.PostgresTenants(t, store)
+	} else {
+		m = testrig.SQLiteTenants(t, store, nil)
+	}
+	u, err := store.SignIn(ctx, models.Profile{Email: "search@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.Ensure(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Delete(context.Background(), u); err != nil {
+			t.Error(err)
+		}
+	})
+	db, release, err := m.DB(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return db
+}
+
+// index stores a document of n one-sentence pages through the real
+// clean-up, chunking and embedding, and returns its chunks.
+func index(t *testing.T, c rag.Content, e rag.Embedder, docID string, pages []string) []rag.Chunk {
+	t.Helper()
+	chunks := rag.ChunkPages(rag.CleanPages(pages), 1000, 150)
+	texts := make([]string, len(chunks))
+	for i, ch := range chunks {
+		texts[i] = ch.Text
+	}
+	vectors, err := e.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReplaceIndex(context.Background(), docID, pages, chunks, vectors); err != nil {
+		t.Fatal(err)
+	}
+	return chunks
+}
+
+func TestSearch(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			db := searchDB(t, engine)
+			c := rag.NewContent(db)
+			e := rag.NewHashEmbedder(0)
+			s := rag.Searcher{Embedder: e}
+			ctx := context.Background()
+
+			// A small document beside a large one: the filter to the small
+			// one must still give k results (the HNSW filter pitfall).
+			var small, large []string
+			for i := range 8 {
+				small = append(small, strings.Repeat(fmt.Sprintf("The lighthouse keeper logged storm number %d in the harbour book. ", i), 14))
+			}
+			small[5] = "The keeper's cat, Marmalade, was born in 1893 on the island of Skerryvore.\n\n" + small[5]
+			for i := range 300 {
+				large = append(large, strings.Repeat(fmt.Sprintf("Quarterly revenue of division %d rose with the cat food sales. ", i), 14))
+			}
+			smallChunks := index(t, c, e, "small", small)
+			index(t, c, e, "large", large)
+
+			for _, mode := range []string{rag.ModeHybrid, rag.ModeVector, rag.ModeFullText} {
+				res, err := s.Search(ctx, c, "small", "When was the keeper's cat Marmalade born?", mode, 5)
+				if err != nil {
+					t.Fatalf("%s: %v", mode, err)
+				}
+				if mode != rag.ModeFullText && len(res) != 5 {
+					t.Errorf("%s: got %d results, want 5 (the document has %d chunks)", mode, len(res), len(smallChunks))
+				}
+				if len(res) == 0 || !strings.Contains(res[0].Text, "1893") || res[0].Page > 6 || res[0].PageEnd < 6 {
+					t.Errorf("%s: best of %d results is not the passage with the answer, on page 6", mode, len(res))
+					continue
+				}
+				for _, r := range res {
+					if strings.Contains(r.Text, "revenue") {
+						t.Errorf("%s: a passage of another document came back: %q", mode, r.Text[:40])
+					}
+				}
+				for i := 1; i < len(res); i++ {
+					if res[i].Score > res[i-1].Score {
+						t.Errorf("%s: results not best first: %v then %v", mode, res[i-1].Score, res[i].Score)
+					}
+				}
+			}
+
+			// Text that is FTS syntax is searched as words, never obeyed.
+			for _, q := range []string{`"unbalanced`, `lighthouse*`, `NEAR(keeper cat)`, `keeper OR 1=1 --`, `'; DROP TABLE chunks; --`, `   `, `the of and`} {
+				if _, err := s.Search(ctx, c, "small", q, rag.ModeHybrid, 3); err != nil {
+					t.Errorf("query %q: %v", q, err)
+				}
+			}
+			if res, _ := s.Search(ctx, c, "small", "lighthouse", rag.ModeHybrid, 3); len(res) != 3 {
+				t.Errorf("after hostile queries: got %d results, want 3 (the index is intact)", len(res))
+			}
+			if res, err := s.Search(ctx, c, "missing", "lighthouse", rag.ModeHybrid, 3); err != nil || len(res) != 0 {
+				t.Errorf("search of an unknown document: got %d results, %v; want none", len(res), err)
+			}
+		})
+	}
+}
