@@ -50,7 +50,7 @@ func checkTenantList(t *testing.T, env map[string]string, store *models.Store, e
 		t.Fatalf("silo tenants list: got %d tenants, want %d:\n%s", len(got), len(rows), stdout)
 	}
 	for _, v := range rows {
-		want := []string{v.User.Email, engine, location, "silo_t_" + v.User.PublicID, "ready", version}
+		want := []string{v.User.Email, engine, location, v.Name, "ready", version}
 		f := got[v.User.Email]
 		if f == nil || strings.Join(f[:6], " ") != strings.Join(want, " ") {
 			t.Errorf("silo tenants list: got %v for %s, want %v", f, v.User.Email, want)
@@ -175,7 +175,7 @@ func TestTenantsMigrateCLIFailure(t *testing.T) {
 		}
 		conn := admin(t, "postgres")
 		for _, v := range rows {
-			ident := pgx.Identifier{"silo_t_" + v.User.PublicID}.Sanitize()
+			ident := pgx.Identifier{v.Name}.Sanitize()
 			for _, stmt := range []string{"DROP DATABASE IF EXISTS " + ident + " WITH (FORCE)", "DROP ROLE IF EXISTS " + ident} {
 				if _, err := conn.Exec(context.Background(), stmt); err != nil {
 					t.Error(err)
@@ -207,7 +207,11 @@ func TestTenantsMigrateCLIFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := "silo_t_" + b.PublicID
+	vb, err := store.VectorDatabaseByUser(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := vb.Name
 	if _, err := admin(t, "postgres").Exec(ctx, "ALTER DATABASE "+broken+" WITH ALLOW_CONNECTIONS false"); err != nil {
 		t.Fatal(err)
 	}

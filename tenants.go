@@ -80,8 +80,16 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 		}
 		prov = sq
 	}
+	installation, err := store.Installation(ctx)
+	if err != nil {
+		closeProv()
+		migrator.Close()
+		return nil, err
+	}
 	return &tenants{
-		Manager:  tenant.NewManager(store, prov, tenant.Options{Sealer: sealer, MaxConns: cfg.TenantMaxConns, Log: log}),
+		Manager: tenant.NewManager(store, prov, tenant.Options{
+			Sealer: sealer, MaxConns: cfg.TenantMaxConns, Log: log, Installation: installation,
+		}),
 		migrator: migrator,
 		close:    closeProv,
 	}, nil

@@ -27,7 +27,8 @@ type VectorDatabase struct {
 	ID            int64      `bun:"id,pk,autoincrement"`
 	UserID        int64      `bun:"user_id,notnull"`
 	Engine        string     `bun:"engine,notnull"`
-	ExternalID    string     `bun:"external_id,notnull"` // database, project or file name
+	Name          string     `bun:"name,notnull"`        // the database's (role's, project's, file's) name
+	ExternalID    string     `bun:"external_id,notnull"` // the provider's id: a Neon project id, else Name
 	Location      string     `bun:"location,notnull"`    // server, region or directory
 	Status        string     `bun:"status,notnull"`
 	SchemaVersion string     `bun:"schema_version,notnull"`
@@ -91,7 +92,7 @@ func (s *Store) UpdateVectorDatabase(ctx context.Context, v *VectorDatabase) err
 	v.UpdatedAt = time.Now().UTC()
 	v.LeaseUntil = nil
 	_, err := s.DB.NewUpdate().Model(v).
-		Column("engine", "external_id", "location", "status", "schema_version", "credentials", "error", "lease_until", "updated_at").
+		Column("engine", "name", "external_id", "location", "status", "schema_version", "credentials", "error", "lease_until", "updated_at").
 		WherePK().Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("models: update vector database %d: %w", v.ID, err)
@@ -173,4 +174,25 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 		return fmt.Errorf("models: delete user %d: %w", userID, err)
 	}
 	return nil
+}
+
+// settingInstallation names the installation's id in the settings table.
+const settingInstallation = "installation"
+
+// Installation returns this installation's id, made on first use: eight
+// random lower-case letters and digits.
+func (s *Store) Installation(ctx context.Context) (string, error) {
+	type setting struct {
+		bun.BaseModel `bun:"table:settings"`
+		Name          string `bun:"name,pk"`
+		Value         string `bun:"value,notnull"`
+	}
+	row := &setting{Name: settingInstallation, Value: NewPublicID()[:8]}
+	if _, err := s.DB.NewInsert().Model(row).Ignore().Exec(ctx); err != nil {
+		return "", fmt.Errorf("models: record the installation id: %w", err)
+	}
+	if err := s.DB.NewSelect().Model(row).WherePK().Scan(ctx); err != nil {
+		return "", fmt.Errorf("models: read the installation id: %w", err)
+	}
+	return row.Value, nil
 }

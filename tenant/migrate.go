@@ -94,7 +94,7 @@ func (m *Manager) Migrate(ctx context.Context, mig *Migration, concurrency int, 
 func (m *Manager) migrateOne(ctx context.Context, runID int64, v models.VectorDatabase) models.MigrationResult {
 	start := time.Now()
 	res := models.MigrationResult{RunID: runID, VectorDatabaseID: v.ID, FromVersion: v.SchemaVersion}
-	t, err := m.tenant(&v, nameFor(v.User))
+	t, err := m.tenant(&v, v.Name)
 	if err == nil {
 		var from, to string
 		from, to, err = m.prov.Migrator().Apply(ctx, m.prov.AtlasURL(t))

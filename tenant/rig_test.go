@@ -494,3 +494,6 @@ func (p *testProv) Migrator() *schema.Migrator {
 	}
 	return p.Provisioner.Migrator()
 }
+
+// nameFor is the tenant name a Manager without an installation id gives u.
+func nameFor(u *models.User) string { return (&Manager{}).nameFor(u) }

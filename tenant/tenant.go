@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,9 +60,19 @@ const namePrefix = "silo_t_"
 // another may take over (a crashed worker's lease runs out).
 const leaseTime = 2 * time.Minute
 
-// nameFor is the tenant database name of a user: derived from the user's
-// random public id, so a retry finds what an earlier attempt made.
-func nameFor(u *models.User) string { return namePrefix + u.PublicID }
+// prefix starts the names of this installation's tenant databases.
+func (m *Manager) prefix() string {
+	if m.installation == "" {
+		return namePrefix
+	}
+	return namePrefix + m.installation + "_"
+}
+
+// nameFor is the tenant database name of a user: derived from the
+// installation and the user's random public id, so a retry finds what an
+// earlier attempt made, and no other installation's reconciler takes it
+// for an orphan.
+func (m *Manager) nameFor(u *models.User) string { return m.prefix() + u.PublicID }
 
 // Manager provisions, finds and deletes tenant databases, keeping the
 // control plane's tenant directory the truth about them.
@@ -71,6 +82,8 @@ type Manager struct {
 	sealer *Sealer
 	pools  *Pools
 	log    *slog.Logger
+	// installation is part of every tenant name (see Options).
+	installation string
 
 	// afterStep, when set (by tests), runs after each provisioning step and
 	// may fail it: "row", "database", "ready".
@@ -84,9 +97,13 @@ type Manager struct {
 
 // Options are a Manager's settings beside its store and provisioner.
 type Options struct {
-	Sealer   *Sealer      // seals tenant credentials; nil when there are none (SQLite)
-	MaxConns int          // open tenant connections, all tenants together (TENANT_MAX_CONNS)
-	Log      *slog.Logger // nil discards
+	Sealer *Sealer // seals tenant credentials; nil when there are none (SQLite)
+	// Installation is this installation's id (models.Store.Installation):
+	// part of every tenant database's name, and the only names Reconcile
+	// ever drops. Empty means the bare prefix (tests).
+	Installation string
+	MaxConns     int          // open tenant connections, all tenants together (TENANT_MAX_CONNS)
+	Log          *slog.Logger // nil discards
 }
 
 // NewManager returns a Manager that makes tenant databases with prov and
@@ -95,7 +112,7 @@ func NewManager(store *models.Store, prov Provisioner, opts Options) *Manager {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{store: store, prov: prov, sealer: opts.Sealer, pools: NewPools(opts.MaxConns), log: opts.Log}
+	return &Manager{store: store, prov: prov, sealer: opts.Sealer, pools: NewPools(opts.MaxConns), log: opts.Log, installation: opts.Installation}
 }
 
 // Close closes every open tenant connection.
@@ -105,7 +122,7 @@ func (m *Manager) Close() { m.pools.Close() }
 // hands it back; connections are shared under TENANT_MAX_CONNS.
 func (m *Manager) DB(ctx context.Context, v *models.VectorDatabase) (*DB, func(), error) {
 	return m.pools.Acquire(ctx, v.ID, func() (Tenant, error) {
-		t, err := m.tenant(v, v.ExternalID)
+		t, err := m.tenant(v, v.Name)
 		if err == nil && t.DSN == "" && v.Engine == "sqlite" { // a file needs no sealed credentials
 			t.DSN = sqliteFile(t)
 		}
@@ -128,14 +145,14 @@ func (m *Manager) Sizes(ctx context.Context, rows []models.VectorDatabase) (map[
 	}
 	ts := make([]Tenant, len(rows))
 	for i, v := range rows {
-		ts[i] = Tenant{Name: v.ExternalID, Location: v.Location, ExternalID: v.ExternalID}
+		ts[i] = Tenant{Name: v.Name, Location: v.Location, ExternalID: v.ExternalID}
 	}
 	byName, err := sz.Sizes(ctx, ts)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range rows {
-		if n, ok := byName[v.ExternalID]; ok {
+		if n, ok := byName[v.Name]; ok {
 			out[v.ID] = n
 		}
 	}
@@ -174,7 +191,7 @@ func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDat
 			return v, nil
 		}
 		if v.Status == models.TenantDeleting {
-			return nil, fmt.Errorf("tenant: %s is being deleted", v.ExternalID)
+			return nil, fmt.Errorf("tenant: %s is being deleted", v.Name)
 		}
 		pending = true
 		leased, err := m.store.LeaseVectorDatabase(ctx, v.ID, leaseTime)
@@ -185,7 +202,7 @@ func (m *Manager) Ensure(ctx context.Context, u *models.User) (*models.VectorDat
 			return nil, err
 		}
 		if leased {
-			return m.provision(ctx, v, nameFor(u))
+			return m.provision(ctx, v, v.Name)
 		}
 		select { // another worker is on it
 		case <-ctx.Done():
@@ -213,7 +230,7 @@ func (m *Manager) placeRow(ctx context.Context, u *models.User) (*models.VectorD
 	if err != nil {
 		return nil, err
 	}
-	t := Tenant{Name: nameFor(u), Location: loc, ExternalID: nameFor(u)}
+	t := Tenant{Name: m.nameFor(u), Location: loc, ExternalID: m.nameFor(u)}
 	if m.sealer != nil {
 		t.Password = newPassword()
 	}
@@ -222,7 +239,7 @@ func (m *Manager) placeRow(ctx context.Context, u *models.User) (*models.VectorD
 		return nil, err
 	}
 	return m.store.InsertVectorDatabase(ctx, &models.VectorDatabase{
-		UserID: u.ID, Engine: m.prov.Engine(), ExternalID: t.ExternalID, Location: loc,
+		UserID: u.ID, Engine: m.prov.Engine(), Name: t.Name, ExternalID: t.ExternalID, Location: loc,
 		Status: models.TenantProvisioning, Credentials: creds,
 	})
 }
@@ -296,7 +313,7 @@ func (m *Manager) Delete(ctx context.Context, u *models.User) error {
 		if err := m.store.UpdateVectorDatabase(ctx, v); err != nil {
 			return err
 		}
-		if err := m.drop(ctx, v, nameFor(u)); err != nil {
+		if err := m.drop(ctx, v, v.Name); err != nil {
 			return err
 		}
 	}
@@ -335,12 +352,12 @@ func (m *Manager) Reconcile(ctx context.Context) (orphans int, err error) {
 	}
 	known := make(map[string]bool, len(rows))
 	for _, v := range rows {
-		known[nameFor(v.User)] = true
+		known[v.Name] = true
 	}
 	var errs []error
 	for _, t := range existing {
-		if known[t.Name] {
-			continue
+		if known[t.Name] || !strings.HasPrefix(t.Name, m.prefix()) {
+			continue // ours, or another installation's
 		}
 		if err := m.prov.Drop(ctx, t); err != nil {
 			errs = append(errs, err)
@@ -357,7 +374,7 @@ func (m *Manager) Reconcile(ctx context.Context) (orphans int, err error) {
 		leased, err := m.store.LeaseVectorDatabase(ctx, v.ID, leaseTime)
 		if err == nil && leased { // nobody else is on it
 			if v.Status == models.TenantProvisioning {
-				_, err = m.provision(ctx, v, nameFor(v.User))
+				_, err = m.provision(ctx, v, v.Name)
 			} else {
 				err = m.Delete(ctx, v.User)
 			}

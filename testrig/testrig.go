@@ -193,9 +193,18 @@ func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := tenant.NewManager(store, prov, tenant.Options{Log: log})
+	mgr := tenant.NewManager(store, prov, tenant.Options{Log: log, Installation: installation(t, store)})
 	t.Cleanup(mgr.Close)
 	return mgr
+}
+
+func installation(t testing.TB, store *models.Store) string {
+	t.Helper()
+	id, err := store.Installation(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // PostgresTenants returns a tenant manager that makes tenant databases on
@@ -220,7 +229,7 @@ func PostgresTenants(t testing.TB, store *models.Store) *tenant.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := tenant.NewManager(store, prov, tenant.Options{Sealer: sealer})
+	mgr := tenant.NewManager(store, prov, tenant.Options{Sealer: sealer, Installation: installation(t, store)})
 	t.Cleanup(mgr.Close)
 	return mgr
 }
