@@ -235,11 +235,6 @@ func (h *Handler) runEvents(c *gin.Context) {
 	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
 	ctx := c.Request.Context()
 	stream := startSSE(c)
-	// Send the headers now, so the browser's EventSource (and any proxy)
-	// sees the stream open before the first event, which may be long coming.
-	if err := stream.rc.Flush(); err != nil {
-		return
-	}
 	tick := time.NewTicker(ssePoll)
 	defer tick.Stop()
 	for {

@@ -32,6 +32,9 @@ func startSSE(c *gin.Context) *sseStream {
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
+	// Send the headers now, so the client (and any proxy) sees the stream
+	// open before the first event, which may be long coming.
+	_ = rc.Flush()
 	return &sseStream{w: c.Writer, rc: rc}
 }
 

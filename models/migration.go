@@ -83,10 +83,11 @@ func (s *Store) AddMigrationResult(ctx context.Context, res *MigrationResult) er
 	})
 }
 
-// FinishMigrationRun marks a run finished, or failed when any tenant failed.
+// FinishMigrationRun marks a run finished, or failed when any tenant failed
+// or went unaccounted for.
 func (s *Store) FinishMigrationRun(ctx context.Context, id int64) (*MigrationRun, error) {
 	_, err := s.DB.NewUpdate().Model((*MigrationRun)(nil)).
-		Set("status = CASE WHEN failed > 0 THEN ? ELSE ? END", RunFailed, RunFinished).
+		Set("status = CASE WHEN failed > 0 OR done + failed < total THEN ? ELSE ? END", RunFailed, RunFinished).
 		Set("finished_at = ?", time.Now().UTC()).
 		Where("id = ?", id).Exec(ctx)
 	if err != nil {

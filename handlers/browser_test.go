@@ -1,0 +1,481 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/audits"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"silo/config"
+	"silo/models"
+	"silo/testrig"
+)
+
+// The browser tests drive Debian's Chromium through the DevTools protocol:
+// what htmx, its SSE extension and the Content-Security-Policy do together
+// can only be seen in a real browser.
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTestTime bounds each browser test.
+const browserTestTime = 60 * time.Second
+
+// chrome is one headless Chromium with one tab, pointed at a silo.
+type chrome struct {
+	t        *testing.T
+	base     string
+	ctx      context.Context // the tab; no deadline, so it outlives a failed step
+	deadline time.Time       // when the test's time is up
+
+	mu       sync.Mutex
+	problems []string // console errors, exceptions and CSP violations, as they come
+}
+
+// newChrome starts Chromium for srv. It skips the test when Chromium is not
+// installed, except under CI=true, where it fails. The browser closes when the
+// test ends, after a screenshot and the page's HTML if the test failed.
+func newChrome(t *testing.T, srv *testrig.Server) *chrome {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s: %v; CI must run the browser tests (apt-get install chromium)", chromiumPath, err)
+		}
+		t.Skipf("%s is not installed (apt-get install chromium); skipping the browser test", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	c := &chrome{t: t, base: srv.URL, deadline: time.Now().Add(browserTestTime)}
+	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(c.listen))
+	c.ctx = ctx
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.keepEvidence()
+		}
+		cancelTab()
+		cancelAlloc()
+	})
+	// The first action starts the browser and binds it to its context, so it
+	// runs on the tab's own context, which has no deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	// CSP violations are reported as issues, besides the console message.
+	enable, cancel := context.WithDeadline(ctx, c.deadline)
+	defer cancel()
+	if _, err := chromedp.Call(enable, audits.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("enable the Audits domain: %v", err)
+	}
+	return c
+}
+
+// listen records what a page should never produce. It runs in the tab's
+// event loop, so it only appends under the lock.
+func (c *chrome) listen(ev any) {
+	var problem string
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+			var args []string
+			for _, a := range ev.Args {
+				if a.Value != nil {
+					args = append(args, string(a.Value))
+				} else {
+					args = append(args, a.Description)
+				}
+			}
+			problem = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
+		}
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		problem = "exception: " + d.Text
+		if d.Exception != nil {
+			problem += " " + d.Exception.Description
+		}
+	case *log.EventEntryAdded:
+		// silo has no favicon: the browser's own request for one is not the
+		// page's doing.
+		if strings.HasSuffix(ev.Entry.URL, "/favicon.ico") {
+			return
+		}
+		if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+			problem = fmt.Sprintf("browser %s (%s): %s %s", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+		}
+	case *audits.EventIssueAdded:
+		if ev.Issue != nil && ev.Issue.Code == audits.InspectorIssueCodeContentSecurityPolicyIssue {
+			problem = "CSP violation"
+			if d := ev.Issue.Details; d != nil && d.ContentSecurityPolicyIssueDetails != nil {
+				csp := d.ContentSecurityPolicyIssueDetails
+				problem += fmt.Sprintf(": %s blocked %s", csp.ViolatedDirective, csp.BlockedURL)
+			}
+		}
+	}
+	if problem == "" {
+		return
+	}
+	c.mu.Lock()
+	c.problems = append(c.problems, problem)
+	c.mu.Unlock()
+}
+
+// takeProblems returns what the pages reported since the last call.
+func (c *chrome) takeProblems() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.problems
+	c.problems = nil
+	return p
+}
+
+// wantNoProblems fails the test if a page logged an error, threw or broke
+// the Content-Security-Policy, apart from reports containing one of
+// expected. The browser reports some of these a moment after the fact, so it
+// waits a little first.
+func (c *chrome) wantNoProblems(when string, expected ...string) {
+	c.t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	var unexpected []string
+	for _, p := range c.takeProblems() {
+		if !slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(p, e) }) {
+			unexpected = append(unexpected, p)
+		}
+	}
+	if len(unexpected) > 0 {
+		c.t.Errorf("%s: the browser reported:\n  %s", when, strings.Join(unexpected, "\n  "))
+	}
+}
+
+// step runs actions, one after the other, within the test's time. Right
+// after a page load the browser can still swap the document chromedp found
+// an element in; an action that lost its element that way is tried again.
+func (c *chrome) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	ctx, cancel := context.WithDeadline(c.ctx, c.deadline)
+	defer cancel()
+	for i, a := range actions {
+		for attempt := 1; ; attempt++ {
+			err := chromedp.Do(ctx, a)
+			if err == nil {
+				break
+			}
+			if attempt < 5 && staleNode(err) {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			c.t.Fatalf("%s (action %d): %v", what, i+1, err)
+		}
+	}
+}
+
+// staleNode reports whether err says an element went away under an action.
+func staleNode(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Could not find node with given id") || strings.Contains(msg, "No node with given id") ||
+		strings.Contains(msg, "could not set value on node")
+}
+
+// eval evaluates a JavaScript expression through the DevTools protocol
+// (which the page's CSP does not govern).
+func eval[T any](c *chrome, expression string) (T, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expression))
+}
+
+// waitFor evaluates a JavaScript expression until it is true, across page
+// loads, within the test's time.
+func (c *chrome) waitFor(what, expression string) {
+	c.t.Helper()
+	var last error
+	for time.Now().Before(c.deadline) {
+		ok, err := eval[bool](c, expression)
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("waited %s for %s (%s); last error: %v", browserTestTime, what, expression, last)
+}
+
+// location is the address of the tab's page, without the server.
+func (c *chrome) location() string {
+	c.t.Helper()
+	href, err := eval[string](c, "location.href")
+	if err != nil {
+		c.t.Fatalf("read the location: %v", err)
+	}
+	return strings.TrimPrefix(href, c.base)
+}
+
+// textOf is the visible text of the first element matching selector, or "".
+func (c *chrome) textOf(selector string) string {
+	c.t.Helper()
+	s, err := eval[string](c, fmt.Sprintf(`(document.querySelector(%q) || {innerText: ""}).innerText`, selector))
+	if err != nil {
+		c.t.Fatalf("read %s: %v", selector, err)
+	}
+	return s
+}
+
+// open navigates to path and waits for the page to be loaded.
+func (c *chrome) open(path string) {
+	c.t.Helper()
+	c.step("open "+path, chromedp.Navigate(c.base+path))
+	c.waitFor("the page at "+path, `document.readyState === "complete"`)
+}
+
+// signIn signs email in through the dev sign-in form.
+func (c *chrome) signIn(email string) {
+	c.t.Helper()
+	c.open("/login")
+	c.step("fill in the sign-in form",
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.Click(chromedp.CSS(`form[action="/auth/dev"] button[type="submit"]`)),
+	)
+	c.waitFor("the documents page", `location.pathname === "/" && document.readyState === "complete" && document.querySelector("h1").innerText === "Your documents"`)
+}
+
+// keepEvidence saves a screenshot and the HTML of the page where a failed
+// test stopped, in $BROWSER_TEST_ARTIFACTS or a new temporary directory.
+func (c *chrome) keepEvidence() {
+	dir := os.Getenv("BROWSER_TEST_ARTIFACTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "silo-browser-"); err != nil {
+			c.t.Logf("no screenshot: %v", err)
+			return
+		}
+	}
+	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(c.t.Name(), "_")
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
+		path := filepath.Join(dir, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err == nil {
+			c.t.Logf("screenshot of the failed test: %s", path)
+		}
+	}
+	if page, err := chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + '\\n' + document.documentElement.outerHTML")); err == nil {
+		path := filepath.Join(dir, name+".html")
+		if err := os.WriteFile(path, []byte(page), 0o644); err == nil {
+			c.t.Logf("HTML of the failed test's page: %s", path)
+		}
+	}
+	if p := c.takeProblems(); len(p) > 0 {
+		c.t.Logf("the browser also reported:\n  %s", strings.Join(p, "\n  "))
+	}
+}
+
+// TestBrowserSignInAndOut signs in and out through the pages in Chromium,
+// with no console error and nothing the Content-Security-Policy blocks.
+func TestBrowserSignInAndOut(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, config.SQLite, nil)
+	c := newChrome(t, srv)
+
+	c.open("/login")
+	if got := c.textOf("h1"); got != "Sign in to silo" {
+		t.Errorf("/login: got heading %q, want Sign in to silo", got)
+	}
+	c.wantNoProblems("the sign-in page")
+
+	c.signIn("ann@example.com")
+	if got := c.location(); got != "/" {
+		t.Errorf("after sign-in: got %s, want /", got)
+	}
+	if who := c.textOf(".who"); who != "ann@example.com" {
+		t.Errorf("after sign-in: the page names %q, want ann@example.com", who)
+	}
+	for _, check := range []string{`typeof htmx !== "undefined"`, `htmx.version.startsWith("2.")`} {
+		if ok, err := eval[bool](c, check); err != nil || !ok {
+			t.Errorf("%s: got %t (%v), want true: htmx did not load", check, ok, err)
+		}
+	}
+	// The CSRF header htmx sends is the session's.
+	if ok, err := eval[bool](c, `JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRF-Token"].length > 20`); err != nil || !ok {
+		t.Errorf("the page gives htmx no CSRF header: %v", err)
+	}
+	c.wantNoProblems("the documents page")
+
+	c.step("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)))
+	c.waitFor("the sign-in page", `location.pathname === "/login" && document.querySelector("#email") !== null`)
+	c.open("/")
+	if got := c.location(); got != "/login" {
+		t.Errorf("/ after sign-out: got %s, want /login", got)
+	}
+	c.wantNoProblems("signing out")
+
+	// The watch works: a picture from elsewhere breaks the policy, and is seen.
+	if _, err := eval[chromedp.Void](c, `document.body.insertAdjacentHTML("beforeend", '<img src="https://csp-canary.invalid/x.png">')`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var seen []string
+	for time.Now().Before(deadline) {
+		if seen = append(seen, c.takeProblems()...); len(seen) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(strings.Join(seen, "\n"), "csp-canary.invalid") {
+		t.Errorf("a CSP violation made on purpose was not reported (got %q): the test cannot see violations", seen)
+	}
+}
+
+// TestBrowserAdminWatchesMigration runs "Migrate all tenants" from the
+// dashboard and watches the run page fill in over SSE, without a reload,
+// then retries the failure with the page's button.
+func TestBrowserAdminWatchesMigration(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, config.SQLite, func(cfg *config.Config) { cfg.AdminEmails = []string{adminEmail} })
+	signedInAs(t, srv, "ann@example.com")
+	signedInAs(t, srv, "bob@example.com")
+	c := newChrome(t, srv)
+	c.signIn(adminEmail)
+	setSchemaVersion(t, srv.Store, "ann@example.com", oldSchema)
+	setSchemaVersion(t, srv.Store, "bob@example.com", oldSchema)
+	restoreBob := corruptTenantFile(t, srv.Store, "bob@example.com")
+
+	c.step("open the dashboard", chromedp.Click(chromedp.CSS(`nav a[href="/admin"]`)))
+	c.waitFor("the dashboard", `location.pathname === "/admin" && document.querySelectorAll("tbody tr").length === 3`)
+	if n, err := eval[int](c, `[...document.querySelectorAll("tbody tr")].filter(r => r.innerText.includes("behind")).length`); err != nil || n != 2 {
+		t.Errorf("the dashboard shows %d tenants behind (%v), want 2", n, err)
+	}
+	c.wantNoProblems("the dashboard")
+
+	// Ann's database is locked, so the run is still under way when its page
+	// opens.
+	releaseAnn := lockTenantFile(t, srv.Store, "ann@example.com")
+	c.step("migrate all tenants", chromedp.Click(chromedp.CSS(`form[action="/admin/migrations"] button`)))
+	c.waitFor("the run page", `location.pathname.startsWith("/admin/migrations/") && document.querySelector("#progress") !== null`)
+	first := c.location()
+	if !strings.Contains(c.textOf("#progress"), "running") {
+		t.Fatalf("the run page opened with progress %q, want a run still running", c.textOf("#progress"))
+	}
+	if ok, _ := eval[bool](c, `document.querySelector("[sse-connect]") !== null`); !ok {
+		t.Fatal("the page of a running run does not connect to its event stream")
+	}
+	// Bob's failure arrives while the run goes on.
+	c.waitFor("Bob's failure", `document.querySelector("#results").innerText.includes("bob@example.com")`)
+	if _, err := eval[chromedp.Void](c, `window.siloSamePage = true`); err != nil {
+		t.Fatal(err)
+	}
+	releaseAnn()
+
+	c.waitFor("the run to end on the page", `document.querySelector("#progress").innerText.includes("failed") && !document.querySelector("#progress").innerText.includes("running")`)
+	if same, err := eval[bool](c, `window.siloSamePage === true`); err != nil || !same {
+		t.Fatal("the run page reloaded; its progress should come over SSE into the same page")
+	}
+	c.waitFor("Ann's row", `document.querySelector("#results").innerText.includes("ann@example.com")`)
+	rows, err := eval[[]string](c, `[...document.querySelectorAll("#results tr")].map(r => r.innerText)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Errorf("got %d result rows, want one per tenant behind (2): %q", len(rows), rows)
+	}
+	for _, r := range rows {
+		switch {
+		case strings.Contains(r, "ann@example.com") && strings.HasSuffix(strings.TrimSpace(r), "ok"):
+		case strings.Contains(r, "bob@example.com") && strings.Contains(r, "not a database"):
+		default:
+			t.Errorf("unexpected result row %q", r)
+		}
+	}
+	if p := c.textOf("#progress"); !regexp.MustCompile(`1\s+migrated · 1\s+failed · 2 in all`).MatchString(p) {
+		t.Errorf("progress: got %q, want 1 migrated · 1 failed · 2 in all", p)
+	}
+	c.wantNoProblems("the live run page")
+
+	// Bob's database is mended; the page's button retries him.
+	restoreBob()
+	c.waitFor("the retry button", `document.querySelector("#progress button") !== null`)
+	c.step("retry the failed", chromedp.Click(chromedp.CSS(`#progress button`)))
+	c.waitFor("the retry's run page", fmt.Sprintf(`location.pathname.startsWith("/admin/migrations/") && location.pathname !== %q && document.querySelector("#progress") !== null`, first))
+	c.waitFor("the retry to finish", `document.querySelector("#progress").innerText.includes("finished")`)
+	if p := c.textOf("#progress"); !regexp.MustCompile(`1\s+migrated · 0\s+failed · 1 in all`).MatchString(p) {
+		t.Errorf("retry progress: got %q, want 1 migrated · 0 failed · 1 in all", p)
+	}
+	c.waitFor("Bob's row in the retry", `document.querySelector("#results").innerText.includes("bob@example.com")`)
+	if v := tenantOf(t, srv.Store, "bob@example.com"); v.SchemaVersion == oldSchema {
+		t.Error("Bob's schema version did not change after the retry")
+	}
+	c.wantNoProblems("the retry")
+}
+
+// TestBrowserDeleteAccount deletes an account from the settings page.
+func TestBrowserDeleteAccount(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, config.SQLite, nil)
+	other := signedInAs(t, srv, "ann@example.com") // Ann, in another browser
+	otherSession := sessionValue(t, other)
+	bob := signedInAs(t, srv, "bob@example.com")
+	c := newChrome(t, srv)
+	c.signIn("ann@example.com")
+	ann := userOf(t, srv.Store, "ann@example.com")
+	annFile := tenantFile(tenantOf(t, srv.Store, "ann@example.com"))
+
+	c.step("open the settings", chromedp.Click(chromedp.CSS(`nav a[href="/settings"]`)))
+	c.waitFor("the settings page", `location.pathname === "/settings" && document.querySelector("#confirm") !== null`)
+	c.step("confirm with the wrong address",
+		chromedp.SendKeys(chromedp.CSS("#confirm"), "bob@example.com"),
+		chromedp.Click(chromedp.CSS(`form[action="/account/delete"] button`)),
+	)
+	c.waitFor("the refusal", `document.querySelector(".alert") !== null`)
+	if got := c.textOf(".alert"); !strings.Contains(got, "Type your e-mail address exactly") {
+		t.Errorf("a wrong confirmation: got %q, want the reason", got)
+	}
+	if _, err := srv.Store.User(context.Background(), ann.ID); err != nil {
+		t.Fatalf("a wrong confirmation deleted the account: %v", err)
+	}
+	// The browser logs the 422 of the refusal itself, and nothing else.
+	c.wantNoProblems("the refused deletion", "status of 422")
+
+	c.step("confirm with the right address",
+		chromedp.SendKeys(chromedp.CSS("#confirm"), "ann@example.com"),
+		chromedp.Click(chromedp.CSS(`form[action="/account/delete"] button`)),
+	)
+	c.waitFor("the sign-in page", `location.pathname === "/login" && document.querySelector("#email") !== null`)
+	if _, err := srv.Store.User(context.Background(), ann.ID); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("Ann after deletion: got %v, want not found", err)
+	}
+	if _, err := os.Stat(annFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Ann's tenant file after deletion: got %v, want it gone", err)
+	}
+	c.open("/settings")
+	if got := c.location(); got != "/login" {
+		t.Errorf("/settings after deletion: got %s, want /login", got)
+	}
+	if n := sessionRows(t, srv, otherSession); n != 0 {
+		t.Errorf("Ann's other browser: got %d session rows after the deletion, want 0", n)
+	}
+	wantSignedOut(t, other)
+	wantSignedIn(t, bob, "bob@example.com")
+	c.wantNoProblems("after the deletion")
+}
