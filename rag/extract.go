@@ -461,7 +461,7 @@ func stoppedDetail(waitErr error, stderr string, memoryMB int) string {
 	}
 	var exitErr *exec.ExitError
 	if errors.As(waitErr, &exitErr) {
-		return "the reader stopped (" + exitErr.ProcessState.String() + ")"
+		return "the reader stopped (" + exitErr.String() + ")"
 	}
 	return "the reader stopped (" + waitErr.Error() + ")"
 }

@@ -133,9 +133,9 @@ func TestExtractSamplePDFs(t *testing.T) {
 
 			info, err := e.Info(ctx, pdf)
 			if reason, ok := unreadable[name]; ok {
-				wantExtractError(t, err, ErrNotPDF, reason)
+				_ = wantExtractError(t, err, ErrNotPDF, reason)
 				_, err = e.Extract(ctx, pdf, nil)
-				wantExtractError(t, err, ErrNotPDF, reason)
+				_ = wantExtractError(t, err, ErrNotPDF, reason)
 				return
 			}
 			if want.Encrypted {
@@ -263,18 +263,18 @@ func TestExtractHostile(t *testing.T) {
 	t.Run("zero bytes", func(t *testing.T) {
 		t.Parallel()
 		_, err := testExtractor().Extract(context.Background(), nil, nil)
-		wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: the file is empty")
+		_ = wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: the file is empty")
 	})
 	t.Run("random bytes", func(t *testing.T) {
 		t.Parallel()
 		_, err := testExtractor().Info(context.Background(), random)
-		wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: no PDF header")
+		_ = wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: no PDF header")
 	})
 	t.Run("random bytes after a PDF header", func(t *testing.T) {
 		t.Parallel()
 		pdf := append([]byte("%PDF-1.7\n"), random...)
 		_, err := testExtractor().Extract(context.Background(), pdf, nil)
-		wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: ")
+		_ = wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: ")
 	})
 	for _, name := range []string{"pdflatex-4-pages.pdf", "002-trivial-libre-office-writer.pdf", "GeoTopo-komprimiert.pdf"} {
 		t.Run("truncated "+name, func(t *testing.T) {
@@ -287,7 +287,7 @@ func TestExtractHostile(t *testing.T) {
 			}
 			info, err := testExtractor().Extract(context.Background(), pdf[:len(pdf)/2], nil)
 			if err != nil {
-				wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: ")
+				_ = wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read: ")
 				return
 			}
 			t.Logf("half of %s: %d pages", name, info.Pages)
@@ -313,7 +313,7 @@ func TestExtractHostile(t *testing.T) {
 		e.Timeout = 2 * time.Second
 		start := time.Now()
 		_, err := e.Extract(context.Background(), readFixture(t, "form-bomb.pdf"), nil)
-		wantExtractError(t, err, ErrTimeout, "timed out after 2 s")
+		_ = wantExtractError(t, err, ErrTimeout, "timed out after 2 s")
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("took %v, want about 2 s", d)
 		}
@@ -327,7 +327,7 @@ func TestExtractPasswordProtected(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = testExtractor().Info(context.Background(), pdf)
-	wantExtractError(t, err, ErrPasswordProtected, "the PDF is password-protected")
+	_ = wantExtractError(t, err, ErrPasswordProtected, "the PDF is password-protected")
 }
 
 func TestExtractTimeout(t *testing.T) {
@@ -336,7 +336,7 @@ func TestExtractTimeout(t *testing.T) {
 		e := testExtractor()
 		e.Timeout = timeout
 		_, err := e.Extract(context.Background(), pdf, nil)
-		wantExtractError(t, err, ErrTimeout, "timed out after "+formatSeconds(timeout))
+		_ = wantExtractError(t, err, ErrTimeout, "timed out after "+formatSeconds(timeout))
 	}
 }
 
@@ -384,7 +384,7 @@ func TestExtractMaxOutput(t *testing.T) {
 	e := testExtractor()
 	e.MaxOutput = 1000
 	_, err := e.Extract(context.Background(), bigPDF(t), nil)
-	wantExtractError(t, err, ErrTextTooLarge, "the PDF's text is too large")
+	_ = wantExtractError(t, err, ErrTextTooLarge, "the PDF's text is too large")
 }
 
 func TestExtractMemoryLimit(t *testing.T) {
@@ -466,7 +466,7 @@ func TestExtractChildDies(t *testing.T) {
 			e := &Extractor{Command: []string{"sh", "-c", tc.script}, Timeout: 500 * time.Millisecond, MaxOutput: 1 << 20}
 			start := time.Now()
 			_, err := e.Extract(context.Background(), []byte("%PDF-1.4 not read"), nil)
-			wantExtractError(t, err, tc.kind, tc.reason)
+			_ = wantExtractError(t, err, tc.kind, tc.reason)
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("took %v, want the child gone at once", d)
 			}
