@@ -63,53 +63,75 @@ func (h *Handler) renderDocuments(c *gin.Context, name string, refused []string)
 	})
 }
 
-// refusal is an upload refused for a reason a person can act on.
-type refusal struct{ reason string }
+// refusal is an upload refused for a reason a person can act on, with the
+// API status that says it.
+type refusal struct {
+	reason string
+	status int
+}
 
 func (r *refusal) Error() string { return r.reason }
 
-// addDocument checks one uploaded file and, if it is a PDF silo takes,
-// stores its bytes in the tenant database and queues it. A refused file
-// leaves nothing behind and comes back as a *refusal.
-func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName string, r io.Reader) (*models.Document, error) {
+// refuse is a refusal of what was sent (422).
+func refuse(format string, args ...any) *refusal {
+	return &refusal{reason: fmt.Sprintf(format, args...), status: http.StatusUnprocessableEntity}
+}
+
+// tooLarge is a refusal of a file or request over the limit (413).
+func tooLarge(format string, args ...any) *refusal {
+	return &refusal{reason: fmt.Sprintf(format, args...), status: http.StatusRequestEntityTooLarge}
+}
+
+// readUpload reads one uploaded file whole; one over MAX_UPLOAD_MB or cut
+// short is refused.
+func (h *Handler) readUpload(fileName string, r io.Reader) ([]byte, error) {
+	fileName = cleanFileName(fileName)
+	limit := int64(h.cfg.MaxUploadMB) << 20
+	pdf, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, tooLarge("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)
+		}
+		return nil, refuse("%s could not be received completely; please try again", fileName)
+	}
+	if int64(len(pdf)) > limit {
+		return nil, tooLarge("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)
+	}
+	return pdf, nil
+}
+
+// addDocument checks one uploaded file (read by readUpload) and, if it is a
+// PDF silo takes, stores its bytes in the tenant database and queues it. A
+// refused file leaves nothing behind and comes back as a *refusal.
+func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName string, pdf []byte) (*models.Document, error) {
 	fileName = cleanFileName(fileName)
 	n, err := h.store.CountDocuments(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
 	if n >= h.cfg.MaxDocuments {
-		return nil, &refusal{fmt.Sprintf("%s: you have reached the limit of %d documents; delete some first", fileName, h.cfg.MaxDocuments)}
-	}
-	limit := int64(h.cfg.MaxUploadMB) << 20
-	pdf, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, &refusal{fmt.Sprintf("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)}
-		}
-		return nil, &refusal{fmt.Sprintf("%s could not be received completely; please try again", fileName)}
+		return nil, refuse("%s: you have reached the limit of %d documents; delete some first", fileName, h.cfg.MaxDocuments)
 	}
 	switch {
-	case int64(len(pdf)) > limit:
-		return nil, &refusal{fmt.Sprintf("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)}
 	case len(pdf) == 0:
-		return nil, &refusal{fileName + " is empty"}
+		return nil, refuse("%s is empty", fileName)
 	case !bytes.Contains(pdf[:min(len(pdf), 1024)], []byte("%PDF-")):
-		return nil, &refusal{fileName + " is not a PDF"}
+		return nil, refuse("%s is not a PDF", fileName)
 	}
 	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
 	info, err := h.docs.Extractor.Info(ctx, pdf)
 	switch {
 	case errors.Is(err, rag.ErrPasswordProtected):
 		// Kept, failed, so the list says why; its bytes are not.
-		doc.Status, doc.Error = models.DocumentFailed, "the PDF is password-protected"
+		doc.Status, doc.Error = models.DocumentFailed, models.ReasonPasswordProtected
 		return doc, h.store.InsertDocument(ctx, doc)
 	case err != nil:
-		return nil, &refusal{fmt.Sprintf("%s could not be read as a PDF (%s)", fileName, rag.Reason(err))}
+		return nil, refuse("%s could not be read as a PDF (%s)", fileName, rag.Reason(err))
 	case info.Pages == 0:
-		return nil, &refusal{fileName + " has no pages"}
+		return nil, refuse("%s has no pages", fileName)
 	case info.Pages > h.cfg.MaxPages:
-		return nil, &refusal{fmt.Sprintf("%s has %d pages; the limit is %d", fileName, info.Pages, h.cfg.MaxPages)}
+		return nil, refuse("%s has %d pages; the limit is %d", fileName, info.Pages, h.cfg.MaxPages)
 	}
 	if t := strings.TrimSpace(info.Title); t != "" && utf8.ValidString(t) {
 		doc.Title = t
@@ -117,7 +139,7 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 	doc.Pages = info.Pages
 	v, err := h.store.VectorDatabaseByUser(ctx, u.ID)
 	if err != nil || v.Status != models.TenantReady {
-		return nil, &refusal{"your workspace is still being set up; try again in a moment"}
+		return nil, refuse("your workspace is still being set up; try again in a moment")
 	}
 	db, release, err := h.tenants.DB(ctx, v)
 	if err != nil {
@@ -163,7 +185,10 @@ func (h *Handler) upload(c *gin.Context) {
 	u := currentUser(c)
 	var refused []string
 	err := eachFile(c, func(name string, part io.Reader) error {
-		_, err := h.addDocument(c.Request.Context(), u, name, part)
+		pdf, err := h.readUpload(name, part)
+		if err == nil {
+			_, err = h.addDocument(c.Request.Context(), u, name, pdf)
+		}
 		var r *refusal
 		if errors.As(err, &r) {
 			refused = append(refused, r.reason)
@@ -187,7 +212,7 @@ func (h *Handler) upload(c *gin.Context) {
 func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		return &refusal{"send the PDF as multipart/form-data in the field \"file\""}
+		return refuse(`send the PDF as multipart/form-data in the field "file"`)
 	}
 	files := 0
 	for {
@@ -198,22 +223,22 @@ func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				return &refusal{"the upload is too large"}
+				return tooLarge("the upload is too large")
 			}
-			return &refusal{"the upload could not be read; please try again"}
+			return refuse("the upload could not be read; please try again")
 		}
 		if part.FormName() != "file" || part.FileName() == "" {
 			continue
 		}
 		if files++; files > maxFilesPerUpload {
-			return &refusal{fmt.Sprintf("send at most %d files at once", maxFilesPerUpload)}
+			return refuse("send at most %d files at once", maxFilesPerUpload)
 		}
 		if err := fn(part.FileName(), part); err != nil {
 			return err
 		}
 	}
 	if files == 0 {
-		return &refusal{"choose a PDF to upload"}
+		return refuse("choose a PDF to upload")
 	}
 	return nil
 }
@@ -285,6 +310,10 @@ func (h *Handler) retryDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !doc.Retryable() {
+		h.fail(c, http.StatusConflict, "This document cannot be retried: "+doc.Error+".", nil)
+		return
+	}
 	if err := h.store.RequeueDocument(c.Request.Context(), doc.ID); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -346,23 +375,27 @@ func (h *Handler) apiDocument(c *gin.Context) {
 // apiUpload answers POST /api/v1/documents (multipart field "file", one
 // file): 202 with the queued document, or 4xx with the reason.
 func (h *Handler) apiUpload(c *gin.Context) {
-	var doc *models.Document
-	err := eachFile(c, func(name string, part io.Reader) error {
-		if doc != nil {
-			return &refusal{"send one file per request"}
+	// The file is only stored once the request is known to hold no other:
+	// a second file refuses the request with nothing stored.
+	var name string
+	var pdf []byte
+	err := eachFile(c, func(n string, part io.Reader) error {
+		if name != "" {
+			return refuse("send one file per request")
 		}
-		d, err := h.addDocument(c.Request.Context(), currentUser(c), name, part)
-		doc = d
+		name = n
+		var err error
+		pdf, err = h.readUpload(n, part)
 		return err
 	})
+	var doc *models.Document
+	if err == nil {
+		doc, err = h.addDocument(c.Request.Context(), currentUser(c), name, pdf)
+	}
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
-		status := http.StatusUnprocessableEntity
-		if strings.Contains(r.reason, "larger than") || strings.Contains(r.reason, "too large") {
-			status = http.StatusRequestEntityTooLarge
-		}
-		h.fail(c, status, r.reason, nil)
+		h.fail(c, r.status, r.reason, nil)
 	case err != nil:
 		h.fail(c, http.StatusInternalServerError, "", err)
 	default:

@@ -42,6 +42,15 @@ type Document struct {
 	LeaseUntil *time.Time `bun:"lease_until"`
 }
 
+// ReasonPasswordProtected is why an encrypted PDF failed; silo keeps no
+// bytes of it, so it cannot be retried.
+const ReasonPasswordProtected = "the PDF is password-protected"
+
+// Retryable reports whether a failed document may be queued again.
+func (d *Document) Retryable() bool {
+	return d.Status == DocumentFailed && d.Error != ReasonPasswordProtected
+}
+
 // Busy reports whether the document is still being ingested.
 func (d *Document) Busy() bool { return d.Status == DocumentQueued || d.Status == DocumentProcessing }
 

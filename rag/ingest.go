@@ -233,6 +233,14 @@ func (in *Ingester) ingest(ctx context.Context, doc *models.Document, pagesDone,
 	if err := content.ReplaceIndex(ctx, doc.PublicID, cleaned, chunks, vectors); err != nil {
 		return &failure{reason: "the index could not be written", err: err}
 	}
+	// Deleted while it was being read: what was just written belongs to
+	// nothing any more.
+	if _, err := in.Store.Document(ctx, doc.UserID, doc.PublicID); errors.Is(err, models.ErrNotFound) {
+		if err := content.DeleteDocument(ctx, doc.PublicID); err != nil {
+			return &failure{reason: "the document was deleted", err: err}
+		}
+		return &failure{reason: "the document was deleted", permanent: true, err: errors.New("deleted during ingestion")}
+	}
 	doc.Chunks = len(chunks)
 	return nil
 }
