@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -228,6 +229,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			log.Error("re-embed workspaces", "err", err)
 		}
 	})
+	if !cfg.GoMemLimitSet {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 	if !cfg.GoogleEnabled() && !cfg.DevLoginEnabled() {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}

@@ -39,6 +39,12 @@ type Config struct {
 	DevLogin           bool     // DEV_LOGIN: email-only sign-in for development
 	AdminEmails        []string // ADMIN_EMAILS: comma-separated, lower-cased
 
+	// MemoryLimitMB is a soft limit of the Go heap (MEMORY_LIMIT_MB): the
+	// garbage collector works harder near it rather than let a large PDF's
+	// vectors double the footprint. GOMEMLIMIT, when set, wins.
+	MemoryLimitMB int
+	GoMemLimitSet bool // GOMEMLIMIT is set
+
 	LogLevel  slog.Level // LOG_LEVEL: debug, info, warn or error
 	LogFormat string     // LOG_FORMAT: text or json
 
@@ -121,6 +127,8 @@ func Parse(getenv func(string) string) (*Config, error) {
 		DevLogin:            p.bool("DEV_LOGIN", false),
 		AdminEmails:         p.list("ADMIN_EMAILS"),
 		LogLevel:            p.level("LOG_LEVEL"),
+		MemoryLimitMB:       p.int("MEMORY_LIMIT_MB", 200),
+		GoMemLimitSet:       p.str("GOMEMLIMIT", "") != "",
 		LogFormat:           p.str("LOG_FORMAT", "text"),
 		MigrateOnStart:      p.bool("MIGRATE_ON_START", false),
 		AtlasBin:            p.str("ATLAS_BIN", ""),
@@ -207,7 +215,8 @@ func (c *Config) Validate() error {
 		bad("TENANT_MAX_CONNS", "%d is not a positive number", c.TenantMaxConns)
 	}
 	for name, v := range map[string]int{
-		"MAX_UPLOAD_MB": c.MaxUploadMB, "MAX_PAGES": c.MaxPages, "MAX_DOCUMENTS": c.MaxDocuments,
+		"MEMORY_LIMIT_MB": c.MemoryLimitMB,
+		"MAX_UPLOAD_MB":   c.MaxUploadMB, "MAX_PAGES": c.MaxPages, "MAX_DOCUMENTS": c.MaxDocuments,
 		"INGEST_WORKERS": c.IngestWorkers, "EXTRACT_MEMORY_MB": c.ExtractMemMB,
 	} {
 		if v < 1 {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/pgvector/pgvector-go"
@@ -77,12 +78,12 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 				return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
 			}
 		}
-		if err := insertRows(ctx, tx, "pages (document_id, page, text)", len(pages), func(i int) []any {
+		if err := c.insertRows(ctx, tx, "pages (document_id, page, text)", len(pages), func(i int) []any {
 			return []any{docID, i + 1, pages[i]}
 		}); err != nil {
 			return err
 		}
-		return insertRows(ctx, tx, "chunks (document_id, page, page_end, position, text, embedding)", len(chunks), func(i int) []any {
+		return c.insertRows(ctx, tx, "chunks (document_id, page, page_end, position, text, embedding)", len(chunks), func(i int) []any {
 			ch := chunks[i]
 			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, c.vector(vectors[i])}
 		})
@@ -90,8 +91,12 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 }
 
 // insertRows writes n rows into table (with its column list) in batches of
-// multi-row INSERTs; row(i) gives row i's values.
-func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i int) []any) error {
+// multi-row INSERTs; row(i) gives row i's values. The values are bound
+// parameters of the driver, not literals that bun's formatting writes into
+// the SQL text: a vector then reaches the database as a parameter instead
+// of as a hex (SQLite) or text (PostgreSQL) literal inside a statement of
+// megabytes that the database must tokenize.
+func (c Content) insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i int) []any) error {
 	for start := 0; start < n; start += chunkBatch {
 		end := min(start+chunkBatch, n)
 		var q strings.Builder
@@ -102,10 +107,21 @@ func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i 
 			if i > start {
 				q.WriteString(", ")
 			}
-			q.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ") + ")")
+			q.WriteByte('(')
+			for j := range vals {
+				if j > 0 {
+					q.WriteString(", ")
+				}
+				if c.db.Engine == "postgres" {
+					q.WriteString("$" + strconv.Itoa(len(args)+j+1))
+				} else {
+					q.WriteByte('?')
+				}
+			}
+			q.WriteByte(')')
 			args = append(args, vals...)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.Tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("rag: insert into %s: %w", table, err)
 		}
 	}

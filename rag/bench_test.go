@@ -1,0 +1,774 @@
+// Benchmarks of ingestion (make bench; figures in BENCHMARKS.md):
+//
+//   - BenchmarkIngestSquad: the 13 PDFs of ../shared/datasets/squad-pdfs
+//     uploaded and ingested end to end, in pages/s, on SQLite and PostgreSQL
+//     tenants, next to `mutool draw -F txt` on the same files (the floor of
+//     text extraction) and silo's PDF reader alone.
+//   - BenchmarkIngestStages: each stage of ingestion on its own, in ms per
+//     document, to show where the end-to-end time goes.
+//   - BenchmarkIngestPeakRSS: the server's peak resident memory while it
+//     ingests a 2,000-page PDF, and the reader child's.
+//
+// Knobs for experiments (make bench sets none): SILO_BENCH_READER (another
+// reader binary), SILO_BENCH_WORKERS (ingestion workers), SILO_BENCH_LOG=1
+// (the workers' log on stderr).
+//
+// They are in package rag_test because they need silo/testrig, which imports
+// rag; the test binary is still the PDF reader child through TestMain of
+// package rag (extract_test.go), which turns it into one when
+// SILO_EXTRACT_CHILD=1.
+
+package rag_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"silo/config"
+	"silo/models"
+	"silo/rag"
+	"silo/schema"
+	"silo/tenant"
+	"silo/testrig"
+)
+
+// benchExtractChildEnv makes the test binary act as "silo extract" (see
+// TestMain in extract_test.go).
+const benchExtractChildEnv = "SILO_EXTRACT_CHILD"
+
+// benchExtractor is the PDF reader as silo configures it, with the test
+// binary as the child; SILO_BENCH_READER names another reader binary (one
+// whose main calls rag.ExtractMain) to experiment with.
+func benchExtractor(cfg *config.Config) *rag.Extractor {
+	ex := &rag.Extractor{
+		Command:  []string{os.Args[0]},
+		Env:      []string{benchExtractChildEnv + "=1"},
+		Timeout:  cfg.ExtractTimeout,
+		MemoryMB: cfg.ExtractMemMB,
+	}
+	if reader := os.Getenv("SILO_BENCH_READER"); reader != "" {
+		ex.Command, ex.Env = []string{reader}, nil
+	}
+	return ex
+}
+
+// quietLog discards what the workers log, unless SILO_BENCH_LOG=1 (then
+// each document's ingestion time is on stderr).
+func quietLog() *slog.Logger {
+	if os.Getenv("SILO_BENCH_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// benchFile is one PDF to upload.
+type benchFile struct {
+	name  string
+	path  string
+	pdf   []byte
+	pages int
+}
+
+// squadFiles reads the squad PDFs and their page counts; it skips the
+// benchmark when the dataset is missing.
+func squadFiles(b *testing.B, cfg *config.Config) (files []benchFile, pages int) {
+	b.Helper()
+	dir := filepath.Join("..", "..", "shared", "datasets", "squad-pdfs")
+	paths, err := filepath.Glob(filepath.Join(dir, "*.pdf"))
+	if err != nil || len(paths) == 0 {
+		b.Skipf("no PDFs in %s (%v)", dir, err)
+	}
+	ex := benchExtractor(cfg)
+	for _, p := range paths {
+		pdf, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		info, err := ex.Info(context.Background(), pdf)
+		if err != nil {
+			b.Fatalf("%s: %v", p, err)
+		}
+		files = append(files, benchFile{name: filepath.Base(p), path: p, pdf: pdf, pages: info.Pages})
+		pages += info.Pages
+	}
+	return files, pages
+}
+
+// benchWorkers is the number of ingestion workers: silo's default
+// (INGEST_WORKERS = runtime.NumCPU()), or SILO_BENCH_WORKERS to experiment.
+func benchWorkers() int {
+	if n, err := strconv.Atoi(os.Getenv("SILO_BENCH_WORKERS")); err == nil && n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// ingestRig is the part of a silo server that ingests: a control plane,
+// tenant databases on one engine and running ingestion workers.
+type ingestRig struct {
+	cfg     *config.Config
+	store   *models.Store
+	tenants *tenant.Manager
+	ing     *rag.Ingester
+
+	// Time spent in the steps of upload, all uploads together.
+	infoTime, saveTime, insertTime time.Duration
+}
+
+// newIngestRig starts ingestion workers (runtime.NumCPU() of them, silo's
+// default) on a fresh SQLite control plane, with tenants on engine
+// ("sqlite" or "postgres"; PostgreSQL from TEST_POSTGRES_URL, skipped when
+// unset). Everything stops when the benchmark ends.
+func newIngestRig(b *testing.B, engine string) *ingestRig {
+	b.Helper()
+	cfg := testrig.Config("")
+	store := testrig.ControlPlane(b, config.SQLite)
+	var tenants *tenant.Manager
+	switch engine {
+	case "sqlite":
+		tenants = testrig.SQLiteTenants(b, store, nil)
+	case "postgres":
+		url := os.Getenv("TEST_POSTGRES_URL")
+		if url == "" {
+			b.Skip("TEST_POSTGRES_URL is not set")
+		}
+		migrator, err := schema.NewMigrator(testrig.AtlasBin(b), "tenant/postgres")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(migrator.Close)
+		prov, err := tenant.NewPostgres(context.Background(), []string{url}, migrator)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(prov.Close)
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		sealer, err := tenant.NewSealer(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tenants = tenant.NewManager(store, prov, tenant.Options{Sealer: sealer})
+		b.Cleanup(tenants.Close)
+	default:
+		b.Fatalf("unknown engine %q", engine)
+	}
+	ing := &rag.Ingester{
+		Store:        store,
+		Tenants:      tenants,
+		Extractor:    benchExtractor(cfg),
+		Embedder:     rag.NewHashEmbedder(cfg.EmbeddingDimensions),
+		Workers:      benchWorkers(),
+		ChunkSize:    cfg.ChunkSize,
+		ChunkOverlap: cfg.ChunkOverlap,
+		MaxAttempts:  2,
+		Log:          quietLog(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var workers sync.WaitGroup
+	workers.Go(func() { ing.Run(ctx) })
+	// Registered last, so it runs first: the workers stop before the
+	// tenants and the control plane close.
+	b.Cleanup(func() { cancel(); workers.Wait() })
+	return &ingestRig{cfg: cfg, store: store, tenants: tenants, ing: ing}
+}
+
+// newTenant signs a new user up and makes their tenant database. The
+// database is dropped when the benchmark ends (or earlier, by drop).
+func (r *ingestRig) newTenant(b *testing.B) *models.User {
+	b.Helper()
+	ctx := context.Background()
+	u, err := r.store.SignIn(ctx, models.Profile{Email: "bench-" + strings.ToLower(rand.Text()[:10]) + "@example.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.tenants.Ensure(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.drop(b, u) })
+	return u
+}
+
+// drop deletes a user's tenant database; a second call does nothing.
+func (r *ingestRig) drop(b *testing.B, u *models.User) {
+	if _, err := r.store.VectorDatabaseByUser(context.Background(), u.ID); errors.Is(err, models.ErrNotFound) {
+		return
+	}
+	if err := r.tenants.Delete(context.Background(), u); err != nil {
+		b.Error(err)
+	}
+}
+
+// upload does what an upload request does after receiving the file
+// (handlers.addDocument): read the PDF's page count and title in a reader
+// child, store the bytes in the tenant database, queue the document row and
+// wake a worker.
+func (r *ingestRig) upload(ctx context.Context, u *models.User, name string, pdf []byte) error {
+	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: name, Title: strings.TrimSuffix(name, ".pdf"), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
+	start := time.Now()
+	info, err := r.ing.Extractor.Info(ctx, pdf)
+	r.infoTime += time.Since(start)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if info.Pages > r.cfg.MaxPages {
+		return fmt.Errorf("%s has %d pages; the limit is %d", name, info.Pages, r.cfg.MaxPages)
+	}
+	if t := strings.TrimSpace(info.Title); t != "" {
+		doc.Title = t
+	}
+	doc.Pages = info.Pages
+	v, err := r.store.VectorDatabaseByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	db, release, err := r.tenants.DB(ctx, v)
+	if err != nil {
+		return err
+	}
+	defer release()
+	start = time.Now()
+	if err := rag.NewContent(db).SaveFile(ctx, doc.PublicID, pdf); err != nil {
+		return err
+	}
+	mid := time.Now()
+	r.saveTime += mid.Sub(start)
+	if err := r.store.InsertDocument(ctx, doc); err != nil {
+		return err
+	}
+	r.insertTime += time.Since(mid)
+	r.ing.Notify()
+	return nil
+}
+
+// waitReady waits until the user's n documents are all ready; it fails the
+// benchmark on a failed one. It looks every 5 ms, as a fast progress poller
+// would.
+func (r *ingestRig) waitReady(b *testing.B, u *models.User, n int) []models.Document {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		docs, err := r.store.DocumentsByUser(context.Background(), u.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready := 0
+		for _, d := range docs {
+			switch d.Status {
+			case models.DocumentReady:
+				ready++
+			case models.DocumentFailed:
+				b.Fatalf("%s failed: %s", d.FileName, d.Error)
+			}
+		}
+		if ready == n {
+			return docs
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d documents ready after 5 minutes", ready, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkIngestSquad measures ingestion end to end (upload → ready) of the
+// 13 squad PDFs into a fresh tenant, in pages/s: the uploads one after
+// another as one multi-file upload does (page count in a reader child, bytes
+// into the tenant database, document row queued) while NumCPU workers
+// extract (a reader child per document), clean, chunk, embed with the
+// offline embedder and index. Next to it, in the same run: mutool draw -F txt
+// over the same files (the floor of text extraction: the issue's goal is at
+// least half of its pages/s), one file at a time and NumCPU at once, and
+// silo's reader children alone, NumCPU at once.
+func BenchmarkIngestSquad(b *testing.B) {
+	cfg := testrig.Config("")
+	files, pages := squadFiles(b, cfg)
+	b.Logf("%d files, %d pages", len(files), pages)
+
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run("engine="+engine, func(b *testing.B) {
+			r := newIngestRig(b, engine)
+			ctx := context.Background()
+			var total, uploads, selfCPU, childCPU time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				u := r.newTenant(b)
+				self0, children0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(syscall.RUSAGE_CHILDREN)
+				b.StartTimer()
+				start := time.Now()
+				for _, f := range files {
+					if err := r.upload(ctx, u, f.name, f.pdf); err != nil {
+						b.Fatal(err)
+					}
+				}
+				uploads += time.Since(start)
+				docs := r.waitReady(b, u, len(files))
+				total += time.Since(start)
+				b.StopTimer()
+				selfCPU += cpuTime(syscall.RUSAGE_SELF) - self0
+				childCPU += cpuTime(syscall.RUSAGE_CHILDREN) - children0
+				got := 0
+				for _, d := range docs {
+					got += d.Pages
+				}
+				if got != pages {
+					b.Fatalf("%d pages ingested, want %d", got, pages)
+				}
+				r.drop(b, u)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(pages*b.N)/total.Seconds(), "pages/s")
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(ms(uploads), "upload-ms")
+			b.ReportMetric(ms(r.infoTime), "info-ms")
+			b.ReportMetric(ms(r.saveTime), "save-ms")
+			b.ReportMetric(ms(r.insertTime), "insert-ms")
+			b.ReportMetric(ms(selfCPU), "server-cpu-ms")
+			b.ReportMetric(ms(childCPU), "readers-cpu-ms")
+		})
+	}
+
+	b.Run("reader", func(b *testing.B) {
+		ex := benchExtractor(cfg)
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			parallel(b, files, runtime.NumCPU(), func(f benchFile) error {
+				_, err := ex.Extract(context.Background(), f.pdf, nil)
+				return err
+			})
+			total += time.Since(start)
+		}
+		b.ReportMetric(float64(pages*b.N)/total.Seconds(), "pages/s")
+	})
+
+	for _, workers := range []int{1, runtime.NumCPU()} {
+		b.Run(fmt.Sprintf("mutool/procs=%d", workers), func(b *testing.B) {
+			mutool, err := exec.LookPath("mutool")
+			if err != nil {
+				b.Skip("mutool is not installed (apt-get install mupdf-tools)")
+			}
+			var total time.Duration
+			for b.Loop() {
+				start := time.Now()
+				parallel(b, files, workers, func(f benchFile) error {
+					out, err := exec.Command(mutool, "draw", "-F", "txt", "-o", "/dev/null", f.path).CombinedOutput()
+					if err != nil {
+						return fmt.Errorf("mutool draw %s: %v: %s", f.name, err, lastLine(out))
+					}
+					return nil
+				})
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(pages*b.N)/total.Seconds(), "pages/s")
+		})
+	}
+}
+
+// cpuTime is the user and system CPU time of this process (RUSAGE_SELF) or
+// of its children that have ended (RUSAGE_CHILDREN).
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// parallel calls do for every file, n at a time, and fails the benchmark on
+// the first error.
+func parallel(b *testing.B, files []benchFile, n int, do func(benchFile) error) {
+	b.Helper()
+	work := make(chan benchFile)
+	errs := make(chan error, len(files))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for f := range work {
+				if err := do(f); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
+// bigPages is the page count of the large PDF: MAX_PAGES's default.
+const bigPages = 2000
+
+// buildBigPDF merges the squad PDFs into one, then that one into a PDF of
+// exactly bigPages pages, in dir; it skips the benchmark when mutool is
+// missing.
+func buildBigPDF(b *testing.B, files []benchFile, pages int, dir string) []byte {
+	b.Helper()
+	mutool, err := exec.LookPath("mutool")
+	if err != nil {
+		b.Skip("mutool is not installed (apt-get install mupdf-tools): it builds the 2,000-page PDF")
+	}
+	all := filepath.Join(dir, "squad.pdf")
+	args := []string{"merge", "-o", all}
+	for _, f := range files {
+		args = append(args, f.path)
+	}
+	if out, err := exec.Command(mutool, args...).CombinedOutput(); err != nil {
+		b.Fatalf("mutool merge: %v: %s", err, out)
+	}
+	big := filepath.Join(dir, "big.pdf")
+	args = []string{"merge", "-o", big}
+	for range bigPages / pages {
+		args = append(args, all)
+	}
+	if rest := bigPages % pages; rest > 0 {
+		args = append(args, all, "1-"+strconv.Itoa(rest))
+	}
+	if out, err := exec.Command(mutool, args...).CombinedOutput(); err != nil {
+		b.Fatalf("mutool merge: %v: %s", err, out)
+	}
+	pdf, err := os.ReadFile(big)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pdf
+}
+
+// BenchmarkIngestPeakRSS measures the resident memory of the server (this
+// process: control plane, tenant pools, ingestion workers) while one
+// 2,000-page PDF is uploaded and ingested, end to end, into a fresh tenant.
+// VmHWM is reset (/proc/self/clear_refs) after a GC just before the upload,
+// so peak-MB is the process's peak during the ingestion, baseline-MB its
+// resident memory at the start (the test binary itself, its SQLite control
+// plane and pools) and growth-MB the difference. child-peak-MB is the
+// largest VmHWM of a reader child, sampled from /proc every 10 ms while it
+// runs (the Extractor does not expose its process). The issue's goal is a
+// server peak of at most 300 MB. Run with -benchtime=1x.
+func BenchmarkIngestPeakRSS(b *testing.B) {
+	cfg := testrig.Config("")
+	files, pages := squadFiles(b, cfg)
+	pdf := buildBigPDF(b, files, pages, b.TempDir())
+	b.Logf("%d-page PDF of %.1f MB", bigPages, float64(len(pdf))/1e6)
+
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run("engine="+engine, func(b *testing.B) {
+			r := newIngestRig(b, engine)
+			var peak, growth, base, child, secs float64
+			for b.Loop() {
+				b.StopTimer()
+				u := r.newTenant(b)
+				runtime.GC()
+				debug.FreeOSMemory()
+				reset := resetPeakRSS()
+				before := procStatusKB("self", "VmRSS")
+				hwmBefore := procStatusKB("self", "VmHWM")
+				sampler := sampleChildren()
+				b.StartTimer()
+
+				start := time.Now()
+				if err := r.upload(context.Background(), u, "big.pdf", pdf); err != nil {
+					b.Fatal(err)
+				}
+				docs := r.waitReady(b, u, 1)
+				secs += time.Since(start).Seconds()
+
+				b.StopTimer()
+				hwm := procStatusKB("self", "VmHWM")
+				childKB := sampler.stop()
+				if docs[0].Pages != bigPages {
+					b.Fatalf("%d pages ingested, want %d", docs[0].Pages, bigPages)
+				}
+				if !reset && hwm <= hwmBefore {
+					b.Logf("VmHWM could not be reset and did not grow: the peak was reached before; peak-MB is an upper bound")
+				}
+				peak = max(peak, float64(hwm)/1024)
+				base = max(base, float64(before)/1024)
+				growth = max(growth, float64(hwm-before)/1024)
+				child = max(child, float64(childKB)/1024)
+				b.Logf("%d chunks", docs[0].Chunks)
+				r.drop(b, u)
+				b.StartTimer()
+			}
+			b.ReportMetric(peak, "peak-MB")
+			b.ReportMetric(base, "baseline-MB")
+			b.ReportMetric(growth, "growth-MB")
+			b.ReportMetric(child, "child-peak-MB")
+			b.ReportMetric(float64(bigPages*b.N)/secs, "pages/s")
+		})
+	}
+}
+
+// resetPeakRSS resets this process's VmHWM to its current RSS (Linux 4.0+);
+// it reports whether it could.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// procStatusKB reads a "kB" field of /proc/<pid>/status; 0 if unreadable.
+func procStatusKB(pid, field string) int64 {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// childSampler watches this process's children and keeps the largest VmHWM
+// seen.
+type childSampler struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	max  int64
+}
+
+func sampleChildren() *childSampler {
+	s := &childSampler{done: make(chan struct{})}
+	s.wg.Go(func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, pid := range childPIDs() {
+				s.max = max(s.max, procStatusKB(pid, "VmHWM"))
+			}
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return s
+}
+
+// stop ends the sampling and returns the largest VmHWM seen, in kB.
+func (s *childSampler) stop() int64 {
+	close(s.done)
+	s.wg.Wait()
+	return s.max
+}
+
+// childPIDs lists this process's children (every thread's, since any of
+// the Go runtime's threads may have forked one).
+func childPIDs() []string {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []string
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		pids = append(pids, strings.Fields(string(bytes.TrimSpace(b)))...)
+	}
+	return pids
+}
+
+// BenchmarkIngestStages times each stage of ingestion on its own over the 13
+// squad PDFs, one document after another, to show where BenchmarkIngestSquad's
+// time goes; each reports ms per document (docs-ms: all 13 together).
+//
+//   - info: the upload's reader child in info mode (process start, Go
+//     runtime and package initialisation, open the PDF);
+//   - extract: the worker's reader child reading every page's text;
+//   - clean+chunk, embed (offline embedder): in the server;
+//   - save+index/<engine>: SaveFile and ReplaceIndex in a tenant database.
+func BenchmarkIngestStages(b *testing.B) {
+	cfg := testrig.Config("")
+	files, _ := squadFiles(b, cfg)
+	ex := benchExtractor(cfg)
+	ctx := context.Background()
+	perDoc := func(b *testing.B, total time.Duration) {
+		b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N*len(files)), "ms/doc")
+	}
+
+	texts := make([][]string, len(files))
+	for i, f := range files {
+		_, err := ex.Extract(ctx, f.pdf, func(p rag.Page) error {
+			texts[i] = append(texts[i], p.Text)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	type prepared struct {
+		pages   []string
+		chunks  []rag.Chunk
+		vectors [][]float32
+	}
+	emb := rag.NewHashEmbedder(cfg.EmbeddingDimensions)
+	prep := func(i int) prepared {
+		cleaned := rag.CleanPages(texts[i])
+		chunks := rag.ChunkPages(cleaned, cfg.ChunkSize, cfg.ChunkOverlap)
+		return prepared{pages: cleaned, chunks: chunks}
+	}
+	embed := func(p *prepared) {
+		in := make([]string, len(p.chunks))
+		for j, ch := range p.chunks {
+			in[j] = ch.Text
+		}
+		v, err := emb.Embed(ctx, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a, ok := emb.(rag.DocumentAdjuster); ok {
+			a.AdjustDocument(v)
+		}
+		p.vectors = v
+	}
+
+	b.Run("info", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			for _, f := range files {
+				start := time.Now()
+				if _, err := ex.Info(ctx, f.pdf); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+			}
+		}
+		perDoc(b, total)
+	})
+	b.Run("extract", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			for _, f := range files {
+				start := time.Now()
+				if _, err := ex.Extract(ctx, f.pdf, nil); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+			}
+		}
+		perDoc(b, total)
+	})
+	b.Run("clean+chunk", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			for i := range files {
+				start := time.Now()
+				prep(i)
+				total += time.Since(start)
+			}
+		}
+		perDoc(b, total)
+	})
+	b.Run("embed", func(b *testing.B) {
+		docs := make([]prepared, len(files))
+		chunks := 0
+		for i := range files {
+			docs[i] = prep(i)
+			chunks += len(docs[i].chunks)
+		}
+		var total time.Duration
+		for b.Loop() {
+			for i := range docs {
+				start := time.Now()
+				embed(&docs[i])
+				total += time.Since(start)
+			}
+		}
+		perDoc(b, total)
+		b.ReportMetric(float64(chunks), "chunks")
+	})
+	// save+index/postgres-no-hnsw is a what-if: the same on a PostgreSQL
+	// tenant whose HNSW index was dropped, to show what the index costs.
+	for _, variant := range []string{"sqlite", "postgres", "postgres-no-hnsw"} {
+		b.Run("save+index/"+variant, func(b *testing.B) {
+			docs := make([]prepared, len(files))
+			for i := range files {
+				docs[i] = prep(i)
+				embed(&docs[i])
+			}
+			engine, _, _ := strings.Cut(variant, "-")
+			r := newIngestRig(b, engine)
+			u := r.newTenant(b)
+			v, err := r.store.VectorDatabaseByUser(ctx, u.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if variant == "postgres-no-hnsw" {
+				// As the server's admin role: the tenant's role does not own
+				// the schema's objects.
+				u, err := url.Parse(os.Getenv("TEST_POSTGRES_URL"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				u.Path = "/" + v.Name
+				conn, err := pgx.Connect(ctx, u.String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = conn.Exec(ctx, "DROP INDEX chunks_embedding_idx")
+				_ = conn.Close(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			var save, index time.Duration
+			for b.Loop() {
+				for i, f := range files {
+					db, release, err := r.tenants.DB(ctx, v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					content := rag.NewContent(db)
+					id := models.NewPublicID()
+					start := time.Now()
+					if err := content.SaveFile(ctx, id, f.pdf); err != nil {
+						b.Fatal(err)
+					}
+					mid := time.Now()
+					if err := content.ReplaceIndex(ctx, id, docs[i].pages, docs[i].chunks, docs[i].vectors); err != nil {
+						b.Fatal(err)
+					}
+					index += time.Since(mid)
+					save += mid.Sub(start)
+					release()
+				}
+			}
+			perDoc(b, save+index)
+			b.ReportMetric(float64(save.Microseconds())/1000/float64(b.N*len(files)), "save-ms/doc")
+			b.ReportMetric(float64(index.Microseconds())/1000/float64(b.N*len(files)), "index-ms/doc")
+		})
+	}
+}
