@@ -296,3 +296,21 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// `make run` uses the default DATA_DIR, ./data: a relative path, which atlas
+// (run in a directory of its own) must still find.
+func TestRelativeDataDir(t *testing.T) {
+	atlas := testrig.AtlasBin(t)
+	t.Chdir(t.TempDir())
+	env := map[string]string{"ATLAS_BIN": atlas}
+	mustSilo(t, 0, env, "migrate")
+	mustSilo(t, 0, env, "token", "relative@example.com")
+	stdout, _ := mustSilo(t, 0, env, "tenants", "list")
+	if !strings.Contains(stdout, "relative@example.com") || !strings.Contains(stdout, "ready") {
+		t.Errorf("tenants list: got\n%s\nwant relative@example.com ready", stdout)
+	}
+	tenants, err := filepath.Glob(filepath.Join("data", "tenants", "silo_t_*.db"))
+	if err != nil || len(tenants) != 1 {
+		t.Errorf("tenant files under ./data/tenants: got %v, %v; want one", tenants, err)
+	}
+}

@@ -101,7 +101,12 @@ func (s *Store) MigrationDir() string { return "control/" + string(s.Engine) }
 // AtlasURL is the control plane's address in the form the atlas CLI takes.
 func (s *Store) AtlasURL() string {
 	if s.Engine == config.SQLite {
-		return "sqlite://" + sqlitePath(s.url) + "?_fk=1"
+		// atlas runs in a directory of its own: a relative path would miss.
+		path := sqlitePath(s.url)
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return "sqlite://" + path + "?_fk=1"
 	}
 	return s.url
 }

@@ -31,6 +31,11 @@ const templateFile = ".template.db"
 // NewSQLite returns a provisioner of tenant files in dir, with the template
 // brought to the newest schema by migrator (tenant/sqlite).
 func NewSQLite(ctx context.Context, dir string, migrator *schema.Migrator) (*SQLite, error) {
+	// atlas runs in a directory of its own: a relative path would miss.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tenant: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("tenant: create %s: %w", dir, err)
 	}
