@@ -238,9 +238,13 @@ func (h *Handler) runEvents(c *gin.Context) {
 	tick := time.NewTicker(ssePoll)
 	defer tick.Stop()
 	for {
-		results, err := h.store.MigrationResults(ctx, run.ID, after, false)
+		// The run first, its results second: a run seen ended has every
+		// result stored, so none can slip in after the last read.
+		var results []models.MigrationResult
+		latest, err := h.store.MigrationRunByPublicID(ctx, run.PublicID)
 		if err == nil {
-			run, err = h.store.MigrationRunByPublicID(ctx, run.PublicID)
+			run = latest
+			results, err = h.store.MigrationResults(ctx, run.ID, after, false)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
