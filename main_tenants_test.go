@@ -14,7 +14,7 @@ import (
 
 	"silo/models"
 	"silo/schema"
-	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // tenantLines parses `silo tenants list`: its header, then a row per tenant
@@ -61,7 +61,7 @@ func checkTenantList(t *testing.T, env map[string]string, store *models.Store, e
 // tenantSchema is the newest tenant schema version on engine.
 func tenantSchema(t *testing.T, engine string) string {
 	t.Helper()
-	m, err := schema.NewMigrator(testrig.AtlasBin(t), "tenant/"+engine)
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/"+engine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestTenantsListAndMigrateCLI(t *testing.T) {
 	t.Parallel()
 	env := cliEnv(t, nil)
 	mustSilo(t, 0, env, "migrate")
-	store := testrig.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
+	store := testdb.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
 	stdout, _ := mustSilo(t, 0, env, "tenants", "list")
 	if got := tenantLines(t, stdout); len(got) != 0 {
 		t.Errorf("silo tenants list with no tenants: got %v, want the header alone", got)
@@ -152,7 +152,7 @@ func TestTenantsMigrateCLIFailure(t *testing.T) {
 	})
 	ctx := t.Context()
 	mustSilo(t, 0, env, "migrate")
-	store := testrig.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
+	store := testdb.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
 	admin := func(t *testing.T, db string) *pgx.Conn {
 		t.Helper()
 		cfg, err := pgx.ParseConfig(server)

@@ -15,7 +15,7 @@ import (
 
 	"silo/config"
 	"silo/models"
-	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // lockedBuffer is an io.Writer that a running server may write to while the
@@ -43,7 +43,7 @@ func cliEnv(t *testing.T, vars map[string]string) map[string]string {
 	t.Helper()
 	env := map[string]string{
 		"DATA_DIR":  t.TempDir(),
-		"ATLAS_BIN": testrig.AtlasBin(t),
+		"ATLAS_BIN": testdb.AtlasBin(t),
 	}
 	for k, v := range vars {
 		env[k] = v
@@ -95,12 +95,12 @@ func TestTokenRefusesAnUnmigratedControlPlane(t *testing.T) {
 // TestMigrateAndToken runs silo migrate and silo token on each engine and
 // checks the token against the control plane.
 func TestMigrateAndToken(t *testing.T) {
-	for _, engine := range testrig.Engines {
+	for _, engine := range testdb.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			env := cliEnv(t, nil)
 			if engine != config.SQLite {
-				env["DATABASE_URL"] = testrig.NewDatabaseURL(t, engine)
+				env["DATABASE_URL"] = testdb.NewDatabaseURL(t, engine)
 			}
 			databaseURL := env["DATABASE_URL"]
 			if databaseURL == "" {
@@ -121,7 +121,7 @@ func TestMigrateAndToken(t *testing.T) {
 				t.Errorf("second silo token: got %q after %q, want a different silo_… token", second, first)
 			}
 
-			store := testrig.Open(t, databaseURL)
+			store := testdb.Open(t, databaseURL)
 			for _, tok := range []string{first, second} {
 				u, err := store.UserByAPIToken(t.Context(), tok)
 				if err != nil {
@@ -147,7 +147,7 @@ func TestTokenMakesAdmins(t *testing.T) {
 	env := cliEnv(t, map[string]string{"ADMIN_EMAILS": "Boss@Example.com"})
 	mustSilo(t, 0, env, "migrate")
 	stdout, _ := mustSilo(t, 0, env, "token", "boss@example.com")
-	store := testrig.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
+	store := testdb.Open(t, "sqlite://"+filepath.Join(env["DATA_DIR"], "silo.db"))
 	u, err := store.UserByAPIToken(t.Context(), strings.TrimSpace(stdout))
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func freePort(t *testing.T) int {
 // `make run` uses the default DATA_DIR, ./data: a relative path, which atlas
 // (run in a directory of its own) must still find.
 func TestRelativeDataDir(t *testing.T) {
-	atlas := testrig.AtlasBin(t)
+	atlas := testdb.AtlasBin(t)
 	t.Chdir(t.TempDir())
 	env := map[string]string{"ATLAS_BIN": atlas}
 	mustSilo(t, 0, env, "migrate")

@@ -20,6 +20,7 @@ import (
 	"silo/config"
 	"silo/models"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // The OAuth client silo is registered as at the fake Google.
@@ -281,10 +282,10 @@ type googleSilo struct {
 func newGoogleSilo(t *testing.T, engine config.Engine, adminEmails ...string) *googleSilo {
 	t.Helper()
 	fake := newFakeGoogle(t)
-	// testrig.ControlPlane, keeping the URL for the config.
-	databaseURL := testrig.NewDatabaseURL(t, engine)
-	store := testrig.Open(t, databaseURL)
-	testrig.Migrate(t, store)
+	// testdb.ControlPlane, keeping the URL for the config.
+	databaseURL := testdb.NewDatabaseURL(t, engine)
+	store := testdb.Open(t, databaseURL)
+	testdb.Migrate(t, store)
 
 	cfg := testrig.Config(databaseURL)
 	cfg.GoogleClientID = fakeGoogleClientID
@@ -430,7 +431,7 @@ func (g *googleSilo) assertSignedOut(t *testing.T, browser *http.Client, email s
 // TestGoogleSignIn signs in end to end with the real oauth2 client against
 // the fake Google, on every control-plane engine.
 func TestGoogleSignIn(t *testing.T) {
-	for _, engine := range testrig.Engines {
+	for _, engine := range testdb.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			g := newGoogleSilo(t, engine, "ada@example.com")
 			people := []struct {
@@ -734,9 +735,9 @@ func TestGoogleSignInProviderErrors(t *testing.T) {
 // TestGoogleRoutesNotFoundWhenUnconfigured has no Google routes without
 // GOOGLE_CLIENT_ID.
 func TestGoogleRoutesNotFoundWhenUnconfigured(t *testing.T) {
-	databaseURL := testrig.NewDatabaseURL(t, config.SQLite)
-	store := testrig.Open(t, databaseURL)
-	testrig.Migrate(t, store)
+	databaseURL := testdb.NewDatabaseURL(t, config.SQLite)
+	store := testdb.Open(t, databaseURL)
+	testdb.Migrate(t, store)
 	cfg := testrig.Config(databaseURL)
 	if cfg.GoogleClientID != "" {
 		t.Fatalf("testrig.Config: GoogleClientID %q, want empty", cfg.GoogleClientID)

@@ -16,6 +16,7 @@ import (
 	"silo/models"
 	"silo/static"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // Helpers shared by the handler tests (auth_test.go, session_test.go,
@@ -27,7 +28,7 @@ const sessionCookieName = "silo_session"
 // forEachEngine runs test once per control-plane engine, in parallel.
 func forEachEngine(t *testing.T, test func(t *testing.T, engine config.Engine)) {
 	t.Helper()
-	for _, engine := range testrig.Engines {
+	for _, engine := range testdb.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			test(t, engine)
@@ -39,9 +40,9 @@ func forEachEngine(t *testing.T, test func(t *testing.T, engine config.Engine)) 
 // configure, if not nil, changes the test configuration first.
 func newServer(t *testing.T, engine config.Engine, configure func(*config.Config)) *testrig.Server {
 	t.Helper()
-	databaseURL := testrig.NewDatabaseURL(t, engine)
-	store := testrig.Open(t, databaseURL)
-	testrig.Migrate(t, store)
+	databaseURL := testdb.NewDatabaseURL(t, engine)
+	store := testdb.Open(t, databaseURL)
+	testdb.Migrate(t, store)
 	cfg := testrig.Config(databaseURL)
 	if configure != nil {
 		configure(cfg)

@@ -8,6 +8,7 @@ import (
 
 	"silo/config"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 func TestSessionCookieAttributes(t *testing.T) {
@@ -114,9 +115,9 @@ func TestSignOutDestroysSession(t *testing.T) {
 // A session is kept in the control plane, so it outlives the process.
 func TestSessionSurvivesRestart(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine config.Engine) {
-		databaseURL := testrig.NewDatabaseURL(t, engine)
-		storeA := testrig.Open(t, databaseURL)
-		testrig.Migrate(t, storeA)
+		databaseURL := testdb.NewDatabaseURL(t, engine)
+		storeA := testdb.Open(t, databaseURL)
+		testdb.Migrate(t, storeA)
 		a := testrig.NewServer(t, testrig.Config(databaseURL), storeA)
 		a.SignIn(t, "ann@example.com")
 		value := sessionValue(t, a)
@@ -127,7 +128,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 			t.Fatal("store A still answers after Close")
 		}
 
-		storeB := testrig.Open(t, databaseURL)
+		storeB := testdb.Open(t, databaseURL)
 		b := testrig.NewServer(t, testrig.Config(databaseURL), storeB)
 		b.Browser = browserWithSession(t, b.URL, value)
 		wantSignedIn(t, b, "ann@example.com")
@@ -141,11 +142,11 @@ func TestSessionSurvivesRestart(t *testing.T) {
 // works on the other, and a sign-out on either ends it on both.
 func TestSessionSharedByTwoInstances(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine config.Engine) {
-		databaseURL := testrig.NewDatabaseURL(t, engine)
-		storeA := testrig.Open(t, databaseURL)
-		testrig.Migrate(t, storeA)
+		databaseURL := testdb.NewDatabaseURL(t, engine)
+		storeA := testdb.Open(t, databaseURL)
+		testdb.Migrate(t, storeA)
 		a := testrig.NewServer(t, testrig.Config(databaseURL), storeA)
-		b := testrig.NewServer(t, testrig.Config(databaseURL), testrig.Open(t, databaseURL))
+		b := testrig.NewServer(t, testrig.Config(databaseURL), testdb.Open(t, databaseURL))
 
 		a.SignIn(t, "ann@example.com")
 		value := sessionValue(t, a)

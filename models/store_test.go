@@ -10,17 +10,17 @@ import (
 	"time"
 
 	"silo/models"
-	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // onEveryControlPlane runs test on a fresh, migrated control plane of each
 // engine, in parallel.
 func onEveryControlPlane(t *testing.T, test func(t *testing.T, store *models.Store)) {
 	t.Helper()
-	for _, engine := range testrig.Engines {
+	for _, engine := range testdb.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
-			test(t, testrig.ControlPlane(t, engine))
+			test(t, testdb.ControlPlane(t, engine))
 		})
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"silo/schema"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // benchExtractChildEnv makes the test binary act as "silo extract" (see
@@ -142,7 +143,7 @@ type ingestRig struct {
 func newIngestRig(b *testing.B, engine string) *ingestRig {
 	b.Helper()
 	cfg := testrig.Config("")
-	store := testrig.ControlPlane(b, config.SQLite)
+	store := testdb.ControlPlane(b, config.SQLite)
 	var tenants *tenant.Manager
 	switch engine {
 	case "sqlite":
@@ -152,7 +153,7 @@ func newIngestRig(b *testing.B, engine string) *ingestRig {
 		if url == "" {
 			b.Skip("TEST_POSTGRES_URL is not set")
 		}
-		migrator, err := schema.NewMigrator(testrig.AtlasBin(b), "tenant/postgres")
+		migrator, err := schema.NewMigrator(testdb.AtlasBin(b), "tenant/postgres")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -30,9 +30,11 @@ import (
 	"testing"
 	"time"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
 	"silo/tenant"
+	"silo/testrig/testdb"
 )
 
 // tenantEngines are the tenant database engines the ingestion tests run on.
@@ -47,37 +49,6 @@ func forEachTenantEngine(t *testing.T, test func(t *testing.T, engine string)) {
 			test(t, engine)
 		})
 	}
-}
-
-// atlasForTests is the atlas CLI: ATLAS_BIN, else bin/atlas at the
-// repository's root, as testrig.AtlasBin.
-func atlasForTests(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ATLAS_BIN"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", "bin", "atlas"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is missing: run `make atlas` (make test does)", p)
-	}
-	return p
-}
-
-// testPostgresURL is the PostgreSQL server tenant databases are made on, or
-// skips the test (fails it under CI=true) when TEST_POSTGRES_URL is unset.
-func testPostgresURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_POSTGRES_URL is not set: CI must test PostgreSQL tenants")
-		}
-		t.Skip("TEST_POSTGRES_URL is not set; skipping PostgreSQL tenants")
-	}
-	return url
 }
 
 // ingestRig is a control plane, a tenant manager and one user whose tenant
@@ -95,7 +66,7 @@ type ingestRig struct {
 func newIngestRig(t *testing.T, engine string) *ingestRig {
 	t.Helper()
 	ctx := context.Background()
-	atlas := atlasForTests(t)
+	atlas := testdb.AtlasBin(t)
 	store, err := models.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "silo.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +94,7 @@ func newIngestRig(t *testing.T, engine string) *ingestRig {
 			t.Fatal(err)
 		}
 	case "postgres":
-		pg, err := tenant.NewPostgres(ctx, []string{testPostgresURL(t)}, migrator)
+		pg, err := tenant.NewPostgres(ctx, []string{testdb.ServerURL(t, config.Postgres)}, migrator)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"silo/rag"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // searchDB returns a ready tenant database of a new user on SQLite, or on
@@ -18,7 +19,7 @@ import (
 func searchDB(t *testing.T, engine string) *tenant.DB {
 	t.Helper()
 	ctx := context.Background()
-	store := testrig.ControlPlane(t, config.SQLite)
+	store := testdb.ControlPlane(t, config.SQLite)
 	var m *tenant.Manager
 	if engine == "postgres" {
 		m = testrig.PostgresTenants(t, store)

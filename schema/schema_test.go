@@ -11,7 +11,7 @@ import (
 	"silo/config"
 	"silo/models"
 	"silo/schema"
-	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // controlTables are the tables the control-plane migrations make.
@@ -33,7 +33,7 @@ func latestVersion(t *testing.T, engine config.Engine) string {
 
 func newMigrator(t *testing.T, store *models.Store) *schema.Migrator {
 	t.Helper()
-	m, err := schema.NewMigrator(testrig.AtlasBin(t), store.MigrationDir())
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), store.MigrationDir())
 	if err != nil {
 		t.Fatalf("NewMigrator(%s): %v", store.MigrationDir(), err)
 	}
@@ -44,11 +44,11 @@ func newMigrator(t *testing.T, store *models.Store) *schema.Migrator {
 // TestMigrateControlPlane migrates an empty database on every engine and
 // checks the versions atlas reports and that the tables are there.
 func TestMigrateControlPlane(t *testing.T) {
-	for _, engine := range testrig.Engines {
+	for _, engine := range testdb.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			store := testrig.Open(t, testrig.NewDatabaseURL(t, engine))
+			store := testdb.Open(t, testdb.NewDatabaseURL(t, engine))
 			m := newMigrator(t, store)
 			latest := latestVersion(t, engine)
 
@@ -97,7 +97,7 @@ func TestMigrateControlPlane(t *testing.T) {
 }
 
 func TestNewMigratorUnknownDirectory(t *testing.T) {
-	m, err := schema.NewMigrator(testrig.AtlasBin(t), "control/oracle")
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "control/oracle")
 	if err == nil {
 		m.Close()
 		t.Fatal("NewMigrator(control/oracle): got no error, want one")
@@ -108,7 +108,7 @@ func TestNewMigratorUnknownDirectory(t *testing.T) {
 }
 
 func TestApplyReportsAtlasError(t *testing.T) {
-	store := testrig.Open(t, testrig.NewDatabaseURL(t, config.SQLite))
+	store := testdb.Open(t, testdb.NewDatabaseURL(t, config.SQLite))
 	m := newMigrator(t, store)
 	// A database URL atlas cannot open: the error carries what atlas said.
 	_, _, err := m.Apply(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "missing", "dir", "x.db"))
@@ -121,7 +121,7 @@ func TestApplyReportsAtlasError(t *testing.T) {
 }
 
 func TestFindAtlasConfigured(t *testing.T) {
-	atlas := testrig.AtlasBin(t)
+	atlas := testdb.AtlasBin(t)
 	got, err := schema.FindAtlas(atlas)
 	if got != atlas || err != nil {
 		t.Errorf("FindAtlas(%q): got %q, %v; want %q, nil", atlas, got, err, atlas)

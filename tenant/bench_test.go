@@ -18,6 +18,7 @@ import (
 	"silo/schema"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // benchPostgres returns the PostgreSQL server tenant benchmarks make
@@ -83,7 +84,7 @@ const provisionSamples = 40
 // the template, grants, the ready row.
 func BenchmarkProvisionPostgres(b *testing.B) {
 	url := benchPostgres(b)
-	store := testrig.ControlPlane(b, config.SQLite)
+	store := testdb.ControlPlane(b, config.SQLite)
 	m := postgresManager(b, url, store, nil, newSealer(b))
 	for b.Loop() {
 		users := benchUsers(b, store, provisionSamples)
@@ -96,7 +97,7 @@ func BenchmarkProvisionPostgres(b *testing.B) {
 
 // BenchmarkProvisionSQLite measures the same on SQLite tenant files.
 func BenchmarkProvisionSQLite(b *testing.B) {
-	store := testrig.ControlPlane(b, config.SQLite)
+	store := testdb.ControlPlane(b, config.SQLite)
 	m := testrig.SQLiteTenants(b, store, nil)
 	for b.Loop() {
 		users := benchUsers(b, store, provisionSamples)
@@ -112,7 +113,7 @@ func BenchmarkProvisionSQLite(b *testing.B) {
 func postgresManager(b *testing.B, url string, store *models.Store, migrator *schema.Migrator, sealer *tenant.Sealer) *tenant.Manager {
 	if migrator == nil {
 		var err error
-		migrator, err = schema.NewMigrator(testrig.AtlasBin(b), "tenant/postgres")
+		migrator, err = schema.NewMigrator(testdb.AtlasBin(b), "tenant/postgres")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,10 +151,10 @@ func withNewMigration(b *testing.B) *schema.Migrator {
 	if err := os.WriteFile(filepath.Join(dir, next), []byte("ALTER TABLE chunks ADD COLUMN bench_flag BOOLEAN NOT NULL DEFAULT FALSE;\nCREATE INDEX chunks_bench_flag_idx ON chunks (bench_flag);\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	if out, err := exec.Command(testrig.AtlasBin(b), "migrate", "hash", "--dir", "file://"+dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testdb.AtlasBin(b), "migrate", "hash", "--dir", "file://"+dir).CombinedOutput(); err != nil {
 		b.Fatalf("atlas migrate hash: %v: %s", err, out)
 	}
-	m, err := schema.NewMigratorFS(testrig.AtlasBin(b), os.DirFS(dir))
+	m, err := schema.NewMigratorFS(testdb.AtlasBin(b), os.DirFS(dir))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func BenchmarkMigrateAll200(b *testing.B) {
 	url := benchPostgres(b)
 	for _, concurrency := range []int{1, tenant.DefaultConcurrency()} {
 		b.Run(fmt.Sprintf("concurrency=%d", concurrency), func(b *testing.B) {
-			store := testrig.ControlPlane(b, config.SQLite)
+			store := testdb.ControlPlane(b, config.SQLite)
 			users := benchUsers(b, store, migrateTenants)
 			sealer := newSealer(b)
 			old := postgresManager(b, url, store, nil, sealer)

@@ -18,8 +18,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
 // The environment of the helper process TestKillMidProvisioning starts.
@@ -41,11 +43,11 @@ func TestHelperProvision(t *testing.T) {
 	}
 	ctx := context.Background()
 	store := controlPlaneAt(t, os.Getenv(helperStore), false)
-	m, err := schema.NewMigrator(atlasBin(t), "tenant/postgres")
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := NewPostgres(ctx, []string{postgresURL(t)}, m)
+	pg, err := NewPostgres(ctx, []string{testdb.ServerURL(t, config.Postgres)}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func killAt(t *testing.T, r *rig, storePath string, u *models.User, step string)
 		helperUser+"="+strconv.FormatInt(u.ID, 10),
 		helperStep+"="+step,
 		"TEST_POSTGRES_URL="+r.server,
-		"ATLAS_BIN="+atlasBin(t),
+		"ATLAS_BIN="+testdb.AtlasBin(t),
 	)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -8,6 +8,7 @@ import (
 
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
 // Two installations share a tenants directory (as two would share a
@@ -15,7 +16,7 @@ import (
 func TestReconcileKeepsOtherInstallationsTenants(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	migrator, err := schema.NewMigrator(atlasBin(t), "tenant/sqlite")
+	migrator, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}

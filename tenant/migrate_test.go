@@ -15,6 +15,7 @@ import (
 
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
 // notesMigration is the migration the tests add to a copy of a tenant
@@ -34,10 +35,10 @@ func migratorWithNotes(t testing.TB, engine string) *schema.Migrator {
 	if err := os.WriteFile(filepath.Join(dir, notesMigration), []byte(stmt), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(atlasBin(t), "migrate", "hash", "--dir", "file://"+dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testdb.AtlasBin(t), "migrate", "hash", "--dir", "file://"+dir).CombinedOutput(); err != nil {
 		t.Fatalf("atlas migrate hash: %v: %s", err, out)
 	}
-	m, err := schema.NewMigratorFS(atlasBin(t), os.DirFS(dir))
+	m, err := schema.NewMigratorFS(testdb.AtlasBin(t), os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

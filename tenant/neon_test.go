@@ -20,6 +20,7 @@ import (
 	"silo/schema"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/testdb"
 )
 
 // neonRig is a Manager with the Neon provisioner on a fake Neon API and a
@@ -45,7 +46,7 @@ func newNeonRig(t *testing.T) *neonRig {
 		t.Skip("TEST_POSTGRES_URL is not set; skipping the neon provisioner")
 	}
 	fake := testrig.NewFakeNeon(t, pg)
-	migrator, err := schema.NewMigrator(testrig.AtlasBin(t), "tenant/postgres")
+	migrator, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func newNeonRig(t *testing.T) *neonRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := testrig.ControlPlane(t, config.SQLite)
+	store := testdb.ControlPlane(t, config.SQLite)
 	return &neonRig{
 		fake: fake, prov: prov, migrator: migrator, sealer: sealer, store: store,
 		mgr: tenant.NewManager(store, prov, tenant.Options{Sealer: sealer}),

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
 // poolsSQLiteTenants makes n tenant files with the real SQLite provisioner
@@ -23,7 +25,7 @@ import (
 func poolsSQLiteTenants(t testing.TB, n int) []Tenant {
 	t.Helper()
 	ctx := context.Background()
-	m, err := schema.NewMigrator(atlasBin(t), "tenant/sqlite")
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +137,9 @@ func TestPoolsHitReturnsSamePool(t *testing.T) {
 }
 
 func TestPoolsPostgres(t *testing.T) {
-	server := postgresURL(t)
+	server := testdb.ServerURL(t, config.Postgres)
 	ctx := context.Background()
-	m, err := schema.NewMigrator(atlasBin(t), "tenant/postgres")
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
 // stepRecorder is an afterStep hook that records the steps it sees and
@@ -254,7 +256,7 @@ func TestEnsureConcurrentSignUps(t *testing.T) {
 			cfg := rigConfig{}
 			if engine == enginePostgres {
 				// The same server under two spellings counts as two servers.
-				server := postgresURL(t)
+				server := testdb.ServerURL(t, config.Postgres)
 				other, err := url.Parse(server)
 				if err != nil {
 					t.Fatal(err)
@@ -544,13 +546,13 @@ func TestDeleteRetriedByReconcile(t *testing.T) {
 // the others.
 func TestNewPostgresConcurrently(t *testing.T) {
 	t.Parallel()
-	server := postgresURL(t)
+	server := testdb.ServerURL(t, config.Postgres)
 	const n, again = 8, 4
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
-		m, err := schema.NewMigrator(atlasBin(t), "tenant/postgres")
+		m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 		if err != nil {
 			t.Fatal(err)
 		}

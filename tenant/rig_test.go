@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -19,13 +18,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
+	"silo/testrig/testdb"
 )
 
-// The tests of this package cannot import silo/testrig, which imports this
-// package (an import cycle in a test of package tenant): this file does here
-// the little of it they need, and adds a rig for the Manager's tests.
+// The tests of this package use silo/testrig/testdb for control planes
+// (silo/testrig imports this package, a cycle); this file adds a rig for the
+// Manager's tests.
 //
 // PostgreSQL tenants are made on the one server of TEST_POSTGRES_URL, which
 // other tests (of this and other packages) use at the same time. The
@@ -33,28 +34,11 @@ import (
 // database is named after a random user id, so each test only ever looks at,
 // drops and reconciles the names it made itself.
 
-// atlasBin is the atlas CLI: ATLAS_BIN, else bin/atlas at the repository's
-// root, as testrig.AtlasBin.
-func atlasBin(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("ATLAS_BIN"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", "bin", "atlas"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is missing: run `make atlas` (make test does)", p)
-	}
-	return p
-}
-
 // controlPlane opens a fresh, migrated SQLite control plane, closed when
-// the test ends, as testrig.ControlPlane.
+// the test ends.
 func controlPlane(t testing.TB) *models.Store {
 	t.Helper()
-	return controlPlaneAt(t, filepath.Join(t.TempDir(), "silo.db"), true)
+	return testdb.ControlPlane(t, config.SQLite)
 }
 
 // controlPlaneAt opens the SQLite control plane at path, migrating it when
@@ -70,29 +54,8 @@ func controlPlaneAt(t testing.TB, path string, migrate bool) *models.Store {
 	if !migrate {
 		return store
 	}
-	m, err := schema.NewMigrator(atlasBin(t), store.MigrationDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, _, err := m.Apply(ctx, store.AtlasURL()); err != nil {
-		t.Fatalf("migrate the control plane: %v", err)
-	}
+	testdb.Migrate(t, store)
 	return store
-}
-
-// postgresURL is TEST_POSTGRES_URL, or the test is skipped (fails under
-// CI=true), as testrig does for the control plane.
-func postgresURL(t testing.TB) string {
-	t.Helper()
-	v := os.Getenv("TEST_POSTGRES_URL")
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_POSTGRES_URL is not set: CI must test PostgreSQL tenants")
-		}
-		t.Skip("TEST_POSTGRES_URL is not set; skipping PostgreSQL tenants")
-	}
-	return v
 }
 
 // Engines of the rig.
@@ -138,7 +101,7 @@ func newRigWith(t testing.TB, engine string, cfg rigConfig) *rig {
 	ctx := context.Background()
 	r := &rig{engine: engine, names: map[string]bool{}, ignored: map[string]bool{}}
 	if engine == enginePostgres {
-		r.server = postgresURL(t) // skips before anything is made
+		r.server = testdb.ServerURL(t, config.Postgres) // skips before anything is made
 	}
 	if cfg.storePath == "" {
 		r.store = controlPlane(t)
@@ -147,7 +110,7 @@ func newRigWith(t testing.TB, engine string, cfg rigConfig) *rig {
 	}
 	switch engine {
 	case enginePostgres:
-		m, err := schema.NewMigrator(atlasBin(t), "tenant/postgres")
+		m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +132,7 @@ func newRigWith(t testing.TB, engine string, cfg rigConfig) *rig {
 			t.Fatal(err)
 		}
 	case engineSQLite:
-		m, err := schema.NewMigrator(atlasBin(t), "tenant/sqlite")
+		m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/sqlite")
 		if err != nil {
 			t.Fatal(err)
 		}

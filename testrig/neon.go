@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path"
+	"silo/testrig/testdb"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,7 +109,7 @@ func NewFakeNeon(t testing.TB, pgServerURL string) *FakeNeon {
 		t.Fatalf("bad PostgreSQL server URL: %v", err)
 	}
 	f := &FakeNeon{
-		APIKey: "napi_fake_" + randomHex(16),
+		APIKey: "napi_fake_" + testdb.RandomHex(16),
 		t:      t, server: u,
 		projects: map[string]*fakeProject{}, ops: map[string]*fakeOperation{},
 		polls: 2, final: "finished",
@@ -474,7 +475,7 @@ func (f *FakeNeon) connectionString(p *fakeProject) string {
 
 // createDatabase makes the database behind p on the PostgreSQL server.
 func (f *FakeNeon) createDatabase(ctx context.Context, p *fakeProject) error {
-	name := "neon_" + randomHex(6)
+	name := "neon_" + testdb.RandomHex(6)
 	conn, err := pgx.Connect(ctx, f.server.String())
 	if err != nil {
 		return err

@@ -1,19 +1,11 @@
-// Package testrig sets up what silo's tests run against: fresh control-plane
-// databases on SQLite, PostgreSQL and MariaDB, migrated by the real atlas CLI,
-// and silo servers on them with a browser-like client.
-//
-// PostgreSQL and MariaDB come from TEST_POSTGRES_URL and TEST_MYSQL_URL (a
-// server URL; testrig makes and drops a database of its own per test). When
-// one is unset the tests that need it are skipped, except under CI=true,
-// where they fail.
+// Package testrig sets up what silo's tests run against beyond databases
+// (package testdb): tenant managers, silo servers with a browser-like
+// client, the PDF reader child and a fake Neon API.
 package testrig
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,14 +13,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gin-gonic/gin"
-	_ "github.com/go-sql-driver/mysql" // the driver behind TEST_MYSQL_URL
-	"github.com/jackc/pgx/v5"
 
 	"silo/config"
 	"silo/handlers"
@@ -36,155 +25,17 @@ import (
 	"silo/rag"
 	"silo/schema"
 	"silo/tenant"
+	"silo/testrig/testdb"
 	"silo/views"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
 
-// Engines are the control-plane engines every engine-wide test runs on.
-var Engines = []config.Engine{config.SQLite, config.Postgres, config.MySQL}
-
-// serverURL returns the test server for engine, or skips (fails in CI).
-func serverURL(t testing.TB, engine config.Engine) string {
-	t.Helper()
-	name := map[config.Engine]string{config.Postgres: "TEST_POSTGRES_URL", config.MySQL: "TEST_MYSQL_URL"}[engine]
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set: CI must test the %s control plane", name, engine)
-		}
-		t.Skipf("%s is not set; skipping the %s control plane", name, engine)
-	}
-	return v
-}
-
-// NewDatabaseURL returns the DATABASE_URL of a fresh, empty database on
-// engine, removed when the test ends.
-func NewDatabaseURL(t testing.TB, engine config.Engine) string {
-	t.Helper()
-	if engine == config.SQLite {
-		return "sqlite://" + filepath.Join(t.TempDir(), "silo.db")
-	}
-	server := serverURL(t, engine)
-	name := "silo_test_" + randomHex(6)
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("bad test server URL: %v", err)
-	}
-	ctx := context.Background()
-	switch engine {
-	case config.Postgres:
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			t.Fatalf("connect to %s: %v", u.Redacted(), err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatalf("create database: %v", err)
-		}
-		t.Cleanup(func() { execAdmin(t, engine, server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
-	case config.MySQL:
-		execAdmin(t, engine, server, "CREATE DATABASE "+name)
-		t.Cleanup(func() { execAdmin(t, engine, server, "DROP DATABASE IF EXISTS "+name) })
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-// execAdmin runs one statement on the test server itself.
-func execAdmin(t testing.TB, engine config.Engine, server, stmt string) {
-	t.Helper()
-	ctx := context.Background()
-	if engine == config.Postgres {
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			t.Errorf("connect: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Errorf("%s: %v", stmt, err)
-		}
-		return
-	}
-	u, _ := url.Parse(server)
-	pass, _ := u.User.Password()
-	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/", u.User.Username(), pass, u.Host))
-	if err != nil {
-		t.Errorf("connect: %v", err)
-		return
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, stmt); err != nil {
-		t.Errorf("%s: %v", stmt, err)
-	}
-}
-
-// AtlasBin returns the atlas CLI the tests use: ATLAS_BIN, else bin/atlas
-// at the repository's root. `make test` builds it.
-func AtlasBin(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("ATLAS_BIN"); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "atlas")
-			if _, err := os.Stat(p); err != nil {
-				t.Fatalf("%s is missing: run `make atlas` (make test does)", p)
-			}
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-// Migrate applies the control-plane migrations to store's database.
-func Migrate(t testing.TB, store *models.Store) {
-	t.Helper()
-	m, err := schema.NewMigrator(AtlasBin(t), store.MigrationDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, _, err := m.Apply(context.Background(), store.AtlasURL()); err != nil {
-		t.Fatalf("migrate %s: %v", store.Engine, err)
-	}
-}
-
-// ControlPlane opens a fresh, migrated control plane on engine, closed when
-// the test ends.
-func ControlPlane(t testing.TB, engine config.Engine) *models.Store {
-	t.Helper()
-	store := Open(t, NewDatabaseURL(t, engine))
-	Migrate(t, store)
-	return store
-}
-
-// Open opens the control plane at databaseURL, closed when the test ends.
-func Open(t testing.TB, databaseURL string) *models.Store {
-	t.Helper()
-	store, err := models.Open(context.Background(), databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	return store
-}
-
 // SQLiteTenants returns a tenant manager that makes SQLite tenant files in
 // a temporary directory.
 func SQLiteTenants(t testing.TB, store *models.Store, log *slog.Logger) *tenant.Manager {
 	t.Helper()
-	m, err := schema.NewMigrator(AtlasBin(t), "tenant/sqlite")
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +63,8 @@ func installation(t testing.TB, store *models.Store) string {
 // failing under CI=true), with a random secret key.
 func PostgresTenants(t testing.TB, store *models.Store) *tenant.Manager {
 	t.Helper()
-	server := serverURL(t, config.Postgres)
-	m, err := schema.NewMigrator(AtlasBin(t), "tenant/postgres")
+	server := testdb.ServerURL(t, config.Postgres)
+	m, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,10 +229,4 @@ func readBody(t testing.TB, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
