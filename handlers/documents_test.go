@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +21,7 @@ import (
 	"silo/rag"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/datasets"
 )
 
 // Helpers of the document tests.
@@ -245,70 +244,6 @@ func wantHealthy(t *testing.T, srv *testrig.Server) {
 	wantStatus(t, resp, http.StatusOK, body)
 }
 
-// datasetDir is a folder of ../shared/datasets; the test is skipped when
-// it is missing, except in CI.
-func datasetDir(t *testing.T, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "datasets", name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("datasets: %v", err)
-		}
-		t.Skipf("datasets: %v", err)
-	}
-	return dir
-}
-
-// readSample reads one of the sample PDFs.
-func readSample(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(datasetDir(t, "sample-pdfs"), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// samplePDF is one entry of sample-pdfs/files.json.
-type samplePDF struct {
-	Path      string `json:"path"`
-	Pages     int    `json:"pages"`
-	Encrypted bool   `json:"encrypted"`
-}
-
-// samplePDFs returns the sample PDFs present, by file name, as files.json
-// describes them.
-func samplePDFs(t *testing.T) map[string]samplePDF {
-	t.Helper()
-	dir := datasetDir(t, "sample-pdfs")
-	b, err := os.ReadFile(filepath.Join(dir, "files.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct{ Data []samplePDF }
-	if err := json.Unmarshal(b, &list); err != nil {
-		t.Fatalf("files.json: %v", err)
-	}
-	described := map[string]samplePDF{}
-	for _, f := range list.Data {
-		described[filepath.Base(f.Path)] = f
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.pdf"))
-	out := map[string]samplePDF{}
-	for _, p := range paths {
-		f, ok := described[filepath.Base(p)]
-		if !ok {
-			t.Errorf("%s is not in files.json", filepath.Base(p))
-			continue
-		}
-		out[filepath.Base(p)] = f
-	}
-	if len(out) < 30 {
-		t.Fatalf("got %d sample PDFs, want at least 30", len(out))
-	}
-	return out
-}
-
 // sampleNoText counts the sample pages without a text layer (scans and
 // images), by file name, as MuPDF reads them (see rag/extract_test.go).
 var sampleNoText = map[string][]int{
@@ -389,7 +324,7 @@ func formBombPDF() []byte {
 // pages that have text, or failed (or refused) with the right reason.
 func TestUploadSamplePDFs(t *testing.T) {
 	t.Parallel()
-	files := samplePDFs(t)
+	_, files := datasets.SamplePDFs(t)
 	srv := docServer(t, nil)
 	ann := newAPIAccount(t, srv, "ann@example.com")
 	db := tenantDB(t, srv, ann.user.ID)
@@ -401,7 +336,7 @@ func TestUploadSamplePDFs(t *testing.T) {
 	slices.Sort(names)
 	ids := map[string]string{}
 	for _, name := range names {
-		resp, body := apiUpload(t, srv, ann, filePart(name, readSample(t, name)))
+		resp, body := apiUpload(t, srv, ann, filePart(name, datasets.Read(t, "sample-pdfs", name)))
 		if reason, ok := sampleUnreadable[name]; ok {
 			wantRefusal(t, resp, body, http.StatusUnprocessableEntity, reason)
 			continue
@@ -481,7 +416,7 @@ func TestUploadHostileFiles(t *testing.T) {
 	srv := docServer(t, func(cfg *config.Config) { cfg.MaxUploadMB = 50 })
 	ann := newAPIAccount(t, srv, "ann@example.com")
 	db := tenantDB(t, srv, ann.user.ID)
-	good := readSample(t, "pdflatex-4-pages.pdf")
+	good := datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")
 	random := make([]byte, 64<<10)
 	rng := rand.New(rand.NewPCG(4, 2))
 	for i := range random {
@@ -540,7 +475,7 @@ func TestUploadHostileFiles(t *testing.T) {
 	// an error of the server.
 	for _, name := range []string{"pdflatex-4-pages.pdf", "GeoTopo-komprimiert.pdf"} {
 		t.Run("truncated "+name, func(t *testing.T) {
-			pdf := readSample(t, name)
+			pdf := datasets.Read(t, "sample-pdfs", name)
 			docsBefore, filesBefore := holdings(t, srv, db, ann.user.ID)
 			resp, body := apiUpload(t, srv, ann, filePart("cut-"+name, pdf[:len(pdf)*4/10]))
 			switch resp.StatusCode {
@@ -597,13 +532,13 @@ func TestUploadLimits(t *testing.T) {
 	ann := newAPIAccount(t, srv, "ann@example.com")
 	db := tenantDB(t, srv, ann.user.ID)
 
-	resp, body := apiUpload(t, srv, ann, filePart("four.pdf", readSample(t, "pdflatex-4-pages.pdf")))
+	resp, body := apiUpload(t, srv, ann, filePart("four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")))
 	wantRefusal(t, resp, body, http.StatusUnprocessableEntity, "four.pdf has 4 pages; the limit is 2")
 	if docs, files := holdings(t, srv, db, ann.user.ID); docs != 0 || files != 0 {
 		t.Errorf("got %d documents and %d files after a refusal, want none", docs, files)
 	}
 
-	one := readSample(t, "minimal-document.pdf")
+	one := datasets.Read(t, "sample-pdfs", "minimal-document.pdf")
 	ids := []string{uploadPDF(t, srv, ann, "one.pdf", one), uploadPDF(t, srv, ann, "two.pdf", one)}
 	resp, body = apiUpload(t, srv, ann, filePart("three.pdf", one))
 	wantRefusal(t, resp, body, http.StatusUnprocessableEntity, "you have reached the limit of 2 documents")
@@ -639,7 +574,7 @@ func TestIngestReaderTimeout(t *testing.T) {
 		t.Errorf("got %d pages and %d chunks of a failed document, want none", pages, chunks)
 	}
 	wantHealthy(t, srv)
-	if d := waitDoc(t, srv, ann, uploadPDF(t, srv, ann, "good.pdf", readSample(t, "pdflatex-4-pages.pdf")), time.Minute); d.Status != models.DocumentReady {
+	if d := waitDoc(t, srv, ann, uploadPDF(t, srv, ann, "good.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")), time.Minute); d.Status != models.DocumentReady {
 		t.Errorf("a good PDF afterwards: got %s (%q), want ready", d.Status, d.Error)
 	}
 }
@@ -657,7 +592,7 @@ func TestIngestReaderKilled(t *testing.T) {
 		`if [ "$SILO_EXTRACT_MODE" = info ]; then exec "$0"; fi; echo '{"pages":4}'; echo '{"n":1,"text":"one"}'; kill -9 $$`,
 		srv.Ingester.Extractor.Command[0]}
 
-	id := uploadPDF(t, srv, ann, "four.pdf", readSample(t, "pdflatex-4-pages.pdf"))
+	id := uploadPDF(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	d := waitDoc(t, srv, ann, id, time.Minute)
 	if d.Status != models.DocumentFailed || d.Error != "the PDF could not be read: the reader stopped (signal: killed)" {
 		t.Fatalf("got status %s, error %q; want failed, the PDF could not be read: the reader stopped (signal: killed)", d.Status, d.Error)
@@ -678,7 +613,7 @@ func TestDocumentRoutesTenantIsolation(t *testing.T) {
 	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
 	bobBrowser, bob := signedInAccount(t, srv, "bob@example.com")
 	annDB := tenantDB(t, srv, ann.user.ID)
-	id := uploadPDF(t, srv, ann, "ann-secret-report.pdf", readSample(t, "pdflatex-4-pages.pdf"))
+	id := uploadPDF(t, srv, ann, "ann-secret-report.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	before := waitDoc(t, srv, ann, id, time.Minute)
 	if before.Status != models.DocumentReady {
 		t.Fatalf("got %s (%q), want ready", before.Status, before.Error)
@@ -756,7 +691,7 @@ func TestDeleteDocument(t *testing.T) {
 	srv := docServer(t, nil)
 	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
 	db := tenantDB(t, srv, ann.user.ID)
-	pdf := readSample(t, "pdflatex-4-pages.pdf")
+	pdf := datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")
 	ids := map[string]string{}
 	for _, how := range []string{"page", "htmx", "api", "kept"} {
 		ids[how] = uploadPDF(t, srv, ann, how+".pdf", pdf)
@@ -824,7 +759,7 @@ func TestDocumentsPage(t *testing.T) {
 	csrf := ann.CSRFToken(t, "/")
 
 	t.Run("without the CSRF token", func(t *testing.T) {
-		resp, body := pageUpload(t, ann, "", filePart("good.pdf", readSample(t, "minimal-document.pdf")))
+		resp, body := pageUpload(t, ann, "", filePart("good.pdf", datasets.Read(t, "sample-pdfs", "minimal-document.pdf")))
 		wantStatus(t, resp, http.StatusForbidden, body)
 		if docs, files := holdings(t, srv, db, acct.user.ID); docs != 0 || files != 0 {
 			t.Errorf("got %d documents and %d files after a refused upload, want none", docs, files)
@@ -832,9 +767,9 @@ func TestDocumentsPage(t *testing.T) {
 	})
 
 	resp, body := pageUpload(t, ann, csrf,
-		filePart("pdflatex-4-pages.pdf", readSample(t, "pdflatex-4-pages.pdf")),
+		filePart("pdflatex-4-pages.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")),
 		filePart("notes.txt", []byte("just some notes, not a PDF")),
-		filePart("GeoTopo-komprimiert.pdf", readSample(t, "GeoTopo-komprimiert.pdf")))
+		filePart("GeoTopo-komprimiert.pdf", datasets.Read(t, "sample-pdfs", "GeoTopo-komprimiert.pdf")))
 	wantStatus(t, resp, http.StatusOK, body)
 	text := html.UnescapeString(body)
 	if strings.Contains(strings.ToLower(body), "<html") || !strings.Contains(body, `id="documents"`) {
@@ -921,7 +856,7 @@ func TestDocumentsPage(t *testing.T) {
 	})
 
 	t.Run("a password-protected PDF", func(t *testing.T) {
-		resp, body := pageUpload(t, ann, csrf, filePart("secret.pdf", readSample(t, "libreoffice-writer-password.pdf")))
+		resp, body := pageUpload(t, ann, csrf, filePart("secret.pdf", datasets.Read(t, "sample-pdfs", "libreoffice-writer-password.pdf")))
 		wantStatus(t, resp, http.StatusOK, body)
 		var id string
 		docs, _ := srv.Store.DocumentsByUser(context.Background(), acct.user.ID)

@@ -5,7 +5,6 @@ package rag
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/gen2brain/go-fitz"
+
+	"silo/testrig/datasets"
 )
 
 // envExtractChild makes the test binary act as "silo extract".
@@ -47,59 +48,6 @@ func testExtractor() *Extractor {
 	}
 }
 
-// datasetDir returns a folder of ../shared/datasets; it skips the test when
-// the folder is missing, except in CI.
-func datasetDir(t testing.TB, name string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "shared", "datasets", name)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("datasets: %v", err)
-		}
-		t.Skipf("datasets: %v", err)
-	}
-	return dir
-}
-
-// samplePDF describes one file of sample-pdfs/files.json.
-type samplePDF struct {
-	Path      string `json:"path"`
-	Pages     int    `json:"pages"`
-	Encrypted bool   `json:"encrypted"`
-}
-
-// samplePDFs returns the sample PDFs that are present, by base name.
-func samplePDFs(t *testing.T) (string, map[string]samplePDF) {
-	t.Helper()
-	dir := datasetDir(t, "sample-pdfs")
-	b, err := os.ReadFile(filepath.Join(dir, "files.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct{ Data []samplePDF }
-	if err := json.Unmarshal(b, &list); err != nil {
-		t.Fatalf("files.json: %v", err)
-	}
-	files := map[string]samplePDF{}
-	for _, f := range list.Data {
-		files[filepath.Base(f.Path)] = f
-	}
-	found := map[string]samplePDF{}
-	pdfs, _ := filepath.Glob(filepath.Join(dir, "*.pdf"))
-	for _, p := range pdfs {
-		f, ok := files[filepath.Base(p)]
-		if !ok {
-			t.Errorf("%s is not in files.json", filepath.Base(p))
-			continue
-		}
-		found[filepath.Base(p)] = f
-	}
-	if len(found) < 30 {
-		t.Fatalf("got %d sample PDFs, want at least 30", len(found))
-	}
-	return dir, found
-}
-
 // noText lists the sample pages that have no text layer (scans and images),
 // as MuPDF reads them.
 var noText = map[string]bool{
@@ -120,7 +68,7 @@ var unreadable = map[string]string{
 }
 
 func TestExtractSamplePDFs(t *testing.T) {
-	dir, files := samplePDFs(t)
+	dir, files := datasets.SamplePDFs(t)
 	e := testExtractor()
 	for name, want := range files {
 		t.Run(name, func(t *testing.T) {
@@ -187,7 +135,7 @@ func TestExtractSamplePDFs(t *testing.T) {
 }
 
 func TestExtractTitle(t *testing.T) {
-	dir, _ := samplePDFs(t)
+	dir, _ := datasets.SamplePDFs(t)
 	for _, tc := range []struct{ file, want string }{
 		{"pdflatex-4-pages.pdf", ""}, // no /Title
 		{"crazyones-pdfa.pdf", ""},   // /Title()
@@ -253,7 +201,7 @@ func wantExtractError(t *testing.T, err, kind error, reason string) *ExtractErro
 }
 
 func TestExtractHostile(t *testing.T) {
-	dir, _ := samplePDFs(t)
+	dir, _ := datasets.SamplePDFs(t)
 	random := make([]byte, 64<<10)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range random {
@@ -321,7 +269,7 @@ func TestExtractHostile(t *testing.T) {
 }
 
 func TestExtractPasswordProtected(t *testing.T) {
-	dir, _ := samplePDFs(t)
+	dir, _ := datasets.SamplePDFs(t)
 	pdf, err := os.ReadFile(filepath.Join(dir, "libreoffice-writer-password.pdf"))
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +457,7 @@ func TestExtractReason(t *testing.T) {
 // bigPDF is the largest sample: 117 pages of a German thesis.
 func bigPDF(t *testing.T) []byte {
 	t.Helper()
-	pdf, err := os.ReadFile(filepath.Join(datasetDir(t, "sample-pdfs"), "GeoTopo-komprimiert.pdf"))
+	pdf, err := os.ReadFile(filepath.Join(datasets.Dir(t, "sample-pdfs"), "GeoTopo-komprimiert.pdf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -655,7 +603,7 @@ func formBombPDF() []byte {
 // with mutool draw -F txt (Debian's mupdf-tools), so the three compare in
 // one run.
 func BenchmarkExtractSquad(b *testing.B) {
-	dir := datasetDir(b, "squad-pdfs")
+	dir := datasets.Dir(b, "squad-pdfs")
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.pdf"))
 	if len(paths) == 0 {
 		b.Fatalf("no PDFs in %s", dir)

@@ -34,6 +34,7 @@ import (
 	"silo/models"
 	"silo/schema"
 	"silo/tenant"
+	"silo/testrig/datasets"
 	"silo/testrig/testdb"
 )
 
@@ -369,7 +370,7 @@ func wantReady(t *testing.T, doc *models.Document, pages int) {
 // sampleFile reads one file of ../shared/datasets/sample-pdfs.
 func sampleFile(t *testing.T, name string) []byte {
 	t.Helper()
-	pdf, err := os.ReadFile(filepath.Join(datasetDir(t, "sample-pdfs"), name))
+	pdf, err := os.ReadFile(filepath.Join(datasets.Dir(t, "sample-pdfs"), name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +380,7 @@ func sampleFile(t *testing.T, name string) []byte {
 // squadPDF reads one file of ../shared/datasets/squad-pdfs.
 func squadPDF(t *testing.T, name string) []byte {
 	t.Helper()
-	pdf, err := os.ReadFile(filepath.Join(datasetDir(t, "squad-pdfs"), name))
+	pdf, err := os.ReadFile(filepath.Join(datasets.Dir(t, "squad-pdfs"), name))
 	if err != nil {
 		t.Fatal(err)
 	}
