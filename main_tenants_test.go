@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"silo/config"
 	"silo/models"
 	"silo/schema"
 	"silo/testrig/testdb"
@@ -137,13 +137,7 @@ func TestTenantsCLIErrors(t *testing.T) {
 // exits non-zero naming it, and once it is fixed migrates it alone.
 func TestTenantsMigrateCLIFailure(t *testing.T) {
 	t.Parallel()
-	server := os.Getenv("TEST_POSTGRES_URL")
-	if server == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_POSTGRES_URL is not set: CI must test PostgreSQL tenants")
-		}
-		t.Skip("TEST_POSTGRES_URL is not set; skipping PostgreSQL tenants")
-	}
+	server := testdb.ServerURL(t, config.Postgres)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	env := cliEnv(t, map[string]string{

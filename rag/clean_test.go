@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"silo/testrig/datasets"
 )
 
 // readPageFixture reads a fixture of page texts separated by form feeds.
@@ -308,18 +310,22 @@ func TestCleanPagesFixtureProperties(t *testing.T) {
 }
 
 // TestCleanPagesSharedPDFs runs the clean-up and the chunker over every
-// PDF of the shared data sets as mutool extracts them. The fixtures cover the same ground
-// when mutool (mupdf-tools) or the data sets are not there.
+// PDF of the shared data sets as mutool extracts them. Elsewhere than CI
+// (which installs mupdf-tools), the fixtures cover the same ground when
+// mutool is not there.
 func TestCleanPagesSharedPDFs(t *testing.T) {
 	mutool, err := exec.LookPath("mutool")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mutool is not installed: CI must run this test (apt-get install mupdf-tools)")
+		}
 		t.Skip("mutool is not installed (apt-get install mupdf-tools)")
 	}
-	files, _ := filepath.Glob("../../shared/datasets/squad-pdfs/*.pdf")
-	more, _ := filepath.Glob("../../shared/datasets/sample-pdfs/*.pdf")
+	files, _ := filepath.Glob(filepath.Join(datasets.Dir(t, "squad-pdfs"), "*.pdf"))
+	more, _ := filepath.Glob(filepath.Join(datasets.Dir(t, "sample-pdfs"), "*.pdf"))
 	files = append(files, more...)
 	if len(files) == 0 {
-		t.Skip("no shared data sets at ../../shared/datasets")
+		t.Fatal("no PDFs in the shared data sets")
 	}
 	for _, f := range files {
 		out, err := exec.Command(mutool, "draw", "-q", "-F", "txt", "-o", "-", f).Output()

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -38,13 +37,7 @@ const neonRegion = "aws-eu-central-1"
 
 func newNeonRig(t *testing.T) *neonRig {
 	t.Helper()
-	pg := os.Getenv("TEST_POSTGRES_URL")
-	if pg == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_POSTGRES_URL is not set: CI must test the neon provisioner")
-		}
-		t.Skip("TEST_POSTGRES_URL is not set; skipping the neon provisioner")
-	}
+	pg := testdb.ServerURL(t, config.Postgres)
 	fake := testrig.NewFakeNeon(t, pg)
 	migrator, err := schema.NewMigrator(testdb.AtlasBin(t), "tenant/postgres")
 	if err != nil {
