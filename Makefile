@@ -30,6 +30,10 @@ bench: $(ATLAS) ## run the benchmarks (PostgreSQL ones need TEST_POSTGRES_URL); 
 	@echo "--- the same under silo serve's default soft memory limit (MEMORY_LIMIT_MB=200, as GOMEMLIMIT):"
 	GOMEMLIMIT=200MiB $(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./rag/
 
+.PHONY: eval
+eval: $(ATLAS) ## retrieval benchmark on the SQuAD PDFs, SQLite and PostgreSQL tenants (TEST_POSTGRES_URL); figures go in BENCHMARKS.md
+	$(GO) test -run '^$$' -bench 'Eval' -benchtime=1x -timeout 60m ./eval/
+
 .PHONY: lint
 lint: ## go vet, gofmt and golangci-lint
 	$(GO) vet ./...

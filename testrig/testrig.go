@@ -107,12 +107,27 @@ type Server struct {
 	Browser *http.Client
 	// Ingester ingests the server's uploads.
 	Ingester *rag.Ingester
+	// Tenants is the server's tenant manager.
+	Tenants *tenant.Manager
 }
 
-// NewServer starts silo with cfg on store; it stops when the test ends. An
-// http BASE_URL becomes the server's own address (OAuth redirects need it);
-// an https one is kept, to test what https changes.
+// NewServer starts silo with cfg on store, with SQLite tenants; it stops
+// when the test ends. An http BASE_URL becomes the server's own address
+// (OAuth redirects need it); an https one is kept, to test what https
+// changes.
 func NewServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
+	t.Helper()
+	return newServer(t, cfg, store, func(log *slog.Logger) *tenant.Manager { return SQLiteTenants(t, store, log) })
+}
+
+// NewPostgresServer is NewServer with tenant databases on the PostgreSQL
+// server of TEST_POSTGRES_URL (see PostgresTenants).
+func NewPostgresServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
+	t.Helper()
+	return newServer(t, cfg, store, func(*slog.Logger) *tenant.Manager { return PostgresTenants(t, store) })
+}
+
+func newServer(t testing.TB, cfg *config.Config, store *models.Store, newTenants func(*slog.Logger) *tenant.Manager) *Server {
 	t.Helper()
 	tmpl, err := views.Parse()
 	if err != nil {
@@ -123,7 +138,7 @@ func NewServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
 		cfg.BaseURL = "http://" + srv.Listener.Addr().String()
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tenants := SQLiteTenants(t, store, log)
+	tenants := newTenants(log)
 	ing := Ingester(cfg, store, tenants, log)
 	h := handlers.New(cfg, store, tenants, ing, tmpl, log)
 	srv.Config.Handler = h.Router()
@@ -132,7 +147,7 @@ func NewServer(t testing.TB, cfg *config.Config, store *models.Store) *Server {
 	var workers sync.WaitGroup
 	workers.Go(func() { ing.Run(ctx) })
 	t.Cleanup(func() { srv.Close(); h.Close(); cancel(); workers.Wait() })
-	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser(), Ingester: ing}
+	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser(), Ingester: ing, Tenants: tenants}
 }
 
 // extractChildEnv marks the test binary started as the PDF reader child.

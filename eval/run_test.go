@@ -1,0 +1,275 @@
+package eval_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"silo/config"
+	"silo/eval"
+	"silo/models"
+	"silo/rag"
+	"silo/testrig"
+	"silo/testrig/datasets"
+	"silo/testrig/testdb"
+)
+
+// TestMain lets the test binary be the PDF reader child of the server it
+// starts.
+func TestMain(m *testing.M) {
+	testrig.RunExtractChild()
+	os.Exit(m.Run())
+}
+
+// heldOut are the documents left out while tuning search: the report shows
+// them apart, to check that a gain on the others holds on them.
+var heldOut = []string{"black-death", "prime-number", "victoria-australia"}
+
+// topK is how many passages each search asks for.
+const topK = 5
+
+// BenchmarkEval uploads every PDF of ../shared/datasets/squad-pdfs through
+// silo's API, waits for ingestion, asks every question in each search mode
+// through POST /api/v1/documents/{id}/search and prints hit@1, hit@5 and
+// latency per document and overall, beside the BM25 baseline over the same
+// chunks; once on SQLite tenants, once on PostgreSQL ones (TEST_POSTGRES_URL).
+// make eval runs it. Knobs for tuning (make eval sets none): EVAL_ENGINES
+// (sqlite,postgres), EVAL_MODES (hybrid,vector,fulltext), EVAL_DOCS (slugs;
+// default all).
+func BenchmarkEval(b *testing.B) {
+	dir := datasets.Dir(b, "squad-pdfs")
+	docs, err := eval.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if only := list("EVAL_DOCS", ""); only != nil {
+		docs = slices.DeleteFunc(docs, func(d eval.Document) bool { return !slices.Contains(only, d.Slug) })
+	}
+	modes := list("EVAL_MODES", "hybrid,vector,fulltext")
+	for _, engine := range list("EVAL_ENGINES", "sqlite,postgres") {
+		b.Run(engine, func(b *testing.B) {
+			for b.Loop() {
+				r := newRun(b, engine)
+				report := r.evaluate(b, dir, docs, modes)
+				tuned := slices.DeleteFunc(slices.Clone(report.Docs), func(d string) bool { return slices.Contains(heldOut, d) })
+				title := fmt.Sprintf("\n%s tenants, offline embedder, k = %d, latency through the API:", engine, topK)
+				if err := report.Write(os.Stdout, title, eval.Group{Name: "tuning set", Docs: tuned}, eval.Group{Name: "held out", Docs: heldOut}); err != nil {
+					b.Fatal(err)
+				}
+				if slices.Contains(modes, rag.ModeHybrid) {
+					h := report.Overall(rag.ModeHybrid, nil)
+					b.ReportMetric(h.HitAt1(), "hit@1")
+					b.ReportMetric(h.HitAt5(), "hit@5")
+					b.ReportMetric(float64(h.P95())/float64(time.Millisecond), "p95-ms")
+				}
+			}
+		})
+	}
+}
+
+// list reads a comma-separated environment variable, or def when unset.
+func list(env, def string) []string {
+	v := os.Getenv(env)
+	if v == "" {
+		v = def
+	}
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// run is a silo server on one tenant engine and a user with an API token.
+type run struct {
+	srv    *testrig.Server
+	user   *models.User
+	token  string
+	engine string
+}
+
+func newRun(b *testing.B, engine string) *run {
+	b.Helper()
+	ctx := context.Background()
+	store := testdb.ControlPlane(b, config.SQLite)
+	cfg := testrig.Config("")
+	var srv *testrig.Server
+	if engine == "postgres" {
+		srv = testrig.NewPostgresServer(b, cfg, store)
+	} else {
+		srv = testrig.NewServer(b, cfg, store)
+	}
+	u, err := store.SignIn(ctx, models.Profile{Email: "eval@example.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := srv.Tenants.Ensure(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := srv.Tenants.Delete(context.Background(), u); err != nil {
+			b.Error(err)
+		}
+	})
+	token, err := store.CreateAPIToken(ctx, u.ID, "eval")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &run{srv: srv, user: u, token: token, engine: engine}
+}
+
+// evaluate uploads the documents, waits until they are ready and asks their
+// questions in every mode, and of the BM25 baseline.
+func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []string) *eval.Report {
+	b.Helper()
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		pdf, err := os.ReadFile(filepath.Join(dir, d.PDF))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = r.upload(b, d.PDF, pdf)
+	}
+	for i, d := range docs {
+		r.waitReady(b, d.Slug, ids[i])
+	}
+	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
+	for i, d := range docs {
+		chunks := r.chunks(b, ids[i])
+		texts := make([]string, len(chunks))
+		for j, c := range chunks {
+			texts[j] = c.Text
+		}
+		bm := eval.NewBM25(texts)
+		t := report.Tally(d.Slug, "bm25")
+		for _, q := range d.Questions {
+			var top []string
+			for _, j := range bm.Top(q.Question, topK) {
+				top = append(top, texts[j])
+			}
+			t.Add(eval.FirstHit(top, q.Answers), 0)
+		}
+		for _, mode := range modes {
+			r.search(b, ids[i], d.Questions[0].Question, mode) // warm the tenant connection
+			t := report.Tally(d.Slug, mode)
+			for _, q := range d.Questions {
+				start := time.Now()
+				top := r.search(b, ids[i], q.Question, mode)
+				t.Add(eval.FirstHit(top, q.Answers), time.Since(start))
+			}
+		}
+	}
+	return report
+}
+
+// do sends an API request with the run's token and decodes a JSON answer
+// into out.
+func (r *run) do(b *testing.B, method, path, contentType string, body []byte, want int, out any) {
+	b.Helper()
+	req, err := http.NewRequest(method, r.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		b.Fatalf("%s %s: %d, %v", method, path, resp.StatusCode, err)
+	}
+	if resp.StatusCode != want {
+		b.Fatalf("%s %s: got %d %s, want %d", method, path, resp.StatusCode, raw, want)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		b.Fatalf("%s %s: %v in %s", method, path, err, raw)
+	}
+}
+
+// upload posts a PDF to POST /api/v1/documents and returns its id.
+func (r *run) upload(b *testing.B, name string, pdf []byte) string {
+	b.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, err := w.CreateFormFile("file", name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = part.Write(pdf)
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var got struct{ ID string }
+	r.do(b, http.MethodPost, "/api/v1/documents", w.FormDataContentType(), body.Bytes(), http.StatusAccepted, &got)
+	return got.ID
+}
+
+// waitReady polls the document until ingestion has made it ready.
+func (r *run) waitReady(b *testing.B, slug, id string) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var got struct{ Status, Error string }
+		r.do(b, http.MethodGet, "/api/v1/documents/"+id, "", nil, http.StatusOK, &got)
+		switch {
+		case got.Status == models.DocumentReady:
+			return
+		case got.Status == models.DocumentFailed:
+			b.Fatalf("%s: ingestion failed: %s", slug, got.Error)
+		case time.Now().After(deadline):
+			b.Fatalf("%s: still %s after 5 minutes", slug, got.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// search asks the API for the top passages of a document and returns their
+// texts, best first.
+func (r *run) search(b *testing.B, id, query, mode string) []string {
+	b.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "k": topK, "mode": mode})
+	var got struct{ Results []struct{ Text string } }
+	r.do(b, http.MethodPost, "/api/v1/documents/"+id+"/search", "application/json", body, http.StatusOK, &got)
+	out := make([]string, len(got.Results))
+	for i, res := range got.Results {
+		out[i] = res.Text
+	}
+	return out
+}
+
+// chunks reads a document's chunks from the tenant database: the passages
+// the baseline ranks.
+func (r *run) chunks(b *testing.B, id string) []rag.Chunk {
+	b.Helper()
+	ctx := context.Background()
+	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, release, err := r.srv.Tenants.DB(ctx, v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	chunks, err := rag.NewContent(db).Chunks(ctx, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(chunks) == 0 {
+		b.Fatalf("document %s has no chunks", id)
+	}
+	return chunks
+}
