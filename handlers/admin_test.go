@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -330,18 +331,25 @@ func dialEvents(t *testing.T, srv *testrig.Server, path string) (*eventStream, e
 	if err != nil {
 		return nil, err
 	}
+	return readEvents(ctx, srv.Browser, req)
+}
+
+// readEvents sends req with client, wants an event stream back, and reads
+// its events in the background until the server ends it or ctx ends.
+func readEvents(ctx context.Context, client *http.Client, req *http.Request) (*eventStream, error) {
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := srv.Browser.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: got status %d, want 200", path, resp.StatusCode)
+		return nil, fmt.Errorf("%s %s: got status %d, want 200: %s", req.Method, req.URL.Path, resp.StatusCode, b)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: got Content-Type %q, want text/event-stream", path, ct)
+		return nil, fmt.Errorf("%s %s: got Content-Type %q, want text/event-stream", req.Method, req.URL.Path, ct)
 	}
 	s := &eventStream{Header: resp.Header, events: make(chan sseEvent)}
 	go func() {

@@ -15,7 +15,7 @@ import (
 
 // apiUser signs email in through the store and returns the user and a new
 // API token of theirs.
-func apiUser(t *testing.T, store *models.Store, email string) (*models.User, string) {
+func apiUser(t testing.TB, store *models.Store, email string) (*models.User, string) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := store.SignIn(ctx, models.Profile{Email: email})

@@ -28,7 +28,7 @@ import (
 
 // docServer starts silo on a SQLite control plane with SQLite tenants.
 // Its PDF reader children skip the second the race detector sleeps at exit.
-func docServer(t *testing.T, configure func(*config.Config)) *testrig.Server {
+func docServer(t testing.TB, configure func(*config.Config)) *testrig.Server {
 	t.Helper()
 	srv := newServer(t, config.SQLite, configure)
 	// No document is queued yet, so no worker reads the extractor.
@@ -56,7 +56,7 @@ func newAPIAccount(t *testing.T, srv *testrig.Server, email string) account {
 
 // signedInAccount signs a new browser in as email (which makes the
 // workspace) and gives the user an API token too.
-func signedInAccount(t *testing.T, srv *testrig.Server, email string) (*testrig.Server, account) {
+func signedInAccount(t testing.TB, srv *testrig.Server, email string) (*testrig.Server, account) {
 	t.Helper()
 	b := withBrowser(srv, testrig.NewBrowser())
 	b.SignIn(t, email)
@@ -82,7 +82,7 @@ type part struct {
 func filePart(name string, data []byte) part { return part{field: "file", fileName: name, data: data} }
 
 // multipartBody encodes parts as multipart/form-data.
-func multipartBody(t *testing.T, parts ...part) (body, contentType string) {
+func multipartBody(t testing.TB, parts ...part) (body, contentType string) {
 	t.Helper()
 	var b bytes.Buffer
 	w := multipart.NewWriter(&b)
@@ -109,7 +109,7 @@ func multipartBody(t *testing.T, parts ...part) (body, contentType string) {
 }
 
 // apiUploadRaw posts body to POST /api/v1/documents as a's.
-func apiUploadRaw(t *testing.T, srv *testrig.Server, a account, body, contentType string) (*http.Response, string) {
+func apiUploadRaw(t testing.TB, srv *testrig.Server, a account, body, contentType string) (*http.Response, string) {
 	t.Helper()
 	h := a.bearer()
 	h.Set("Content-Type", contentType)
@@ -117,7 +117,7 @@ func apiUploadRaw(t *testing.T, srv *testrig.Server, a account, body, contentTyp
 }
 
 // apiUpload uploads parts through the API as a's.
-func apiUpload(t *testing.T, srv *testrig.Server, a account, parts ...part) (*http.Response, string) {
+func apiUpload(t testing.TB, srv *testrig.Server, a account, parts ...part) (*http.Response, string) {
 	t.Helper()
 	body, ct := multipartBody(t, parts...)
 	return apiUploadRaw(t, srv, a, body, ct)
@@ -125,7 +125,7 @@ func apiUpload(t *testing.T, srv *testrig.Server, a account, parts ...part) (*ht
 
 // uploadPDF uploads one PDF through the API, wants it accepted (202) and
 // returns its id.
-func uploadPDF(t *testing.T, srv *testrig.Server, a account, name string, pdf []byte) string {
+func uploadPDF(t testing.TB, srv *testrig.Server, a account, name string, pdf []byte) string {
 	t.Helper()
 	resp, body := apiUpload(t, srv, a, filePart(name, pdf))
 	wantStatus(t, resp, http.StatusAccepted, body)
@@ -166,7 +166,7 @@ type apiDoc struct {
 }
 
 // getDoc fetches a document through the API.
-func getDoc(t *testing.T, srv *testrig.Server, a account, id string) apiDoc {
+func getDoc(t testing.TB, srv *testrig.Server, a account, id string) apiDoc {
 	t.Helper()
 	resp, body := send(t, srv.Browser, http.MethodGet, srv.URL+"/api/v1/documents/"+id, "", a.bearer())
 	wantStatus(t, resp, http.StatusOK, body)
@@ -177,7 +177,7 @@ func getDoc(t *testing.T, srv *testrig.Server, a account, id string) apiDoc {
 
 // waitDoc polls the document until it is neither queued nor processing; it
 // fails the test when that takes longer than wait.
-func waitDoc(t *testing.T, srv *testrig.Server, a account, id string, wait time.Duration) apiDoc {
+func waitDoc(t testing.TB, srv *testrig.Server, a account, id string, wait time.Duration) apiDoc {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {

@@ -38,7 +38,7 @@ func forEachEngine(t *testing.T, test func(t *testing.T, engine config.Engine)) 
 
 // newServer starts silo on a fresh, migrated control plane on engine.
 // configure, if not nil, changes the test configuration first.
-func newServer(t *testing.T, engine config.Engine, configure func(*config.Config)) *testrig.Server {
+func newServer(t testing.TB, engine config.Engine, configure func(*config.Config)) *testrig.Server {
 	t.Helper()
 	databaseURL := testdb.NewDatabaseURL(t, engine)
 	store := testdb.Open(t, databaseURL)
@@ -95,7 +95,7 @@ func setCookie(resp *http.Response) *http.Cookie {
 
 // send makes one request with client and returns the response and its body.
 // A non-empty body is sent as a form unless header says otherwise.
-func send(t *testing.T, client *http.Client, method, rawURL, body string, header http.Header) (*http.Response, string) {
+func send(t testing.TB, client *http.Client, method, rawURL, body string, header http.Header) (*http.Response, string) {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -124,7 +124,7 @@ func send(t *testing.T, client *http.Client, method, rawURL, body string, header
 }
 
 // wantStatus fails the test unless resp has status want.
-func wantStatus(t *testing.T, resp *http.Response, want int, body string) {
+func wantStatus(t testing.TB, resp *http.Response, want int, body string) {
 	t.Helper()
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: got status %d, want %d; body:\n%s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body)
@@ -169,7 +169,7 @@ func countUsers(t *testing.T, store *models.Store) int {
 }
 
 // wantJSON decodes a JSON response into v, failing unless it is JSON.
-func wantJSON(t *testing.T, resp *http.Response, body string, v any) {
+func wantJSON(t testing.TB, resp *http.Response, body string, v any) {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("%s: got Content-Type %q, want application/json", resp.Request.URL.Path, ct)
