@@ -1,0 +1,264 @@
+package rag_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"silo/rag"
+	"silo/testrig"
+)
+
+// testKey is the API key the tests' answerers send; it must never show in
+// an error.
+const testKey = "sk-test-secret-4242"
+
+// newAnswerer returns an answerer of provider ("openai" or "ollama") on f.
+func newAnswerer(t *testing.T, provider string, f *testrig.FakeLLM, opts rag.LLMOptions) rag.Answerer {
+	t.Helper()
+	var a rag.Answerer
+	var err error
+	if provider == "openai" {
+		a, err = rag.NewOpenAIAnswerer(f.URL, testKey, "gpt-4o-mini", opts)
+	} else {
+		a, err = rag.NewOllamaAnswerer(f.OllamaURL, "llama3.2", opts)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// answer runs a.Answer and returns the tokens emitted, the times they came
+// and the error.
+func answer(a rag.Answerer, req rag.AnswerRequest) ([]string, []time.Time, error) {
+	var tokens []string
+	var at []time.Time
+	err := a.Answer(context.Background(), req, func(tok string) error {
+		tokens = append(tokens, tok)
+		at = append(at, time.Now())
+		return nil
+	})
+	return tokens, at, err
+}
+
+var (
+	providers = []string{"openai", "ollama"}
+	question  = rag.AnswerRequest{Question: "Which way does the river flow?", Passages: []rag.Result{{Page: 7, Text: "The river flows north."}}}
+)
+
+func TestLLMAnswerStreams(t *testing.T) {
+	for _, provider := range providers {
+		t.Run(provider, func(t *testing.T) {
+			f := testrig.NewFakeLLM(t)
+			want := testrig.Words("The river flows north [p. 7].")
+			f.Reply(testrig.LLMReply{Tokens: want, TokenDelay: 30 * time.Millisecond})
+			a := newAnswerer(t, provider, f, rag.LLMOptions{})
+			tokens, at, err := answer(a, question)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tokens, want) {
+				t.Fatalf("got tokens %q, want %q", tokens, want)
+			}
+			// Streamed, not gathered: the first token came well before the last.
+			if d := at[len(at)-1].Sub(at[0]); d < 90*time.Millisecond {
+				t.Errorf("first and last token %s apart, want ≥ 90ms", d)
+			}
+			if reqs := f.Requests(); len(reqs) != 1 || !reqs[0].Stream || reqs[0].API != provider {
+				t.Errorf("requests %+v, want one streamed %s request", reqs, provider)
+			}
+			if provider == "openai" {
+				if got := f.Requests()[0].Authorization; got != "Bearer "+testKey {
+					t.Errorf("Authorization %q, want the key", got)
+				}
+				if a.Name() != "openai gpt-4o-mini" {
+					t.Errorf("Name() = %q", a.Name())
+				}
+			}
+		})
+	}
+}
+
+func TestLLMPrompt(t *testing.T) {
+	f := testrig.NewFakeLLM(t)
+	a := newAnswerer(t, "openai", f, rag.LLMOptions{HistoryTurns: 4})
+	var history []rag.Message
+	for i := range 5 {
+		history = append(history, rag.Message{Role: rag.RoleUser, Content: fmt.Sprintf("question %d", i)},
+			rag.Message{Role: rag.RoleAssistant, Content: fmt.Sprintf("answer %d", i)})
+	}
+	history[len(history)-1].Content = strings.Repeat("long ", 1000)
+	req := rag.AnswerRequest{
+		Question: "And then?",
+		History:  history,
+		Passages: []rag.Result{{Page: 4, Text: "Alpha text."}, {Page: 5, PageEnd: 6, Text: "Beta text."}},
+	}
+	if _, _, err := answer(a, req); err != nil {
+		t.Fatal(err)
+	}
+	msgs := f.Requests()[0].Messages
+	if len(msgs) != 6 {
+		t.Fatalf("got %d messages, want system, 4 turns, question: %+v", len(msgs), msgs)
+	}
+	sys := msgs[0]
+	if sys.Role != "system" || !strings.Contains(sys.Content, "[1] (p. 4) Alpha text.") || !strings.Contains(sys.Content, "[2] (pp. 5–6) Beta text.") ||
+		!strings.Contains(sys.Content, "[p. N]") || !strings.Contains(sys.Content, "do not contain the answer") {
+		t.Errorf("system message %q: want the instruction and the numbered passages with pages", sys.Content)
+	}
+	wantTurns := []string{"question 3", "answer 3", "question 4"}
+	for i, w := range wantTurns {
+		if msgs[1+i].Content != w {
+			t.Errorf("turn %d: got %q, want %q", i, msgs[1+i].Content, w)
+		}
+	}
+	if m := msgs[4]; m.Role != "assistant" || len(m.Content) > 2000 || !strings.HasSuffix(m.Content, "…") {
+		t.Errorf("last turn: role %s, %d bytes; want the assistant's, clipped to 2000", m.Role, len(m.Content))
+	}
+	if m := msgs[5]; m.Role != "user" || m.Content != "And then?" {
+		t.Errorf("last message %+v, want the question", m)
+	}
+}
+
+func TestLLMStandalone(t *testing.T) {
+	history := []rag.Message{
+		{Role: rag.RoleUser, Content: "Who designed the Eiffel Tower?"},
+		{Role: rag.RoleAssistant, Content: "Gustave Eiffel's company [p. 3]."},
+	}
+	for _, provider := range providers {
+		t.Run(provider, func(t *testing.T) {
+			f := testrig.NewFakeLLM(t)
+			f.ReplyFunc(func(r testrig.LLMRequest) testrig.LLMReply {
+				if strings.Contains(r.Messages[0].Content, "standalone question") {
+					return testrig.LLMReply{Tokens: testrig.Words(" When was the Eiffel Tower built? ")}
+				}
+				return testrig.LLMReply{}
+			})
+			a := newAnswerer(t, provider, f, rag.LLMOptions{})
+			same, err := a.Standalone(context.Background(), nil, "When was it built?")
+			if err != nil || same != "When was it built?" || len(f.Requests()) != 0 {
+				t.Fatalf("no history: got %q, %v after %d requests; want the question, no request", same, err, len(f.Requests()))
+			}
+			q, err := a.Standalone(context.Background(), history, "When was it built?")
+			if err != nil || q != "When was the Eiffel Tower built?" {
+				t.Fatalf("got %q, %v; want the rewritten question", q, err)
+			}
+			rw := f.Requests()[0]
+			if provider == "openai" && rw.Stream {
+				t.Error("the rewrite was streamed")
+			}
+			if last := rw.Messages[len(rw.Messages)-1].Content; !strings.Contains(last, "User: Who designed the Eiffel Tower?") || !strings.Contains(last, "Follow-up question: When was it built?") {
+				t.Errorf("rewrite prompt %q: want the conversation and the follow-up", last)
+			}
+			if _, _, err := answer(a, rag.AnswerRequest{Question: q, History: history}); err != nil {
+				t.Fatal(err)
+			}
+			ans := f.Requests()[1].Messages
+			if got := ans[len(ans)-1].Content; got != q {
+				t.Errorf("answered %q, want the standalone question", got)
+			}
+			// A failing model leaves the question as it is.
+			f.Reply(testrig.LLMReply{Status: 500})
+			if got, err := a.Standalone(context.Background(), history, "When was it built?"); err != nil || got != "When was it built?" {
+				t.Errorf("failing model: got %q, %v; want the question", got, err)
+			}
+		})
+	}
+}
+
+func TestLLMFailures(t *testing.T) {
+	tokens := testrig.Words("one two three four five six")
+	for _, tc := range []struct {
+		name      string
+		providers []string
+		reply     testrig.LLMReply
+		closed    bool // the server is gone
+		kind      string
+		message   string
+		emitted   int
+		requests  int
+	}{
+		{"timeout before the first byte", providers, testrig.LLMReply{FirstByteDelay: 5 * time.Second}, false, rag.FailTimeout, "within 500ms", 0, 1},
+		{"timeout mid-way", providers, testrig.LLMReply{Tokens: tokens, TokenDelay: 200 * time.Millisecond}, false, rag.FailTimeout, "incomplete", 2, 1},
+		{"unauthorized", []string{"openai"}, testrig.LLMReply{Status: 401}, false, rag.FailAuth, "refused the API key (HTTP 401)", 0, 1},
+		{"forbidden", providers, testrig.LLMReply{Status: 403}, false, rag.FailAuth, "(HTTP 403)", 0, 1},
+		{"rate limited", providers, testrig.LLMReply{Status: 429}, false, rag.FailRateLimit, "rate limiting", 0, 3},
+		{"server error", providers, testrig.LLMReply{Status: 500}, false, rag.FailUnavailable, "failed (HTTP 500)", 0, 1},
+		{"connection refused", providers, testrig.LLMReply{}, true, rag.FailUnavailable, "connection refused", 0, 0},
+		{"stream ends mid-way", providers, testrig.LLMReply{Tokens: tokens, Cut: testrig.CutEnd, CutAfter: 3}, false, rag.FailInterrupted, "cut off", 3, 1},
+		{"connection dropped mid-way", providers, testrig.LLMReply{Tokens: tokens, Cut: testrig.CutDrop, CutAfter: 3}, false, rag.FailInterrupted, "cut off", 3, 1},
+		{"bad request", []string{"openai"}, testrig.LLMReply{Status: 400}, false, rag.FailOther, "(HTTP 400)", 0, 1},
+	} {
+		for _, provider := range tc.providers {
+			t.Run(provider+"/"+tc.name, func(t *testing.T) {
+				f := testrig.NewFakeLLM(t)
+				f.Reply(tc.reply)
+				if tc.name == "unauthorized" {
+					f.RequireKey("sk-the-right-key")
+				}
+				if tc.closed {
+					f.Close()
+				}
+				a := newAnswerer(t, provider, f, rag.LLMOptions{Timeout: 500 * time.Millisecond})
+				got, _, err := answer(a, question)
+				var ae *rag.AnswerError
+				if !errors.As(err, &ae) {
+					t.Fatalf("got %v, want an AnswerError", err)
+				}
+				if ae.Kind != tc.kind || !strings.Contains(ae.Message, tc.message) {
+					t.Errorf("got %s %q, want %s …%q…", ae.Kind, ae.Message, tc.kind, tc.message)
+				}
+				if len(got) != tc.emitted || !slices.Equal(got, tokens[:len(got)]) {
+					t.Errorf("emitted %q, want the first %d tokens", got, tc.emitted)
+				}
+				if n := len(f.Requests()); n != tc.requests {
+					t.Errorf("%d requests, want %d", n, tc.requests)
+				}
+				if strings.Contains(ae.Message, testKey) || strings.Contains(fmt.Sprintf("%v %+v", err, errors.Unwrap(err)), testKey) {
+					t.Errorf("the API key shows in %q / %v", ae.Message, errors.Unwrap(err))
+				}
+			})
+		}
+	}
+}
+
+func TestLLMRateLimitRetried(t *testing.T) {
+	f := testrig.NewFakeLLM(t)
+	n := 0
+	f.ReplyFunc(func(testrig.LLMRequest) testrig.LLMReply {
+		if n++; n == 1 {
+			return testrig.LLMReply{Status: 429, RetryAfter: 0}
+		}
+		return testrig.LLMReply{}
+	})
+	tokens, _, err := answer(newAnswerer(t, "openai", f, rag.LLMOptions{}), question)
+	if err != nil || !slices.Equal(tokens, testrig.DefaultTokens) || len(f.Requests()) != 2 {
+		t.Errorf("got %q, %v after %d requests; want the answer after 2", tokens, err, len(f.Requests()))
+	}
+}
+
+func TestLLMAnswerStops(t *testing.T) {
+	f := testrig.NewFakeLLM(t)
+	a := newAnswerer(t, "openai", f, rag.LLMOptions{})
+	gone := errors.New("client gone")
+	if err := a.Answer(context.Background(), question, func(string) error { return gone }); err != gone {
+		t.Errorf("emit failing: got %v, want its error", err)
+	}
+	f.Reply(testrig.LLMReply{TokenDelay: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	if err := a.Answer(ctx, question, func(string) error { return nil }); !errors.Is(err, context.Canceled) || time.Since(start) > 900*time.Millisecond {
+		t.Errorf("cancelled: got %v after %s, want context.Canceled at once", err, time.Since(start))
+	}
+}
+
+func TestLLMBadURL(t *testing.T) {
+	if _, err := rag.NewOpenAIAnswerer("ftp://x", "", "m", rag.LLMOptions{}); err == nil {
+		t.Error("ftp base URL accepted")
+	}
+}
