@@ -236,7 +236,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := handlers.New(cfg, store, tenants.Manager, ingester, tmpl, log)
+	h := handlers.New(cfg, store, tenants.Manager, ingester, rag.NewExtractive(), tmpl, log)
 	defer h.Close()
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),

@@ -270,7 +270,11 @@ func (h *Handler) documentPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	h.render(c, http.StatusOK, "document.html", documentPageData{base: h.page(c, doc.Title), Doc: doc})
+	if doc.Status == models.DocumentReady {
+		h.chatPage(c, doc)
+		return
+	}
+	h.render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}})
 }
 
 // removeDocument deletes a document's bytes, pages, chunks and

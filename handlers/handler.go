@@ -7,7 +7,11 @@
 //	GET  /workspace               poll while setting up     workspace.html, or HX-Refresh once ready
 //	POST /documents               upload PDFs (htmx)        document_list.html, refusals on top
 //	GET  /documents/list          poll while ingesting      document_list.html
-//	GET  /documents/:id           one document              document.html
+//	GET  /documents/:id           one document; when ready, its pages and chat (?c= a conversation)  document.html (chat_message.html)
+//	POST /documents/:id/chat      ask a question (htmx)     chat_turn.html: the question and its answer, streaming
+//	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
+//	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
+//	POST /documents/:id/messages/:mid/retry   answer again            chat_message.html, streaming
 //	POST /documents/:id/delete    delete it                 redirect to /
 //	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
 //	GET  /login                   sign-in choices           login.html
@@ -28,6 +32,7 @@
 //	POST /api/v1/documents        upload one PDF            202 {id, status}
 //	GET, DELETE /api/v1/documents/:id
 //	POST /api/v1/documents/:id/search  hybrid search       {results: [{text, page, page_end, score}]}
+//	POST /api/v1/documents/:id/chat    answer a question   SSE token, citations, done; ?stream=false {answer, citations}
 //	DELETE /api/v1/account        delete the account        204
 //	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
 //	GET  /healthz                 control plane answers?    -
@@ -66,6 +71,9 @@ type Handler struct {
 	store    *models.Store
 	tenants  *tenant.Manager
 	docs     *rag.Ingester
+	answerer rag.Answerer
+	// running lets a stop button reach the request writing an answer.
+	running  runningAnswers
 	views    *views.Templates
 	log      *slog.Logger
 	sessions *scs.SessionManager
@@ -81,12 +89,13 @@ type Handler struct {
 }
 
 // New returns the handlers for one server. Close stops what it started.
-func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, docs *rag.Ingester, tmpl *views.Templates, log *slog.Logger) *Handler {
+func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, docs *rag.Ingester, answerer rag.Answerer, tmpl *views.Templates, log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg:        cfg,
 		store:      store,
 		tenants:    tenants,
 		docs:       docs,
+		answerer:   answerer,
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
@@ -172,6 +181,7 @@ func (h *Handler) Router() http.Handler {
 	api.GET("/documents/:id", h.apiDocument)
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
+	api.POST("/documents/:id/chat", h.apiChat)
 	api.DELETE("/account", h.apiDeleteAccount)
 	apiAdmin := api.Group("/admin", h.requireAdmin)
 	apiAdmin.GET("/tenants", h.apiTenants)
@@ -199,6 +209,10 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/documents/:id", h.documentPage)
 	signedIn.POST("/documents/:id/delete", h.deleteDocument)
 	signedIn.POST("/documents/:id/retry", h.retryDocument)
+	signedIn.POST("/documents/:id/chat", h.ask)
+	signedIn.GET("/documents/:id/messages/:mid/stream", h.answerStream)
+	signedIn.POST("/documents/:id/messages/:mid/stop", h.stopAnswer)
+	signedIn.POST("/documents/:id/messages/:mid/retry", h.retryAnswer)
 	signedIn.GET("/settings", h.settingsPage)
 	signedIn.POST("/settings/tokens", h.createToken)
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)

@@ -79,7 +79,7 @@ func newTestHandler(t *testing.T) (*Handler, *syncBuffer) {
 	}
 	cfg.DatabaseURL = databaseURL
 	logs := &syncBuffer{}
-	h := New(cfg, store, nil, nil, tmpl, slog.New(slog.NewTextHandler(logs, nil))) // no tenant or document routes here
+	h := New(cfg, store, nil, nil, nil, tmpl, slog.New(slog.NewTextHandler(logs, nil))) // no tenant, document or chat routes here
 	t.Cleanup(h.Close)
 	return h, logs
 }

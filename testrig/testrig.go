@@ -140,7 +140,7 @@ func newServer(t testing.TB, cfg *config.Config, store *models.Store, newTenants
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tenants := newTenants(log)
 	ing := Ingester(cfg, store, tenants, log)
-	h := handlers.New(cfg, store, tenants, ing, tmpl, log)
+	h := handlers.New(cfg, store, tenants, ing, rag.NewExtractive(), tmpl, log)
 	srv.Config.Handler = h.Router()
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())

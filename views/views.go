@@ -24,9 +24,11 @@ type Templates struct{ set *template.Template }
 // and silo must not start.
 func Parse() (*Templates, error) {
 	set, err := template.New("").Funcs(template.FuncMap{
-		"initial": initial,
-		"bytes":   formatBytes,
-		"add":     func(a, b int) int { return a + b },
+		"initial":  initial,
+		"bytes":    formatBytes,
+		"add":      func(a, b int) int { return a + b },
+		"markdown": Markdown,
+		"pages":    pageNumbers,
 	}).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)
@@ -65,4 +67,13 @@ func formatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// pageNumbers is 1…n, for ranging over a document's pages.
+func pageNumbers(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
 }

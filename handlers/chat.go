@@ -1,0 +1,489 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"silo/models"
+	"silo/rag"
+	"silo/views"
+)
+
+// Chat limits.
+const (
+	maxConversationsListed = 50
+	maxAPIMessages         = 100
+	chatHistoryTurns       = 6
+	// maxAnswerTime is how long an answer may stay running before a reader
+	// takes it for lost (its server stopped).
+	maxAnswerTime = 5 * time.Minute
+	// pollRunning is how often a second reader of an answer that another
+	// request is writing looks for its end.
+	pollRunning = 500 * time.Millisecond
+)
+
+// chatReply is an answer written by runChat: its text, its sources, and
+// why it ended early (nil when it did not).
+type chatReply struct {
+	Text      string
+	Citations []rag.Citation
+	Err       error
+}
+
+// runChat answers a question about a document: a follow-up is made
+// standalone, the document searched, and the answer streamed through emit
+// as it is written. An error from the search or the tenant database is
+// returned; a failure of the model, or the context ending, is in the
+// reply's Err, with what was streamed before it kept.
+func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string, history []rag.Message, question string, emit func(token string) error) (chatReply, error) {
+	if n := chatHistoryTurns; len(history) > n {
+		history = history[len(history)-n:]
+	}
+	standalone := question
+	if len(history) > 0 {
+		q, err := h.answerer.Standalone(ctx, history, question)
+		switch {
+		case err != nil:
+			h.log.Warn("chat: rewrite the follow-up", "err", err)
+		case strings.TrimSpace(q) != "":
+			standalone = q
+		}
+	}
+	passages, err := rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, standalone, rag.ModeHybrid, defaultTopK)
+	if err != nil {
+		if ctx.Err() != nil {
+			return chatReply{Err: ctx.Err()}, nil
+		}
+		return chatReply{}, err
+	}
+	var text strings.Builder
+	err = h.answerer.Answer(ctx, rag.AnswerRequest{Question: standalone, History: history, Passages: passages}, func(token string) error {
+		text.WriteString(token)
+		return emit(token)
+	})
+	return chatReply{Text: text.String(), Citations: rag.Cite(standalone, text.String(), passages), Err: err}, nil
+}
+
+// failureMessage is what a person reads about an answer that ended early.
+func failureMessage(err error) string {
+	var ae *rag.AnswerError
+	switch {
+	case errors.As(err, &ae):
+		return ae.Message
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The answer took too long and was stopped."
+	}
+	return "The answer could not be finished."
+}
+
+// tenantContent opens the tenant database of a document's owner. Call
+// release when done.
+func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (rag.Content, func(), error) {
+	v, err := h.store.VectorDatabaseByUser(ctx, doc.UserID)
+	if err != nil {
+		return rag.Content{}, nil, err
+	}
+	db, release, err := h.tenants.DB(ctx, v)
+	if err != nil {
+		return rag.Content{}, nil, err
+	}
+	return rag.NewContent(db), release, nil
+}
+
+// readyDocument loads the signed-in user's document and refuses one that
+// is not ready to chat with or search.
+func (h *Handler) readyDocument(c *gin.Context) (*models.Document, bool) {
+	doc, ok := h.userDocument(c)
+	if !ok {
+		return nil, false
+	}
+	if doc.Status != models.DocumentReady {
+		h.fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready to chat with yet.", nil)
+		return nil, false
+	}
+	return doc, true
+}
+
+// checkQuestion says what is wrong with a question, or "".
+func checkQuestion(q string) string {
+	switch {
+	case q == "":
+		return "Ask a question first."
+	case utf8.RuneCountInString(q) > maxQueryLength:
+		return "The question is longer than 2000 characters."
+	}
+	return ""
+}
+
+// runningAnswers lets a person stop an answer streaming in another request.
+type runningAnswers struct {
+	mu     sync.Mutex
+	cancel map[string]context.CancelFunc
+}
+
+// key names one answer: message ids are per tenant database, so the user
+// is part of it.
+func answerKey(userID, messageID int64) string {
+	return strconv.FormatInt(userID, 10) + ":" + strconv.FormatInt(messageID, 10)
+}
+
+func (r *runningAnswers) add(key string, cancel context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel == nil {
+		r.cancel = map[string]context.CancelFunc{}
+	}
+	r.cancel[key] = cancel
+}
+
+func (r *runningAnswers) remove(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.cancel, key)
+}
+
+// stop cancels the answer and reports whether it was running here.
+func (r *runningAnswers) stop(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cancel, ok := r.cancel[key]
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+// chatPageData is what document.html shows of a ready document: its pages,
+// the conversations about it and the open one.
+type chatPageData struct {
+	documentPageData
+	Conversations []rag.Conversation
+	Conversation  *rag.Conversation
+	Messages      []messageView
+	Answerer      string
+}
+
+// messageView is one message as chat_message.html shows it.
+type messageView struct {
+	DocID string
+	rag.StoredMessage
+}
+
+// Live reports whether the answer is still being written, so the page
+// opens its stream.
+func (m messageView) Live() bool {
+	return m.Role == rag.RoleAssistant && (m.Status == rag.StatusPending || m.Status == rag.StatusRunning)
+}
+
+// HTML is the message rendered: an answer's markdown, or a question as
+// plain text.
+func (m messageView) HTML() template.HTML {
+	if m.Role == rag.RoleUser {
+		return template.HTML("<p>" + template.HTMLEscapeString(m.Content) + "</p>") //nolint:gosec // escaped
+	}
+	return views.Markdown(m.Content)
+}
+
+// chatPage shows a ready document with its pages and the conversation
+// named by ?c= (a new one without it).
+func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+	d := chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}, Answerer: h.answerer.Name()}
+	if d.Conversations, err = content.Conversations(ctx, doc.PublicID, maxConversationsListed); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	if id := c.Query("c"); id != "" {
+		d.Conversation, err = content.Conversation(ctx, doc.PublicID, id)
+		if errors.Is(err, rag.ErrNotFound) {
+			h.fail(c, http.StatusNotFound, "There is no such conversation.", nil)
+			return
+		}
+		if err != nil {
+			h.fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+		msgs, err := content.Messages(ctx, id)
+		if err != nil {
+			h.fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+		for _, m := range msgs {
+			d.Messages = append(d.Messages, messageView{DocID: doc.PublicID, StoredMessage: m})
+		}
+	}
+	h.render(c, http.StatusOK, "document.html", d)
+}
+
+// ask is the chat form: it saves the question and an empty answer, and
+// answers with both, the answer's stream opening as it lands.
+func (h *Handler) ask(c *gin.Context) {
+	doc, ok := h.readyDocument(c)
+	if !ok {
+		return
+	}
+	question := strings.TrimSpace(c.PostForm("question"))
+	if msg := checkQuestion(question); msg != "" {
+		h.fail(c, http.StatusUnprocessableEntity, msg, nil)
+		return
+	}
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+	var conv *rag.Conversation
+	if id := c.PostForm("conversation"); id != "" {
+		conv, err = content.Conversation(ctx, doc.PublicID, id)
+	} else {
+		conv, err = content.CreateConversation(ctx, doc.PublicID, question)
+	}
+	if errors.Is(err, rag.ErrNotFound) {
+		h.fail(c, http.StatusNotFound, "There is no such conversation.", nil)
+		return
+	}
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	q := &rag.StoredMessage{Role: rag.RoleUser, Content: question}
+	a := &rag.StoredMessage{Role: rag.RoleAssistant, Status: rag.StatusPending}
+	if err := content.AddMessages(ctx, conv.ID, q, a); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	to := "/documents/" + doc.PublicID + "?c=" + conv.ID
+	if c.GetHeader("HX-Request") != "true" {
+		c.Redirect(http.StatusSeeOther, to)
+		return
+	}
+	c.Header("HX-Push-Url", to)
+	h.render(c, http.StatusOK, "chat_turn.html", gin.H{
+		"Conversation": conv,
+		"Messages":     []messageView{{DocID: doc.PublicID, StoredMessage: *q}, {DocID: doc.PublicID, StoredMessage: *a}},
+	})
+}
+
+// chatMessage loads a message of the document named in the path.
+func (h *Handler) chatMessage(c *gin.Context, content rag.Content, doc *models.Document) (*rag.StoredMessage, bool) {
+	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
+	if err != nil {
+		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
+		return nil, false
+	}
+	m, err := content.Message(c.Request.Context(), doc.PublicID, id)
+	if errors.Is(err, rag.ErrNotFound) {
+		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
+		return nil, false
+	}
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return nil, false
+	}
+	return m, true
+}
+
+// answerStream writes a pending answer into the page over SSE: "token"
+// events carry escaped text to append, then "done" carries the finished
+// message (markdown rendered, sources, or the failure and a retry button).
+// An answer already written, or being written by another request, ends
+// with its "done" at once or when it ends.
+func (h *Handler) answerStream(c *gin.Context) {
+	doc, ok := h.readyDocument(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+	m, ok := h.chatMessage(c, content, doc)
+	if !ok {
+		return
+	}
+	if m.Role != rag.RoleAssistant {
+		h.fail(c, http.StatusNotFound, "There is no such answer.", nil)
+		return
+	}
+	claimed := false
+	if m.Status == rag.StatusPending {
+		if claimed, err = content.ClaimMessage(ctx, m.ID, h.answerer.Name()); err != nil {
+			h.fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+	}
+	sse := startSSE(c)
+	if claimed {
+		h.streamAnswer(c, sse, content, doc, m)
+		return
+	}
+	m, err = h.awaitAnswer(ctx, content, doc, m)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Error("chat: wait for an answer", "err", err)
+		}
+		return
+	}
+	_ = h.sendDone(sse, doc, m)
+}
+
+// streamAnswer writes the claimed answer m into the page and saves it.
+func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, content rag.Content, doc *models.Document, m *rag.StoredMessage) {
+	history, question, err := questionOf(c.Request.Context(), content, m)
+	if err != nil {
+		h.log.Error("chat: read the conversation", "err", err)
+		return
+	}
+	key := answerKey(currentUser(c).ID, m.ID)
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	defer cancel()
+	h.running.add(key, cancel)
+	defer h.running.remove(key)
+
+	reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
+		return sse.send("token", template.HTMLEscapeString(token))
+	})
+	m.Content, m.Citations, m.Status, m.Answerer = reply.Text, reply.Citations, rag.StatusDone, h.answerer.Name()
+	switch {
+	case err != nil:
+		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
+		m.Status, m.Error = rag.StatusFailed, "The document could not be searched. Please try again."
+	case reply.Err != nil && ctx.Err() != nil && !errors.Is(reply.Err, context.DeadlineExceeded):
+		m.Status = rag.StatusStopped
+	case reply.Err != nil:
+		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+		m.Status, m.Error = rag.StatusFailed, failureMessage(reply.Err)
+	}
+	// Save even when the person has gone: what was written is theirs.
+	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelSave()
+	if err := content.FinishMessage(saveCtx, m); err != nil {
+		h.log.Error("chat: save the answer", "err", err)
+		return
+	}
+	_ = h.sendDone(sse, doc, m)
+}
+
+// questionOf returns the question an answer answers and the turns before
+// it, oldest first.
+func questionOf(ctx context.Context, content rag.Content, answer *rag.StoredMessage) ([]rag.Message, string, error) {
+	msgs, err := content.Messages(ctx, answer.ConversationID)
+	if err != nil {
+		return nil, "", err
+	}
+	var turns []rag.Message
+	for _, m := range msgs {
+		if m.ID == answer.ID {
+			break
+		}
+		if m.Role == rag.RoleAssistant && m.Status != rag.StatusDone && m.Content == "" {
+			continue // an answer never written is no turn
+		}
+		turns = append(turns, rag.Message{Role: m.Role, Content: m.Content})
+	}
+	if len(turns) == 0 || turns[len(turns)-1].Role != rag.RoleUser {
+		return nil, "", fmt.Errorf("chat: answer %d follows no question", answer.ID)
+	}
+	return turns[:len(turns)-1], turns[len(turns)-1].Content, nil
+}
+
+// awaitAnswer waits for an answer another request is writing to end, and
+// takes one left running by a server that stopped for failed.
+func (h *Handler) awaitAnswer(ctx context.Context, content rag.Content, doc *models.Document, m *rag.StoredMessage) (*rag.StoredMessage, error) {
+	tick := time.NewTicker(pollRunning)
+	defer tick.Stop()
+	for m.Status == rag.StatusRunning || m.Status == rag.StatusPending {
+		if time.Since(m.StartedAt) > maxAnswerTime {
+			m.Status, m.Error = rag.StatusFailed, "The answer was interrupted. Please try again."
+			return m, content.FinishMessage(ctx, m)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		var err error
+		if m, err = content.Message(ctx, doc.PublicID, m.ID); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// sendDone sends the finished message as the stream's last event.
+func (h *Handler) sendDone(sse *sseStream, doc *models.Document, m *rag.StoredMessage) error {
+	var b strings.Builder
+	if err := h.views.Render(&b, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m}); err != nil {
+		h.log.Error("chat: render the answer", "err", err)
+		return err
+	}
+	return sse.send("done", b.String())
+}
+
+// stopAnswer is an answer's stop button: the stream saves what was
+// written and ends.
+func (h *Handler) stopAnswer(c *gin.Context) {
+	if _, ok := h.userDocument(c); !ok {
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
+	if err != nil {
+		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
+		return
+	}
+	h.running.stop(answerKey(currentUser(c).ID, id))
+	c.Status(http.StatusNoContent)
+}
+
+// retryAnswer is the retry button of a failed or stopped answer: it is
+// answered again, in place.
+func (h *Handler) retryAnswer(c *gin.Context) {
+	doc, ok := h.readyDocument(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+	m, ok := h.chatMessage(c, content, doc)
+	if !ok {
+		return
+	}
+	if _, err := content.RetryMessage(ctx, m.ID); err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	if m, ok = h.chatMessage(c, content, doc); !ok {
+		return
+	}
+	if c.GetHeader("HX-Request") != "true" {
+		c.Redirect(http.StatusSeeOther, "/documents/"+doc.PublicID+"?c="+m.ConversationID)
+		return
+	}
+	h.render(c, http.StatusOK, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m})
+}

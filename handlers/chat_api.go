@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"silo/rag"
+)
+
+// chatRequest is the body of POST /api/v1/documents/{id}/chat: the
+// conversation so far, oldest first, ending with the question.
+type chatRequest struct {
+	Messages []rag.Message `json:"messages"`
+}
+
+// check validates the conversation and splits it into the turns before the
+// question and the question.
+func (r chatRequest) check() (history []rag.Message, question, problem string) {
+	n := len(r.Messages)
+	switch {
+	case n == 0:
+		return nil, "", "messages must hold at least the question"
+	case n > maxAPIMessages:
+		return nil, "", "messages may hold at most 100 turns"
+	}
+	for _, m := range r.Messages {
+		if m.Role != rag.RoleUser && m.Role != rag.RoleAssistant {
+			return nil, "", `each message's role must be "user" or "assistant"`
+		}
+		if len(m.Content) > maxQueryLength*8 {
+			return nil, "", "a message is longer than 16000 bytes"
+		}
+	}
+	last := r.Messages[n-1]
+	if last.Role != rag.RoleUser {
+		return nil, "", `the last message must be the question, with role "user"`
+	}
+	question = strings.TrimSpace(last.Content)
+	if msg := checkQuestion(question); msg != "" {
+		return nil, "", strings.ToLower(msg[:1]) + msg[1:]
+	}
+	return r.Messages[:n-1], question, ""
+}
+
+// citationsOrEmpty keeps a JSON array an array when there are no sources.
+func citationsOrEmpty(cs []rag.Citation) []rag.Citation {
+	if cs == nil {
+		return []rag.Citation{}
+	}
+	return cs
+}
+
+// apiChat answers POST /api/v1/documents/{id}/chat. It streams
+// text/event-stream: "token" events {"text"} as the answer is written, then
+// "citations" {"citations": [{page, page_end, text}]}, then "done"
+// {"status", "answerer"}; a model failure sends "error" {"kind",
+// "message"} before "done" with status "failed". With ?stream=false it
+// answers one JSON object {answer, citations, answerer}, or 502 with the
+// error and the partial answer.
+func (h *Handler) apiChat(c *gin.Context) {
+	doc, ok := h.readyDocument(c)
+	if !ok {
+		return
+	}
+	var req chatRequest
+	if err := decodeJSON(c, &req); err != nil {
+		h.fail(c, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	history, question, problem := req.check()
+	if problem != "" {
+		h.fail(c, http.StatusUnprocessableEntity, problem, nil)
+		return
+	}
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+
+	if c.Query("stream") == "false" {
+		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
+		if err != nil {
+			h.fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.answerer.Name()}
+		if reply.Err != nil {
+			h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+			body["error"], body["kind"] = failureMessage(reply.Err), failureKind(reply.Err)
+			c.JSON(http.StatusBadGateway, body)
+			return
+		}
+		c.JSON(http.StatusOK, body)
+		return
+	}
+
+	sse := startSSE(c)
+	send := func(event string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return sse.send(event, string(b))
+	}
+	reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
+		return send("token", gin.H{"text": token})
+	})
+	status := rag.StatusDone
+	switch {
+	case err != nil:
+		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
+		status = rag.StatusFailed
+		_ = send("error", gin.H{"kind": rag.FailOther, "message": "The document could not be searched. Please try again."})
+	case reply.Err != nil && ctx.Err() != nil:
+		return // the client went away
+	case reply.Err != nil:
+		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+		status = rag.StatusFailed
+		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
+		_ = send("error", gin.H{"kind": failureKind(reply.Err), "message": failureMessage(reply.Err)})
+	default:
+		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
+	}
+	_ = send("done", gin.H{"status": status, "answerer": h.answerer.Name()})
+}
+
+// failureKind is the AnswerError kind of an answer's failure.
+func failureKind(err error) string {
+	var ae *rag.AnswerError
+	if errors.As(err, &ae) {
+		return ae.Kind
+	}
+	return rag.FailOther
+}
