@@ -77,6 +77,12 @@ type Config struct {
 	OpenAIAPIKey        string // OPENAI_API_KEY
 	OllamaHost          string // OLLAMA_HOST
 
+	ChatProvider     string        // CHAT_PROVIDER: extractive (no model), openai or ollama
+	ChatModel        string        // CHAT_MODEL; empty means the provider's usual one (see ChatModelName)
+	ChatTimeout      time.Duration // CHAT_TIMEOUT: limit of one answer
+	ChatTopK         int           // CHAT_TOP_K: passages an answer is written from
+	ChatHistoryTurns int           // CHAT_HISTORY_TURNS: earlier turns sent to the model with a question
+
 	// Google's endpoints. They are not read from the environment; tests point
 	// them at a fake Google.
 	GoogleAuthURL     string
@@ -100,6 +106,13 @@ const (
 	EmbedHash   = "hash"
 	EmbedOpenAI = "openai"
 	EmbedOllama = "ollama"
+)
+
+// Chat providers.
+const (
+	ChatExtractive = "extractive"
+	ChatOpenAI     = "openai"
+	ChatOllama     = "ollama"
 )
 
 // VectorDimensions is the size of the tenant schema's vector column: the
@@ -152,6 +165,11 @@ func Parse(getenv func(string) string) (*Config, error) {
 		OpenAIBaseURL:       strings.TrimRight(p.str("OPENAI_BASE_URL", "https://api.openai.com/v1"), "/"),
 		OpenAIAPIKey:        p.str("OPENAI_API_KEY", ""),
 		OllamaHost:          strings.TrimRight(p.str("OLLAMA_HOST", "http://localhost:11434"), "/"),
+		ChatProvider:        p.str("CHAT_PROVIDER", ChatExtractive),
+		ChatModel:           p.str("CHAT_MODEL", ""),
+		ChatTimeout:         p.duration("CHAT_TIMEOUT", 60*time.Second),
+		ChatTopK:            p.int("CHAT_TOP_K", 5),
+		ChatHistoryTurns:    p.int("CHAT_HISTORY_TURNS", 6),
 		GoogleAuthURL:       "https://accounts.google.com/o/oauth2/v2/auth",
 		GoogleTokenURL:      "https://oauth2.googleapis.com/token",
 		GoogleUserinfoURL:   "https://openidconnect.googleapis.com/v1/userinfo",
@@ -248,6 +266,24 @@ func (c *Config) Validate() error {
 			bad(name, "%q is not an absolute http or https URL", raw)
 		}
 	}
+	switch c.ChatProvider {
+	case ChatExtractive, ChatOllama:
+	case ChatOpenAI:
+		if c.OpenAIAPIKey == "" && strings.HasPrefix(c.OpenAIBaseURL, "https://api.openai.com/") {
+			bad("OPENAI_API_KEY", "must be set for CHAT_PROVIDER=openai on api.openai.com")
+		}
+	default:
+		bad("CHAT_PROVIDER", "%q is not extractive, openai or ollama", c.ChatProvider)
+	}
+	if c.ChatTimeout <= 0 {
+		bad("CHAT_TIMEOUT", "%s is not a positive duration", c.ChatTimeout)
+	}
+	if c.ChatTopK < 1 || c.ChatTopK > 50 {
+		bad("CHAT_TOP_K", "%d is outside 1-50", c.ChatTopK)
+	}
+	if c.ChatHistoryTurns < 1 || c.ChatHistoryTurns > 50 {
+		bad("CHAT_HISTORY_TURNS", "%d is outside 1-50", c.ChatHistoryTurns)
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q is not text or json", c.LogFormat)
 	}
@@ -316,6 +352,18 @@ func (c *Config) EmbeddingModelName() string {
 		return "nomic-embed-text"
 	}
 	return ""
+}
+
+// ChatModelName is the configured chat model, or the provider's usual one
+// ("" for the extractive answerer, which has none).
+func (c *Config) ChatModelName() string {
+	if c.ChatModel != "" || c.ChatProvider == ChatExtractive {
+		return c.ChatModel
+	}
+	if c.ChatProvider == ChatOllama {
+		return "llama3.2"
+	}
+	return "gpt-4o-mini"
 }
 
 // defaultDimensions is EMBEDDING_DIMENSIONS when unset: the widest vectors

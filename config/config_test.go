@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"silo/config"
 )
@@ -48,6 +49,12 @@ func TestParseDefaults(t *testing.T) {
 		{"Port is DefaultPort", c.Port, config.DefaultPort},
 		{"BaseURL is DefaultBaseURL", c.BaseURL, config.DefaultBaseURL},
 		{"DataDir is DefaultDataDir", c.DataDir, config.DefaultDataDir},
+		{"ChatProvider", c.ChatProvider, config.ChatExtractive},
+		{"ChatModel", c.ChatModel, ""},
+		{"ChatModelName", c.ChatModelName(), ""},
+		{"ChatTimeout", c.ChatTimeout, 60 * time.Second},
+		{"ChatTopK", c.ChatTopK, 5},
+		{"ChatHistoryTurns", c.ChatHistoryTurns, 6},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -111,6 +118,15 @@ func TestParseEachVariable(t *testing.T) {
 		{"LOG_FORMAT text", map[string]string{"LOG_FORMAT": "text"}, func(*config.Config) {}},
 		{"MIGRATE_ON_START", map[string]string{"MIGRATE_ON_START": "true"}, func(c *config.Config) { c.MigrateOnStart = true }},
 		{"ATLAS_BIN", map[string]string{"ATLAS_BIN": "/opt/atlas/bin/atlas"}, func(c *config.Config) { c.AtlasBin = "/opt/atlas/bin/atlas" }},
+		{"CHAT_PROVIDER ollama", map[string]string{"CHAT_PROVIDER": "ollama"}, func(c *config.Config) { c.ChatProvider = config.ChatOllama }},
+		{"CHAT_PROVIDER openai on another server", map[string]string{"CHAT_PROVIDER": "openai", "OPENAI_BASE_URL": "http://vllm:8000/v1"}, func(c *config.Config) {
+			c.ChatProvider = config.ChatOpenAI
+			c.OpenAIBaseURL = "http://vllm:8000/v1"
+		}},
+		{"CHAT_MODEL", map[string]string{"CHAT_MODEL": "qwen2.5"}, func(c *config.Config) { c.ChatModel = "qwen2.5" }},
+		{"CHAT_TIMEOUT", map[string]string{"CHAT_TIMEOUT": "90s"}, func(c *config.Config) { c.ChatTimeout = 90 * time.Second }},
+		{"CHAT_TOP_K", map[string]string{"CHAT_TOP_K": "50"}, func(c *config.Config) { c.ChatTopK = 50 }},
+		{"CHAT_HISTORY_TURNS", map[string]string{"CHAT_HISTORY_TURNS": "1"}, func(c *config.Config) { c.ChatHistoryTurns = 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +196,13 @@ func TestParseRejectsBadVariable(t *testing.T) {
 		{"EXTRACT_MEMORY_MB too small", map[string]string{"EXTRACT_MEMORY_MB": "64"}, []string{"EXTRACT_MEMORY_MB"}},
 		{"EMBEDDING_PROVIDER unknown", map[string]string{"EMBEDDING_PROVIDER": "magic"}, []string{"EMBEDDING_PROVIDER"}},
 		{"EMBEDDING_DIMENSIONS too wide", map[string]string{"EMBEDDING_DIMENSIONS": "4096"}, []string{"EMBEDDING_DIMENSIONS"}},
+		{"CHAT_PROVIDER unknown", map[string]string{"CHAT_PROVIDER": "gpt"}, []string{"CHAT_PROVIDER", `"gpt"`}},
+		{"CHAT_PROVIDER openai without a key", map[string]string{"CHAT_PROVIDER": "openai"}, []string{"OPENAI_API_KEY", "CHAT_PROVIDER"}},
+		{"CHAT_TIMEOUT not a duration", map[string]string{"CHAT_TIMEOUT": "60"}, []string{"CHAT_TIMEOUT", `"60"`}},
+		{"CHAT_TIMEOUT zero", map[string]string{"CHAT_TIMEOUT": "0s"}, []string{"CHAT_TIMEOUT"}},
+		{"CHAT_TOP_K zero", map[string]string{"CHAT_TOP_K": "0"}, []string{"CHAT_TOP_K", "0"}},
+		{"CHAT_TOP_K too many", map[string]string{"CHAT_TOP_K": "51"}, []string{"CHAT_TOP_K", "51"}},
+		{"CHAT_HISTORY_TURNS zero", map[string]string{"CHAT_HISTORY_TURNS": "0"}, []string{"CHAT_HISTORY_TURNS"}},
 		{"CHUNK_SIZE too big", map[string]string{"CHUNK_SIZE": "5000"}, []string{"CHUNK_SIZE"}},
 		{"TENANT_DATABASE_URL not postgres", map[string]string{"TENANT_DATABASE_URL": "mysql://x/y", "SECRET_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, []string{"TENANT_DATABASE_URL"}},
 		{"SECRET_KEY missing for postgres tenants", map[string]string{"TENANT_DATABASE_URL": "postgres://x/y"}, []string{"SECRET_KEY"}},
@@ -268,6 +291,25 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate: got %v, want an error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestChatModelName(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CHAT_PROVIDER": "openai", "OPENAI_API_KEY": "sk-x"}, "gpt-4o-mini"},
+		{map[string]string{"CHAT_PROVIDER": "ollama"}, "llama3.2"},
+		{map[string]string{"CHAT_PROVIDER": "ollama", "CHAT_MODEL": "mistral"}, "mistral"},
+	} {
+		c, err := config.Parse(env(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ChatModelName(); got != tt.want {
+			t.Errorf("%v: got %q, want %q", tt.env, got, tt.want)
+		}
 	}
 }
 

@@ -319,7 +319,10 @@ func (a *llmAnswerer) fail(kind string, emitted bool, err error, status ...int) 
 	case FailTimeout:
 		msg = "The model did not finish answering within " + a.timeout.String() + "."
 	case FailAuth:
-		msg = "The model server refused the API key" + code + ". Check OPENAI_API_KEY."
+		msg = "The model server refused the request" + code + "."
+		if a.provider == "openai" {
+			msg = "The model server refused the API key" + code + ". Check OPENAI_API_KEY."
+		}
 	case FailRateLimit:
 		msg = "The model server is rate limiting requests (HTTP 429), even after retrying. Try again in a minute."
 	case FailUnavailable:
