@@ -153,13 +153,13 @@ func encodeVector(v []float32) []byte {
 }
 
 // DeleteDocument removes everything the tenant database holds of a
-// document: bytes, pages, chunks and conversations.
+// document: bytes, pages, chunks, page images and conversations.
 func (c Content) DeleteDocument(ctx context.Context, docID string) error {
 	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE document_id = ?)", docID); err != nil {
 			return fmt.Errorf("rag: delete messages of %s: %w", docID, err)
 		}
-		for _, table := range []string{"conversations", "chunks", "pages", "files"} {
+		for _, table := range []string{"conversations", "chunks", "pages", "page_images", "files"} {
 			if _, err := tx.NewDelete().Table(table).Where("document_id = ?", docID).Exec(ctx); err != nil {
 				return fmt.Errorf("rag: delete %s of %s: %w", table, docID, err)
 			}

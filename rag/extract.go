@@ -160,6 +160,8 @@ type Page struct {
 	// Error says why the page's text could not be read (Text is empty then);
 	// one bad page does not fail the document.
 	Error string
+	// png is the page's image, in render mode only (see Render).
+	png []byte
 }
 
 // Extractor reads PDFs in a child process with a timeout, a memory limit and
@@ -410,6 +412,10 @@ func readChild(r io.Reader, mode string, onPage func(Page) error) (Info, string,
 	if mode == "info" {
 		return info, "", nil
 	}
+	if mode == modeRender {
+		childErr, err := readImage(dec, onPage)
+		return info, childErr, err
+	}
 	for n := 1; n <= info.Pages; n++ {
 		line = childLine{}
 		if err := dec.Decode(&line); err != nil {
@@ -647,6 +653,9 @@ func ExtractMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if os.Getenv(envExtractMode) == "info" {
 		return exitExtractOK
+	}
+	if os.Getenv(envExtractMode) == modeRender {
+		return renderPage(doc, pages, emit, fail)
 	}
 	for i := range pages {
 		if !emit(extractPage(doc, i, logf)) {

@@ -1,0 +1,238 @@
+// Tests of page images: drawing a page in the PDF reader child (the test
+// binary, see TestMain in extract_test.go) and caching it in real tenant
+// databases (see ingest_test.go).
+
+package rag
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"silo/models"
+	"silo/testrig/datasets"
+)
+
+// decodePageImage decodes a page image and checks it against the limits.
+func decodePageImage(t *testing.T, img []byte) image.Image {
+	t.Helper()
+	m, err := png.Decode(bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("the page image is not a PNG: %v", err)
+	}
+	b := m.Bounds()
+	if b.Dx() < 1 || b.Dy() < 1 || b.Dx() > MaxPageImageWidth || b.Dx()*b.Dy() > MaxPageImagePixels {
+		t.Fatalf("got a page image of %d × %d pixels, want at most %d wide and %d pixels", b.Dx(), b.Dy(), MaxPageImageWidth, MaxPageImagePixels)
+	}
+	return m
+}
+
+// usesBudget tells whether an image is about as large as the limits allow:
+// nearly the full width, or (for a tall page) nearly all the pixels.
+func usesBudget(m image.Image) bool {
+	b := m.Bounds()
+	return b.Dx() >= MaxPageImageWidth*99/100 || b.Dx()*b.Dy() >= MaxPageImagePixels*97/100
+}
+
+// inked counts the pixels that are not white.
+func inked(m image.Image) int {
+	n := 0
+	b := m.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if r, g, bl, _ := m.At(x, y).RGBA(); r < 0xf000 || g < 0xf000 || bl < 0xf000 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Real pages, of text and of images, rotated or not, come out as PNGs as
+// large as the limits allow, with something drawn on them.
+func TestRenderSamplePages(t *testing.T) {
+	for _, tc := range []struct {
+		folder, name string
+		page         int
+		full         bool // a page of a usual size: as large as the limits allow
+	}{
+		{"squad-pdfs", "1973-oil-crisis.pdf", 1, true},
+		{"squad-pdfs", "black-death.pdf", 2, true},
+		{"sample-pdfs", "pdflatex-4-pages.pdf", 4, true},
+		{"sample-pdfs", "habibi-rotated.pdf", 1, true},
+		{"sample-pdfs", "cmyk-image.pdf", 1, true},
+		{"sample-pdfs", "GeoTopo-komprimiert.pdf", 60, true},
+		// Pages a few points wide (with a broken ICC profile).
+		{"sample-pdfs", "imagemagick-images.pdf", 1, false},
+		{"sample-pdfs", "imagemagick-images.pdf", 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			img, err := testExtractor().Render(context.Background(), datasets.Read(t, tc.folder, tc.name), tc.page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := decodePageImage(t, img)
+			if tc.full && !usesBudget(m) {
+				t.Errorf("got %v, want the full width or nearly all the pixels", m.Bounds().Size())
+			}
+			if inked(m) == 0 {
+				t.Error("the page image is blank")
+			}
+			t.Logf("%d × %d pixels, %d KB", m.Bounds().Dx(), m.Bounds().Dy(), len(img)>>10)
+		})
+	}
+}
+
+// Whatever size a page claims, from a point to kilometres, in either
+// direction, its image stays within the limits.
+func TestRenderPageSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name, mediaBox string
+		pdf            []byte
+		full           bool // a usual page: as large as the limits allow
+	}{
+		{name: "A4", mediaBox: "[0 0 595 842]", full: true},
+		{name: "landscape", mediaBox: "[0 0 842 595]", full: true},
+		{name: "legal", mediaBox: "[0 0 612 1008]", full: true},
+		{name: "fractional", mediaBox: "[0.4 0.6 612.9 792.9]", full: true},
+		{name: "negative origin", mediaBox: "[-300.5 -400.5 300.5 400.5]", full: true},
+		{name: "tiny", mediaBox: "[0 0 1 1]"},
+		{name: "wide strip", mediaBox: "[0 0 14400 1]"},
+		{name: "tall strip", mediaBox: "[0 0 1 14400]"},
+		{name: "empty", mediaBox: "[0 0 0 0]"},
+		{name: "huge", pdf: readFixture(t, "huge-page.pdf")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pdf := tc.pdf
+			if pdf == nil {
+				pdf = minimalPDF("()", tc.mediaBox, "Page")
+			}
+			img, err := testExtractor().Render(context.Background(), pdf, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := decodePageImage(t, img)
+			if tc.full && !usesBudget(m) {
+				t.Errorf("got %v, want the full width or nearly all the pixels", m.Bounds().Size())
+			}
+			t.Logf("%d × %d pixels", m.Bounds().Dx(), m.Bounds().Dy())
+		})
+	}
+}
+
+// fakeReader is an Extractor whose child is a shell script.
+func fakeReader(script string) *Extractor {
+	return &Extractor{Command: []string{"sh", "-c", script}}
+}
+
+// pngOf encodes a blank image of w × h pixels.
+func pngOf(t *testing.T, w, h int) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// A page that is not there, a PDF that cannot be read and a reader that
+// fails, hangs or lies each give an *ExtractError that says so.
+func TestRenderErrors(t *testing.T) {
+	twoPages := readFixture(t, "two-pages.pdf")
+	password, err := os.ReadFile(filepath.Join(datasets.Dir(t, "sample-pdfs"), "libreoffice-writer-password.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := testExtractor()
+	slow.Timeout = 2 * time.Second
+	for _, tc := range []struct {
+		name   string
+		e      *Extractor
+		pdf    []byte
+		page   int
+		kind   error
+		reason string
+	}{
+		{"page 0", testExtractor(), twoPages, 0, ErrNoPage, "the PDF has no such page: page 0"},
+		{"page after the last", testExtractor(), twoPages, 3, ErrNoPage, "the PDF has no such page: page 3 of 2"},
+		{"not a PDF", testExtractor(), []byte("hello"), 1, ErrNotPDF, "the file is not a PDF that can be read: no PDF header"},
+		{"password", testExtractor(), password, 1, ErrPasswordProtected, "the PDF is password-protected"},
+		{"thinner than a pixel", testExtractor(), minimalPDF("()", "[0 0 14400000 3]", "Page"), 1, ErrReaderFailed, "the PDF could not be read: the reader failed (page 1 is too thin to draw)"},
+		{"form bomb", slow, readFixture(t, "form-bomb.pdf"), 1, ErrTimeout, "timed out after 2 s"},
+		{"reader killed", fakeReader(`echo '{"pages":2}'; kill -9 $$`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped (signal: killed)"},
+		{"reader stops", fakeReader(`echo '{"pages":2}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped before it drew the page"},
+		{"not a PNG", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"aGVsbG8="}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is not a PNG"},
+		{"too wide", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, MaxPageImageWidth+1, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 1001 × 10 pixels, outside the limits"},
+		{"too many pixels", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, 100, MaxPageImagePixels/100+1) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 100 × 15001 pixels, outside the limits"},
+		{"another page", fakeReader(`echo '{"pages":2}'; echo '{"n":2,"png":"` + pngOf(t, 10, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader drew page 2 where page 1 was due"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			img, err := tc.e.Render(context.Background(), tc.pdf, tc.page)
+			if img != nil {
+				t.Errorf("got an image of %d bytes, want none", len(img))
+			}
+			_ = wantExtractError(t, err, tc.kind, tc.reason)
+		})
+	}
+}
+
+// A page image is cached per document and page, keeps the first image
+// saved, needs the document's file, and goes when the document does.
+func TestPageImageCache(t *testing.T) {
+	forEachTenantEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		c := NewContent(newIngestRig(t, engine).tenantDB(t))
+		pdf := readFixture(t, "two-pages.pdf")
+		doc, other := models.NewPublicID(), models.NewPublicID()
+		for _, id := range []string{doc, other} {
+			if err := c.SaveFile(ctx, id, pdf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.PageImage(ctx, doc, 2); !errors.Is(err, ErrNoPageImage) {
+			t.Fatalf("before rendering: got %v, want ErrNoPageImage", err)
+		}
+		img, err := testExtractor().Render(ctx, pdf, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{doc, other} {
+			if err := c.SavePageImage(ctx, id, 2, img); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.SavePageImage(ctx, doc, 2, []byte("a second image")); err != nil {
+			t.Fatalf("saving a page again: %v", err)
+		}
+		got, err := c.PageImage(ctx, doc, 2)
+		if err != nil || !bytes.Equal(got, img) {
+			t.Fatalf("got %d bytes (%v), want the %d bytes saved first", len(got), err, len(img))
+		}
+		if _, err := c.PageImage(ctx, doc, 1); !errors.Is(err, ErrNoPageImage) {
+			t.Errorf("page 1, never saved: got %v, want ErrNoPageImage", err)
+		}
+		if err := c.SavePageImage(ctx, models.NewPublicID(), 1, img); err == nil {
+			t.Error("saved an image of a document without a file, want an error")
+		}
+
+		if err := c.DeleteDocument(ctx, doc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PageImage(ctx, doc, 2); !errors.Is(err, ErrNoPageImage) {
+			t.Errorf("after deleting the document: got %v, want ErrNoPageImage", err)
+		}
+		if got, err := c.PageImage(ctx, other, 2); err != nil || !bytes.Equal(got, img) {
+			t.Errorf("another document's image after the delete: got %d bytes (%v), want it kept", len(got), err)
+		}
+	})
+}
