@@ -38,6 +38,9 @@ func newIngester(cfg *config.Config, store *models.Store, tenants *tenant.Manage
 		ChunkOverlap: cfg.ChunkOverlap,
 		MaxAttempts:  ingestAttempts,
 		Log:          log,
+		// Two reader children started ahead: an upload does not wait for
+		// a child's start-up (BENCHMARKS.md, issue 4).
+		Warm: 2,
 	}, nil
 }
 

@@ -120,7 +120,9 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		return nil, refuse("%s is not a PDF", fileName)
 	}
 	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
-	info, err := h.docs.Extractor.Info(ctx, pdf)
+	// The reader child that checks the PDF here reads its pages later, for
+	// the worker it is handed to.
+	x, err := h.docs.Start(ctx, pdf)
 	switch {
 	case errors.Is(err, rag.ErrPasswordProtected):
 		// Kept, failed, so the list says why; its bytes are not.
@@ -128,6 +130,14 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		return doc, h.store.InsertDocument(ctx, doc)
 	case err != nil:
 		return nil, refuse("%s could not be read as a PDF (%s)", fileName, rag.Reason(err))
+	}
+	defer func() {
+		if x != nil {
+			x.Close()
+		}
+	}()
+	info := x.Info()
+	switch {
 	case info.Pages == 0:
 		return nil, refuse("%s has no pages", fileName)
 	case info.Pages > h.cfg.MaxPages:
@@ -156,6 +166,8 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		}
 		return nil, err
 	}
+	h.docs.Handoff(doc.PublicID, x)
+	x = nil
 	h.docs.Notify()
 	return doc, nil
 }

@@ -239,9 +239,10 @@ func TestPageImageNotReady(t *testing.T) {
 	if locked.Status != models.DocumentFailed {
 		t.Fatalf("a password-protected PDF: got %s, want failed", body)
 	}
-	// The reader checks the upload, then takes its time over the text.
+	// The reader checks the upload (its first line), then takes its time
+	// over the text.
 	srv.Ingester.Extractor.Command = []string{"sh", "-c",
-		`case "$SILO_EXTRACT_MODE" in text) exec sleep 60 ;; render) echo render >> "$0" ;; esac; exec "$1"`,
+		`case "$SILO_EXTRACT_MODE" in text) echo '{"pages":4}'; exec sleep 60 ;; render) echo render >> "$0" ;; esac; exec "$1"`,
 		filepath.Join(t.TempDir(), "renders"), srv.Ingester.Extractor.Command[0]}
 	id := uploadPDF(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	for deadline := time.Now().Add(time.Minute); getDoc(t, srv, ann, id).Status != models.DocumentProcessing; time.Sleep(25 * time.Millisecond) {

@@ -10,7 +10,8 @@
 //     ingests a 2,000-page PDF, and the reader child's.
 //
 // Knobs for experiments (make bench sets none): SILO_BENCH_READER (another
-// reader binary), SILO_BENCH_WORKERS (ingestion workers), SILO_BENCH_LOG=1
+// reader binary), SILO_BENCH_WORKERS (ingestion workers), SILO_BENCH_WARM
+// (warm reader children), SILO_BENCH_LOG=1
 // (the workers' log on stderr).
 //
 // They are in package rag_test because they need silo/testrig, which imports
@@ -115,6 +116,15 @@ func squadFiles(b *testing.B, cfg *config.Config) (files []benchFile, pages int)
 	return files, pages
 }
 
+// benchWarm is the number of warm reader children: silo's (see newIngester
+// in ../ingest.go), or SILO_BENCH_WARM to experiment (0: none).
+func benchWarm() int {
+	if n, err := strconv.Atoi(os.Getenv("SILO_BENCH_WARM")); err == nil && n >= 0 {
+		return n
+	}
+	return 2
+}
+
 // benchWorkers is the number of ingestion workers: silo's default
 // (INGEST_WORKERS = runtime.NumCPU()), or SILO_BENCH_WORKERS to experiment.
 func benchWorkers() int {
@@ -184,6 +194,7 @@ func newIngestRig(b *testing.B, engine string) *ingestRig {
 		ChunkOverlap: cfg.ChunkOverlap,
 		MaxAttempts:  2,
 		Log:          quietLog(),
+		Warm:         benchWarm(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var workers sync.WaitGroup
@@ -221,17 +232,23 @@ func (r *ingestRig) drop(b *testing.B, u *models.User) {
 }
 
 // upload does what an upload request does after receiving the file
-// (handlers.addDocument): read the PDF's page count and title in a reader
-// child, store the bytes in the tenant database, queue the document row and
-// wake a worker.
+// (handlers.addDocument): start a reader child and read the PDF's page count
+// and title, store the bytes in the tenant database, queue the document row,
+// hand the child over to the workers and wake one.
 func (r *ingestRig) upload(ctx context.Context, u *models.User, name string, pdf []byte) error {
 	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: name, Title: strings.TrimSuffix(name, ".pdf"), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
 	start := time.Now()
-	info, err := r.ing.Extractor.Info(ctx, pdf)
+	x, err := r.ing.Start(ctx, pdf)
 	r.infoTime += time.Since(start)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	defer func() {
+		if x != nil {
+			x.Close()
+		}
+	}()
+	info := x.Info()
 	if info.Pages > r.cfg.MaxPages {
 		return fmt.Errorf("%s has %d pages; the limit is %d", name, info.Pages, r.cfg.MaxPages)
 	}
@@ -258,6 +275,8 @@ func (r *ingestRig) upload(ctx context.Context, u *models.User, name string, pdf
 		return err
 	}
 	r.insertTime += time.Since(mid)
+	r.ing.Handoff(doc.PublicID, x)
+	x = nil
 	r.ing.Notify()
 	return nil
 }

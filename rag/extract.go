@@ -15,12 +15,19 @@
 //	{"n":2,"text":"","error":"…"}          a page whose text could not be read
 //	{"error":"password-protected"}         instead of all of the above, on failure
 //
+// In text mode the parent may hold the child between the first line and the
+// pages: with SILO_EXTRACT_GATE=3 the child waits after the first line until
+// the parent writes a byte to its fd 3, and ends (exit 0) if the parent
+// closes it instead. An upload reads the first line to check the PDF; the
+// ingestion worker later opens the gate (Extractor.Start, Ingester.Handoff),
+// so each document starts one child, not two.
+//
 // The child's exit code is 0 on success, 3 for a password-protected PDF, 4 for
 // a file that is not a readable PDF, 5 for a file over the input limit and 1
 // for anything else. The child is configured by environment variables only:
 // SILO_EXTRACT_MODE ("info", or anything else for the text),
-// SILO_EXTRACT_MEMORY_MB, SILO_EXTRACT_CPU_SECONDS and
-// SILO_EXTRACT_INPUT_BYTES (a size hint for the input).
+// SILO_EXTRACT_MEMORY_MB, SILO_EXTRACT_CPU_SECONDS,
+// SILO_EXTRACT_INPUT_BYTES (a size hint for the input) and SILO_EXTRACT_GATE.
 
 package rag
 
@@ -50,6 +57,7 @@ const (
 	envExtractMemoryMB   = "SILO_EXTRACT_MEMORY_MB"
 	envExtractCPUSeconds = "SILO_EXTRACT_CPU_SECONDS"
 	envExtractInputBytes = "SILO_EXTRACT_INPUT_BYTES" // a size hint
+	envExtractGate       = "SILO_EXTRACT_GATE"        // the gate's file descriptor
 )
 
 // Limits and defaults of the extraction child and its parent.
@@ -187,10 +195,10 @@ type Extractor struct {
 	MaxOutput int64
 }
 
-// Info reads only the page count and the title of pdf; it is fast and meant
-// for checking an upload.
+// Info reads only the page count and the title of pdf, in a child that
+// stops there.
 func (e *Extractor) Info(ctx context.Context, pdf []byte) (Info, error) {
-	return e.run(ctx, pdf, "info", nil)
+	return e.run(ctx, pdf, modeInfo, nil)
 }
 
 // Extract reads the text of every page of pdf and calls onPage (if not nil)
@@ -198,7 +206,57 @@ func (e *Extractor) Info(ctx context.Context, pdf []byte) (Info, error) {
 // onPage stops the child and is returned as is. A failure of the PDF is an
 // *ExtractError; a cancelled ctx returns an error wrapping ctx's error.
 func (e *Extractor) Extract(ctx context.Context, pdf []byte, onPage func(Page) error) (Info, error) {
-	return e.run(ctx, pdf, "text", onPage)
+	return e.run(ctx, pdf, modeText, onPage)
+}
+
+// Start starts a child on pdf and returns once it has said what the PDF is
+// (Extraction.Info), with the same errors as Extract. The child then waits,
+// without reading any page, for Extraction.Pages or Close, one of which the
+// caller must call. ctx bounds only Start: the child outlives it.
+//
+// This is how an upload checks a PDF and the ingestion worker reads it with
+// one child, not two (Ingester.Start, Ingester.Handoff).
+func (e *Extractor) Start(ctx context.Context, pdf []byte) (*Extraction, error) {
+	return e.start(ctx, pdf, modeText)
+}
+
+// run starts a child in mode and reads all it writes: the first line, then
+// what the mode writes after it (see Extraction.read).
+func (e *Extractor) run(ctx context.Context, pdf []byte, mode string, onPage func(Page) error) (Info, error) {
+	x, err := e.start(ctx, pdf, mode)
+	if err != nil {
+		return Info{}, err
+	}
+	return x.Info(), x.read(ctx, onPage)
+}
+
+// Child modes (SILO_EXTRACT_MODE).
+const (
+	modeInfo = "info"
+	modeText = "text"
+)
+
+// Extraction is a running child that has read a PDF's first line, from
+// Extractor.Start. Its wall-clock timeout runs only while its parent waits
+// for it (in Start and Pages), not while it waits to be read; the memory
+// limit and the output cap hold over its whole life.
+type Extraction struct {
+	mode   string
+	cmd    *exec.Cmd
+	cancel context.CancelFunc // kills the child's process group
+	stdin  io.WriteCloser
+	gate   *os.File // a byte written lets the child read the pages; closing it ends the child
+	dec    *json.Decoder
+	out    *countingReader
+	stderr *headWriter
+	res    childResult
+
+	mu       sync.Mutex
+	left     time.Duration // of the timeout
+	since    time.Time     // when the timer last started
+	timer    *time.Timer   // nil while paused
+	timedOut bool
+	ended    bool // reaped
 }
 
 // The lines the child writes.
@@ -227,29 +285,47 @@ type childLine struct {
 	Error string  `json:"error"`
 }
 
-func (e *Extractor) run(ctx context.Context, pdf []byte, mode string, onPage func(Page) error) (Info, error) {
+// start starts a child in mode and reads its first line. On any failure the
+// child is gone and the error is what the run amounts to.
+func (e *Extractor) start(ctx context.Context, pdf []byte, mode string) (*Extraction, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	x, err := e.spawn(mode, len(pdf))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("extract: %w", context.Cause(ctx))
+		}
+		return nil, err
+	}
+	if err := x.begin(ctx, pdf); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// spawn starts a child in mode that waits for a PDF on stdin; sizeHint is
+// the PDF's size, or -1 when it is not known yet (a warm child).
+func (e *Extractor) spawn(mode string, sizeHint int) (*Extraction, error) {
 	if len(e.Command) == 0 {
-		return Info{}, errors.New("extract: no command for the reader")
+		return nil, errors.New("extract: no command for the reader")
 	}
 	lim := e.limits()
-	if err := ctx.Err(); err != nil {
-		return Info{}, fmt.Errorf("extract: %w", err)
-	}
-
-	runCtx, cancel := context.WithTimeout(ctx, lim.timeout)
-	defer cancel()
-
+	// The child's life is its own context, not a caller's: it may wait for
+	// a PDF, or for the worker that reads its pages.
+	runCtx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(runCtx, e.Command[0], e.Command[1:]...)
 	cmd.Env = append(childEnv(), e.Env...)
 	cmd.Env = append(cmd.Env,
 		envExtractMode+"="+mode,
 		envExtractMemoryMB+"="+strconv.Itoa(lim.memoryMB),
 		envExtractCPUSeconds+"="+strconv.Itoa(cpuSeconds(lim.timeout)),
-		envExtractInputBytes+"="+strconv.Itoa(len(pdf)),
 	)
-	cmd.Stdin = bytes.NewReader(pdf)
-	stderr := &headWriter{max: maxExtractStderr}
-	cmd.Stderr = stderr
+	if sizeHint >= 0 {
+		cmd.Env = append(cmd.Env, envExtractInputBytes+"="+strconv.Itoa(sizeHint))
+	}
+	x := &Extraction{mode: mode, cmd: cmd, cancel: cancel, stderr: &headWriter{max: maxExtractStderr}, res: childResult{lim: lim}, left: lim.timeout}
+	cmd.Stderr = x.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Kill the whole process group: whatever the reader started goes too.
 	// Cancel runs before the child is reaped, so its pid is still its own.
@@ -262,45 +338,182 @@ func (e *Extractor) run(ctx context.Context, pdf []byte, mode string, onPage fun
 	}
 	// Bounds Wait when something the child started holds its pipes open.
 	cmd.WaitDelay = extractWaitDelay
+	fail := func(err error) (*Extraction, error) {
+		x.closeGate()
+		cancel()
+		return nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fail(fmt.Errorf("extract: stdin pipe: %w", err))
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return Info{}, fmt.Errorf("extract: stdout pipe: %w", err)
+		return fail(fmt.Errorf("extract: stdout pipe: %w", err))
+	}
+	if mode == modeText {
+		// The gate is the child's fd 3 (see ExtractMain).
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("extract: gate pipe: %w", err))
+		}
+		defer r.Close()
+		x.gate = w
+		cmd.ExtraFiles = []*os.File{r}
+		cmd.Env = append(cmd.Env, envExtractGate+"=3")
 	}
 	if err := cmd.Start(); err != nil {
-		if ctx.Err() != nil {
-			return Info{}, fmt.Errorf("extract: %w", context.Cause(ctx))
-		}
-		if runCtx.Err() != nil {
-			return Info{}, &ExtractError{Kind: ErrTimeout, Detail: "after " + formatSeconds(lim.timeout)}
-		}
-		return Info{}, fmt.Errorf("extract: start reader %q: %w", e.Command[0], err)
+		return fail(fmt.Errorf("extract: start reader %q: %w", e.Command[0], err))
 	}
+	x.stdin = stdin
+	x.out = &countingReader{r: stdout, max: lim.maxOutput}
+	x.dec = json.NewDecoder(x.out)
+	return x, nil
+}
 
-	r := childResult{lim: lim}
-	out := &countingReader{r: stdout, max: lim.maxOutput}
-	r.info, r.childErr, r.readErr = readChild(out, mode, func(p Page) error {
-		if p.Error != "" {
-			if r.pageErrors == 0 {
-				r.firstPageError = p.Error
+// begin writes pdf to a spawned child and reads its first line, with the
+// timeout's clock running. On any failure the child is gone and the error
+// is what the run amounts to.
+func (x *Extraction) begin(ctx context.Context, pdf []byte) error {
+	x.resume()
+	stop := context.AfterFunc(ctx, x.cancel)
+	defer stop()
+	// The write ends when the child has read it all, or when Wait closes
+	// the pipe of a child that is gone.
+	go func() {
+		_, _ = x.stdin.Write(pdf)
+		_ = x.stdin.Close()
+	}()
+	x.res.info, x.res.childErr, x.res.readErr = readInfo(x.dec)
+	if x.res.readErr != nil || x.res.childErr != "" {
+		return x.finish(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		x.Close()
+		return fmt.Errorf("extract: %w", context.Cause(ctx))
+	}
+	if x.mode == modeText {
+		x.pause() // until Pages
+	}
+	return nil
+}
+
+// Info is what the child said about the PDF.
+func (x *Extraction) Info() Info { return x.res.info }
+
+// Pages lets the child read the text of every page and calls onPage (if not
+// nil) for each, in order, as Extractor.Extract does; the child is gone when
+// it returns.
+func (x *Extraction) Pages(ctx context.Context, onPage func(Page) error) error {
+	return x.read(ctx, onPage)
+}
+
+// read reads what the child writes after its first line, as its mode has
+// it, and waits for the child to end: the pages' text in text mode (after
+// opening the gate), the page's image in render mode, nothing more in info
+// mode.
+func (x *Extraction) read(ctx context.Context, onPage func(Page) error) error {
+	if err := ctx.Err(); err != nil {
+		x.Close()
+		return fmt.Errorf("extract: %w", err)
+	}
+	if x.mode == modeText {
+		x.resume()
+	}
+	stop := context.AfterFunc(ctx, x.cancel)
+	defer stop()
+	if x.gate != nil {
+		// A child that is not silo may have closed its end: what it wrote
+		// is read all the same.
+		_, _ = x.gate.Write([]byte{1})
+		x.closeGate()
+	}
+	switch x.mode {
+	case modeText:
+		x.res.childErr, x.res.readErr = readPages(x.dec, x.res.info.Pages, func(p Page) error {
+			if p.Error != "" {
+				if x.res.pageErrors == 0 {
+					x.res.firstPageError = p.Error
+				}
+				x.res.pageErrors++
 			}
-			r.pageErrors++
-		}
-		if onPage == nil {
-			return nil
-		}
-		return onPage(p)
+			if onPage == nil {
+				return nil
+			}
+			return onPage(p)
+		})
+	case modeRender:
+		x.res.childErr, x.res.readErr = readImage(x.dec, onPage)
+	}
+	return x.finish(ctx)
+}
+
+// Close stops the child without reading any page; it does nothing once
+// Pages has returned.
+func (x *Extraction) Close() {
+	x.closeGate()
+	x.cancel()
+	x.mu.Lock()
+	ended := x.ended
+	x.mu.Unlock()
+	if !ended {
+		_ = x.cmd.Wait()
+		x.mu.Lock()
+		x.ended = true
+		x.mu.Unlock()
+	}
+}
+
+func (x *Extraction) closeGate() {
+	if x.gate != nil {
+		_ = x.gate.Close()
+	}
+}
+
+// resume starts the timeout's clock, with what is left of it.
+func (x *Extraction) resume() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.since = time.Now()
+	x.timer = time.AfterFunc(x.left, func() {
+		x.mu.Lock()
+		x.timedOut = true
+		x.mu.Unlock()
+		x.cancel()
 	})
+}
+
+// pause stops the timeout's clock.
+func (x *Extraction) pause() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.timer != nil && x.timer.Stop() {
+		x.left -= time.Since(x.since)
+	}
+	x.timer = nil
+}
+
+// finish waits for the child to end (killing it if what it said already
+// decided the run) and returns what its run amounts to; ctx is the caller's.
+func (x *Extraction) finish(ctx context.Context) error {
+	r := &x.res
 	var early *earlyEOFError
 	r.eof = errors.As(r.readErr, &early)
 	if (r.readErr != nil && !r.eof) || r.childErr != "" {
 		// Stop the child now: it may be blocked writing, or still working.
-		cancel()
+		x.cancel()
 	}
-	r.waitErr = cmd.Wait()
-	r.overOutput = out.over
-	r.timedOut = errors.Is(runCtx.Err(), context.DeadlineExceeded)
-	r.stderr = stderr.String()
-	return r.info, r.err(ctx)
+	x.closeGate()
+	r.waitErr = x.cmd.Wait()
+	x.pause()
+	x.cancel()
+	x.mu.Lock()
+	x.ended = true
+	r.timedOut = x.timedOut
+	x.mu.Unlock()
+	r.overOutput = x.out.over
+	r.stderr = x.stderr.String()
+	return r.err(ctx)
 }
 
 // extractLimits are an Extractor's limits with the defaults filled in.
@@ -329,7 +542,7 @@ type childResult struct {
 	lim            extractLimits
 	info           Info
 	childErr       string // the child's {"error": …}
-	readErr        error  // from readChild
+	readErr        error  // from readInfo or readPages
 	eof            bool   // readErr is the output ending too soon
 	waitErr        error
 	overOutput     bool
@@ -389,52 +602,49 @@ func (r *childResult) err(ctx context.Context) error {
 	return nil
 }
 
-// readChild reads the protocol from r. It returns the info line, the error
-// code the child wrote (if any), and an error when the output is malformed or
-// incomplete or onPage failed (a *callbackError).
-func readChild(r io.Reader, mode string, onPage func(Page) error) (Info, string, error) {
-	dec := json.NewDecoder(r)
-	var info Info
+// readInfo reads the child's first line. It returns what it says of the
+// PDF, the error code the child wrote instead (if any), and an error when the
+// output is malformed or ends.
+func readInfo(dec *json.Decoder) (Info, string, error) {
 	var line childLine
 	if err := dec.Decode(&line); err != nil {
 		if isEOF(err) {
-			return info, "", &earlyEOFError{"the reader stopped before it said anything"}
+			return Info{}, "", &earlyEOFError{"the reader stopped before it said anything"}
 		}
-		return info, "", fmt.Errorf("the reader's output is not JSON lines (%w)", err)
+		return Info{}, "", fmt.Errorf("the reader's output is not JSON lines (%w)", err)
 	}
 	if line.Error != "" {
-		return info, line.Error, nil
+		return Info{}, line.Error, nil
 	}
 	if line.Pages == nil || *line.Pages < 0 {
-		return info, "", errors.New("the reader's first line has no page count")
+		return Info{}, "", errors.New("the reader's first line has no page count")
 	}
-	info = Info{Pages: *line.Pages, Title: line.Title}
-	if mode == "info" {
-		return info, "", nil
-	}
-	if mode == modeRender {
-		childErr, err := readImage(dec, onPage)
-		return info, childErr, err
-	}
-	for n := 1; n <= info.Pages; n++ {
-		line = childLine{}
+	return Info{Pages: *line.Pages, Title: line.Title}, "", nil
+}
+
+// readPages reads the lines of pages 1 to pages and calls onPage for each.
+// It returns the error code the child wrote (if any), and an error when the
+// output is malformed or incomplete or onPage failed (a *callbackError).
+func readPages(dec *json.Decoder, pages int, onPage func(Page) error) (string, error) {
+	for n := 1; n <= pages; n++ {
+		var line childLine
 		if err := dec.Decode(&line); err != nil {
 			if isEOF(err) {
-				return info, "", &earlyEOFError{fmt.Sprintf("the reader stopped after %d of %d pages", n-1, info.Pages)}
+				return "", &earlyEOFError{fmt.Sprintf("the reader stopped after %d of %d pages", n-1, pages)}
 			}
-			return info, "", fmt.Errorf("the reader's output is not JSON lines (%w)", err)
+			return "", fmt.Errorf("the reader's output is not JSON lines (%w)", err)
 		}
 		if line.Error != "" && line.N == 0 {
-			return info, line.Error, nil
+			return line.Error, nil
 		}
 		if line.N != n || line.Text == nil {
-			return info, "", fmt.Errorf("the reader wrote page %d where page %d was due", line.N, n)
+			return "", fmt.Errorf("the reader wrote page %d where page %d was due", line.N, n)
 		}
 		if err := onPage(Page{Number: n, Text: *line.Text, Error: line.Error}); err != nil {
-			return info, "", &callbackError{err: err}
+			return "", &callbackError{err: err}
 		}
 	}
-	return info, "", nil
+	return "", nil
 }
 
 // earlyEOFError is the end of the child's output before the end of the
@@ -447,7 +657,7 @@ func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// callbackError carries an error of onPage through readChild.
+// callbackError carries an error of onPage through readPages.
 type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
@@ -651,18 +861,38 @@ func ExtractMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	if !emit(infoLine{Pages: pages, Title: pdfTitle(doc)}) {
 		return exitExtractFailed
 	}
-	if os.Getenv(envExtractMode) == "info" {
+	switch os.Getenv(envExtractMode) {
+	case modeInfo:
+		return exitExtractOK
+	case modeRender:
+		return renderPage(doc, pages, emit, fail)
+	default: // modeText
+		if !awaitGate() {
+			return exitExtractOK // the parent wants no pages
+		}
+		for i := range pages {
+			if !emit(extractPage(doc, i, logf)) {
+				return exitExtractFailed
+			}
+		}
 		return exitExtractOK
 	}
-	if os.Getenv(envExtractMode) == modeRender {
-		return renderPage(doc, pages, emit, fail)
+}
+
+// awaitGate waits until the parent writes a byte to the gate, the file
+// descriptor SILO_EXTRACT_GATE names, and reports whether it did: false means
+// the parent closed it (or went away) instead. Without a gate it returns true
+// at once.
+func awaitGate() bool {
+	fd, err := strconv.Atoi(os.Getenv(envExtractGate))
+	if err != nil || fd < 3 {
+		return true
 	}
-	for i := range pages {
-		if !emit(extractPage(doc, i, logf)) {
-			return exitExtractFailed
-		}
-	}
-	return exitExtractOK
+	gate := os.NewFile(uintptr(fd), "gate")
+	defer gate.Close()
+	var b [1]byte
+	n, _ := gate.Read(b[:])
+	return n == 1
 }
 
 // readInput reads the PDF from stdin, at most MaxExtractInput+1 bytes. The

@@ -693,3 +693,55 @@ func cpuTime() time.Duration {
 	}
 	return total
 }
+
+// TestExtractStart checks the child that an upload starts and a worker
+// reads: one child says what the PDF is, then reads its pages on demand;
+// its timeout does not run while it waits, and a closed one is gone.
+func TestExtractStart(t *testing.T) {
+	pdf := readFixture(t, "two-pages.pdf")
+	ctx := context.Background()
+	e := testExtractor()
+	e.Timeout = 2 * time.Second
+
+	x, err := e.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Info().Pages != 2 {
+		t.Fatalf("got %d pages, want 2", x.Info().Pages)
+	}
+	time.Sleep(3 * time.Second) // longer than the timeout: it does not run while the child waits
+	var pages []Page
+	if err := x.Pages(ctx, func(p Page) error {
+		pages = append(pages, p)
+		return nil
+	}); err != nil {
+		t.Fatalf("Pages after a wait: %v", err)
+	}
+	if len(pages) != 2 || !strings.Contains(pages[1].Text, "two") {
+		t.Errorf("got pages %+v, want 2, the second with its text", pages)
+	}
+	x.Close() // after Pages: does nothing
+
+	x, err = e.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	if err := syscall.Kill(x.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the closed child is still there (kill -0: %v)", err)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	x, err = e.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := x.Pages(cancelled, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pages with a cancelled context: got %v, want context.Canceled", err)
+	}
+
+	_, err = e.Start(ctx, []byte("%PDF-1.4 nothing else"))
+	_ = wantExtractError(t, err, ErrNotPDF, "the file is not a PDF that can be read")
+}

@@ -23,10 +23,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -849,4 +851,103 @@ func TestIngestDocumentDeletedMidway(t *testing.T) {
 			t.Errorf("got %d pages, %d chunks, file %v of a deleted document, want nothing left", pages, chunks, file)
 		}
 	})
+}
+
+// TestIngestHandoff checks that a worker reads a document with the reader
+// child its upload handed over (Ingester.Handoff) rather than a new one, and
+// that the children no worker took stop with the workers.
+func TestIngestHandoff(t *testing.T) {
+	r := newIngestRig(t, "sqlite")
+	ctx := context.Background()
+	in := r.ingester(t, NewHashEmbedder(0))
+	pdf := readFixture(t, "two-pages.pdf")
+
+	// Queued without its file: only the handed-over child can read it.
+	doc := &models.Document{PublicID: models.NewPublicID(), UserID: r.user.ID, FileName: "two-pages.pdf",
+		Title: "two-pages", SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
+	if err := r.store.InsertDocument(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	x, err := in.Extractor.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Handoff(doc.PublicID, x)
+	got := r.runUntilDone(t, in, time.Minute, doc)[0]
+	if got.Status != models.DocumentReady || got.Pages != 2 || got.Chunks == 0 {
+		t.Fatalf("got %s (%s), %d pages, %d chunks; want ready, 2 pages, chunks", got.Status, got.Error, got.Pages, got.Chunks)
+	}
+
+	in = r.ingester(t, NewHashEmbedder(0))
+	x, err = in.Extractor.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Handoff("no-such-document", x)
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	in.Run(stopped)
+	if err := syscall.Kill(x.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("a handed-over child outlived the workers (kill -0: %v)", err)
+	}
+	// Once the workers are gone, a child handed over is stopped at once.
+	x, err = in.Extractor.Start(ctx, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Handoff("another", x)
+	if err := syscall.Kill(x.cmd.Process.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("a child handed over after the workers stopped is still there (kill -0: %v)", err)
+	}
+}
+
+// TestIngestWarm checks the children started ahead of the uploads: they
+// read one PDF each, one that died while it waited is not taken for the
+// PDF's fault, and they stop with the workers.
+func TestIngestWarm(t *testing.T) {
+	ctx := context.Background()
+	in := &Ingester{Extractor: testExtractor(), Warm: 2, Log: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	pdf := readFixture(t, "two-pages.pdf")
+	seen := map[int]bool{}
+	for i := range 5 {
+		x, err := in.Start(ctx, pdf)
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if seen[x.cmd.Process.Pid] {
+			t.Fatalf("start %d: a child read a second PDF", i)
+		}
+		seen[x.cmd.Process.Pid] = true
+		if err := x.Pages(ctx, nil); err != nil {
+			t.Fatalf("pages %d: %v", i, err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the warm children start
+	}
+
+	// Kill the children that wait: the next upload must still be read.
+	in.mu.Lock()
+	warm := slices.Clone(in.warm)
+	in.mu.Unlock()
+	if len(warm) == 0 {
+		t.Fatal("no warm child waits")
+	}
+	for _, x := range warm {
+		_ = syscall.Kill(-x.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	time.Sleep(50 * time.Millisecond)
+	x, err := in.Start(ctx, pdf)
+	if err != nil || x.Info().Pages != 2 {
+		t.Fatalf("after the warm children died: got %v; want 2 pages", err)
+	}
+	x.Close()
+
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	in.Run(stopped)
+	in.mu.Lock()
+	warm = slices.Clone(in.warm)
+	in.mu.Unlock()
+	if len(warm) != 0 {
+		t.Errorf("after the workers stopped: %d warm children, want none", len(warm))
+	}
 }
