@@ -220,6 +220,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	answerer, err := rag.NewAnswerer(cfg)
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
 	var background sync.WaitGroup
 	defer background.Wait()
 	background.Go(func() { reconcile(ctx, tenants.Manager, log) })
@@ -236,7 +240,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := handlers.New(cfg, store, tenants.Manager, ingester, rag.NewExtractive(), tmpl, log)
+	h := handlers.New(cfg, store, tenants.Manager, ingester, answerer, tmpl, log)
 	defer h.Close()
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),

@@ -23,10 +23,9 @@ import (
 const (
 	maxConversationsListed = 50
 	maxAPIMessages         = 100
-	chatHistoryTurns       = 6
-	// maxAnswerTime is how long an answer may stay running before a reader
-	// takes it for lost (its server stopped).
-	maxAnswerTime = 5 * time.Minute
+	// runningGrace is how long past the chat timeout an answer may stay
+	// running before a reader takes it for lost (its server stopped).
+	runningGrace = 30 * time.Second
 	// pollRunning is how often a second reader of an answer that another
 	// request is writing looks for its end.
 	pollRunning = 500 * time.Millisecond
@@ -46,7 +45,7 @@ type chatReply struct {
 // returned; a failure of the model, or the context ending, is in the
 // reply's Err, with what was streamed before it kept.
 func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string, history []rag.Message, question string, emit func(token string) error) (chatReply, error) {
-	if n := chatHistoryTurns; len(history) > n {
+	if n := h.cfg.ChatHistoryTurns; len(history) > n {
 		history = history[len(history)-n:]
 	}
 	standalone := question
@@ -59,7 +58,7 @@ func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string
 			standalone = q
 		}
 	}
-	passages, err := rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, standalone, rag.ModeHybrid, defaultTopK)
+	passages, err := rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, standalone, rag.ModeHybrid, h.cfg.ChatTopK)
 	if err != nil {
 		if ctx.Err() != nil {
 			return chatReply{Err: ctx.Err()}, nil
@@ -414,7 +413,7 @@ func (h *Handler) awaitAnswer(ctx context.Context, content rag.Content, doc *mod
 	tick := time.NewTicker(pollRunning)
 	defer tick.Stop()
 	for m.Status == rag.StatusRunning || m.Status == rag.StatusPending {
-		if time.Since(m.StartedAt) > maxAnswerTime {
+		if time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
 			m.Status, m.Error = rag.StatusFailed, "The answer was interrupted. Please try again."
 			return m, content.FinishMessage(ctx, m)
 		}

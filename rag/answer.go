@@ -1,6 +1,10 @@
 package rag
 
-import "context"
+import (
+	"context"
+
+	"silo/config"
+)
 
 // Roles of the turns of a conversation.
 const (
@@ -69,3 +73,17 @@ type AnswerError struct {
 
 func (e *AnswerError) Error() string { return e.Message }
 func (e *AnswerError) Unwrap() error { return e.Err }
+
+// NewAnswerer is the answerer CHAT_PROVIDER names: the extractive one by
+// default, else a chat model on an OpenAI-compatible server or Ollama,
+// bounded by CHAT_TIMEOUT and given CHAT_HISTORY_TURNS earlier turns.
+func NewAnswerer(cfg *config.Config) (Answerer, error) {
+	opts := LLMOptions{Timeout: cfg.ChatTimeout, HistoryTurns: cfg.ChatHistoryTurns}
+	switch cfg.ChatProvider {
+	case config.ChatOpenAI:
+		return NewOpenAIAnswerer(cfg.OpenAIBaseURL, cfg.OpenAIAPIKey, cfg.ChatModelName(), opts)
+	case config.ChatOllama:
+		return NewOllamaAnswerer(cfg.OllamaHost, cfg.ChatModelName(), opts)
+	}
+	return NewExtractive(), nil
+}

@@ -140,7 +140,11 @@ func newServer(t testing.TB, cfg *config.Config, store *models.Store, newTenants
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tenants := newTenants(log)
 	ing := Ingester(cfg, store, tenants, log)
-	h := handlers.New(cfg, store, tenants, ing, rag.NewExtractive(), tmpl, log)
+	answerer, err := rag.NewAnswerer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handlers.New(cfg, store, tenants, ing, answerer, tmpl, log)
 	srv.Config.Handler = h.Router()
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())

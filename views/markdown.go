@@ -6,13 +6,56 @@ import (
 	"regexp"
 
 	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/util"
 )
 
-// md renders answers: CommonMark with tables and strikethrough. Raw HTML in
-// the source is dropped and links to javascript: and the like lose their
-// target (goldmark's safe default), so an answer can never inject markup.
-var md = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
+// md renders answers: CommonMark with tables and strikethrough. HTML in the
+// source shows as text (see escapeHTML) and links to javascript: and the
+// like lose their target (goldmark's safe default), so an answer can never
+// inject markup.
+var md = goldmark.New(
+	goldmark.WithExtensions(extension.Table, extension.Strikethrough),
+	goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(escapeHTML{}, 100))),
+)
+
+// escapeHTML renders raw HTML, inline or as a block, as escaped text: a
+// model that writes <b> means the reader to see it, and silo must never
+// pass it on as markup.
+type escapeHTML struct{}
+
+// RegisterFuncs implements renderer.NodeRenderer.
+func (escapeHTML) RegisterFuncs(r renderer.NodeRendererFuncRegisterer) {
+	r.Register(ast.KindRawHTML, func(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if entering {
+			segs := n.(*ast.RawHTML).Segments
+			for i := range segs.Len() {
+				seg := segs.At(i)
+				template.HTMLEscape(w, seg.Value(src))
+			}
+		}
+		return ast.WalkSkipChildren, nil
+	})
+	r.Register(ast.KindHTMLBlock, func(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		b := n.(*ast.HTMLBlock)
+		_, _ = w.WriteString("<p>")
+		lines := b.Lines()
+		for i := range lines.Len() {
+			line := lines.At(i)
+			template.HTMLEscape(w, line.Value(src))
+		}
+		if b.HasClosure() {
+			template.HTMLEscape(w, b.ClosureLine.Value(src))
+		}
+		_, _ = w.WriteString("</p>\n")
+		return ast.WalkSkipChildren, nil
+	})
+}
 
 // pageCite matches a page citation in an answer: [p. 12], [p. 12–13],
 // [pp. 3-4].
@@ -26,5 +69,5 @@ func Markdown(s string) template.HTML {
 	if err := md.Convert([]byte(src), &buf); err != nil {
 		return template.HTML(template.HTMLEscapeString(s)) //nolint:gosec // escaped
 	}
-	return template.HTML(buf.String()) //nolint:gosec // goldmark without WithUnsafe escapes raw HTML and unsafe links
+	return template.HTML(buf.String()) //nolint:gosec // goldmark escapes text; escapeHTML escapes raw HTML; unsafe links are dropped
 }

@@ -1,4 +1,4 @@
-package main
+package rag_test
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestNewAnswerer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := newAnswerer(cfg)
+		a, err := rag.NewAnswerer(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,64 @@
+package handlers_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"silo/testrig"
+)
+
+// TestBrowserChat asks a question on a document's page in Chromium: the
+// answer streams in token by token, ends with its sources, a source shows
+// its page, the conversation is there after a reload, and the stop button
+// keeps what was written.
+func TestBrowserChat(t *testing.T) {
+	t.Parallel()
+	fake := testrig.NewFakeLLM(t)
+	answer := "The city lies on the **St. Johns River** [p. 1], the longest river in Florida."
+	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(answer), TokenDelay: 40 * time.Millisecond})
+	srv, _, id := llmServer(t, fake, nil)
+	c := newChrome(t, srv)
+	c.signIn("reader@example.com")
+	c.open("/documents/" + id)
+	c.waitFor("the chat form", `!!document.querySelector("#ask textarea")`)
+
+	c.step("ask", chromedp.SendKeys(chromedp.CSS("#question"), chatQuestion), chromedp.Click(chromedp.CSS(`#ask button[type="submit"]`)))
+	// Tokens arrive one by one: some text shows before the answer is done.
+	c.waitFor("part of the answer", `(() => { const s = document.querySelector(".msg-assistant .streaming");
+		return !!s && s.textContent.length > 0 && s.textContent.length < `+strconv.Itoa(len(answer))+` })()`)
+	c.waitFor("the finished answer", `!!document.querySelector(".msg-assistant .sources")`)
+	if got := c.textOf(".msg-assistant .msg-body"); !strings.Contains(got, "St. Johns River") || strings.Contains(got, "**") {
+		t.Errorf("the answer reads %q, want the markdown rendered", got)
+	}
+	if got := c.textOf(".msg-user"); got != chatQuestion {
+		t.Errorf("the question reads %q", got)
+	}
+	if v, _ := eval[string](c, `document.querySelector("#question").value`); v != "" {
+		t.Errorf("the question box still holds %q", v)
+	}
+	if !strings.Contains(c.location(), "?c=") {
+		t.Errorf("the address %s does not name the conversation", c.location())
+	}
+
+	// A source shows its page.
+	c.step("open a source", chromedp.Click(chromedp.CSS(".sources a.cite")))
+	c.waitFor("the cited page", `location.hash.startsWith("#page-") && !!document.querySelector(location.hash + ":target img")`)
+	c.waitFor("the page image", `(() => { const img = document.querySelector(location.hash + " img"); return img.complete && img.naturalWidth > 0 })()`)
+
+	// After a reload, the conversation is still there.
+	c.open(c.location())
+	c.waitFor("the saved conversation", `document.querySelectorAll(".msg").length === 2 && !!document.querySelector(".msg-assistant .sources")`)
+
+	// Stop: a slow answer stopped half-way keeps what came.
+	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(strings.Repeat("word ", 300)), TokenDelay: 30 * time.Millisecond})
+	c.step("ask again", chromedp.SendKeys(chromedp.CSS("#question"), "And what else?"), chromedp.Click(chromedp.CSS(`#ask button[type="submit"]`)))
+	c.waitFor("the second answer streaming", `(() => { const s = document.querySelectorAll(".msg-assistant .streaming"); return s.length === 1 && s[0].textContent.length > 10 })()`)
+	c.step("stop", chromedp.Click(chromedp.CSS(".msg-assistant .stop")))
+	c.waitFor("the stopped answer", `[...document.querySelectorAll(".msg-assistant")].pop().innerText.includes("You stopped this answer")`)
+	c.wantNoProblems("chatting")
+
+}
