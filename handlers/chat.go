@@ -58,7 +58,7 @@ func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string
 			standalone = q
 		}
 	}
-	passages, err := rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, standalone, rag.ModeHybrid, h.cfg.ChatTopK)
+	passages, err := h.searchTurn(ctx, content, docID, standalone)
 	if err != nil {
 		if ctx.Err() != nil {
 			return chatReply{Err: ctx.Err()}, nil
@@ -71,6 +71,17 @@ func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string
 		return emit(token)
 	})
 	return chatReply{Text: text.String(), Citations: rag.Cite(standalone, text.String(), passages), Err: err}, nil
+}
+
+// searchTurn searches the document for a chat once a search slot is free.
+func (h *Handler) searchTurn(ctx context.Context, content rag.Content, docID, query string) ([]rag.Result, error) {
+	select {
+	case h.searching <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-h.searching }()
+	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, query, rag.ModeHybrid, h.cfg.ChatTopK)
 }
 
 // failureMessage is what a person reads about an answer that ended early.

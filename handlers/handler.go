@@ -44,6 +44,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -74,11 +75,15 @@ type Handler struct {
 	docs     *rag.Ingester
 	answerer rag.Answerer
 	// running lets a stop button reach the request writing an answer.
-	running  runningAnswers
-	views    *views.Templates
-	log      *slog.Logger
-	sessions *scs.SessionManager
-	google   *oauth2.Config
+	running runningAnswers
+	// searching bounds the searches run at once (they are CPU-bound), so
+	// that under load a new chat's stream still opens at once and waits
+	// for its turn there.
+	searching chan struct{}
+	views     *views.Templates
+	log       *slog.Logger
+	sessions  *scs.SessionManager
+	google    *oauth2.Config
 	// httpClient talks to Google; its timeout bounds a sign-in.
 	httpClient *http.Client
 	// stop ends the session clean-up goroutine, which closes done.
@@ -97,6 +102,7 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, docs 
 		tenants:    tenants,
 		docs:       docs,
 		answerer:   answerer,
+		searching:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
