@@ -16,6 +16,7 @@ import (
 	"silo/rag"
 	"silo/testrig"
 	"silo/testrig/datasets"
+	"silo/testrig/testdb"
 )
 
 // The chat tests ask about a real article (its PDF and one of its SQuAD
@@ -31,7 +32,25 @@ const (
 // document.
 func chatServer(t testing.TB, configure func(*config.Config)) (*testrig.Server, account, string) {
 	t.Helper()
-	srv := docServer(t, configure)
+	return withReadyDocument(t, docServer(t, configure))
+}
+
+// pgChatServer is chatServer with tenant databases on the PostgreSQL server
+// of TEST_POSTGRES_URL.
+func pgChatServer(t testing.TB, configure func(*config.Config)) (*testrig.Server, account, string) {
+	t.Helper()
+	databaseURL := testdb.NewDatabaseURL(t, config.SQLite)
+	store := testdb.Open(t, databaseURL)
+	testdb.Migrate(t, store)
+	cfg := testrig.Config(databaseURL)
+	configure(cfg)
+	return withReadyDocument(t, testrig.NewPostgresServer(t, cfg, store))
+}
+
+// withReadyDocument signs a reader in to srv and gives them a ready
+// document.
+func withReadyDocument(t testing.TB, srv *testrig.Server) (*testrig.Server, account, string) {
+	t.Helper()
 	b, a := signedInAccount(t, srv, "reader@example.com")
 	b.Ingester = srv.Ingester
 	id := uploadPDF(t, srv, a, chatPDF, datasets.Read(t, "squad-pdfs", chatPDF))
@@ -240,21 +259,38 @@ func TestChatExtractive(t *testing.T) {
 // with OPENAI_BASE_URL pointing at it.
 func llmServer(t testing.TB, fake *testrig.FakeLLM, configure func(*config.Config)) (*testrig.Server, account, string) {
 	t.Helper()
-	return chatServer(t, func(cfg *config.Config) {
+	return chatServer(t, llmConfig(fake, configure))
+}
+
+// llmConfig configures silo to answer through fake, then applies configure.
+func llmConfig(fake *testrig.FakeLLM, configure func(*config.Config)) func(*config.Config) {
+	return func(cfg *config.Config) {
 		cfg.ChatProvider = config.ChatOpenAI
 		cfg.OpenAIBaseURL = fake.URL
 		cfg.OpenAIAPIKey = "sk-test-secret"
 		if configure != nil {
 			configure(cfg)
 		}
-	})
+	}
 }
 
 func TestChatAPIStreams(t *testing.T) {
-	fake := testrig.NewFakeLLM(t)
+	servers := map[string]func(testing.TB, func(*config.Config)) (*testrig.Server, account, string){
+		"sqlite tenants": chatServer, "postgres tenants": pgChatServer,
+	}
+	for name, newServer := range servers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fake := testrig.NewFakeLLM(t)
+			srv, a, id := newServer(t, llmConfig(fake, nil))
+			testChatAPIStreams(t, fake, srv, a, id)
+		})
+	}
+}
+
+func testChatAPIStreams(t *testing.T, fake *testrig.FakeLLM, srv *testrig.Server, a account, id string) {
 	answer := testrig.Words("It runs along the St. Johns River [p. 1].")
 	fake.Reply(testrig.LLMReply{Tokens: answer})
-	srv, a, id := llmServer(t, fake, nil)
 
 	got := readAPIStream(t, apiChatEvents(t, srv, a, id, chatBody(chatQuestion)))
 	if want := []string{"token", "citations", "done"}; strings.Join(got.Order, ",") != strings.Join(want, ",") {
