@@ -544,6 +544,34 @@ func TestChatPage(t *testing.T) {
 	}
 }
 
+// TestChatPageModelFailures shows each failure of the model in the
+// conversation: the reason, what was written before it, and a retry.
+func TestChatPageModelFailures(t *testing.T) {
+	for _, tc := range failureCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := testrig.NewFakeLLM(t)
+			fake.Reply(tc.reply)
+			b, _, id := llmServer(t, fake, func(cfg *config.Config) { cfg.ChatTimeout = time.Second })
+			if tc.closed {
+				fake.Close()
+			}
+			turn := ask(t, b, id, "", chatQuestion)
+			tokens, done := readAnswer(t, b, turn.stream)
+			alert := regexp.MustCompile(`role="alert">([^<]+)<`).FindStringSubmatch(done)
+			if alert == nil || !strings.Contains(strings.ToLower(html.UnescapeString(alert[1])), tc.message) || !strings.Contains(done, "/retry") {
+				t.Errorf("the failed answer:\n%s\nwant a message saying %q and a retry button", done, tc.message)
+			}
+			if len(tokens) != tc.partial {
+				t.Errorf("%d tokens streamed before the failure, want %d", len(tokens), tc.partial)
+			}
+			if strings.Contains(done, "sk-test-secret") {
+				t.Error("the page shows the API key")
+			}
+		})
+	}
+}
+
 func TestChatPageFailureAndRetry(t *testing.T) {
 	fake := testrig.NewFakeLLM(t)
 	fake.Reply(testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs"), Cut: testrig.CutEnd, CutAfter: 3})
