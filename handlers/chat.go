@@ -110,6 +110,21 @@ func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (rag.
 	return rag.NewContent(db), release, nil
 }
 
+// openDocument loads the signed-in user's ready document and opens its
+// tenant database; when it cannot, it has answered and ok is false. Call
+// release when done.
+func (h *Handler) openDocument(c *gin.Context) (doc *models.Document, content rag.Content, release func(), ok bool) {
+	if doc, ok = h.readyDocument(c); !ok {
+		return nil, rag.Content{}, nil, false
+	}
+	content, release, err := h.tenantContent(c.Request.Context(), doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return nil, rag.Content{}, nil, false
+	}
+	return doc, content, release, true
+}
+
 // readyDocument loads the signed-in user's document and refuses one that
 // is not ready to chat with or search.
 func (h *Handler) readyDocument(c *gin.Context) (*models.Document, bool) {
@@ -244,23 +259,19 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 // ask is the chat form: it saves the question and an empty answer, and
 // answers with both, the answer's stream opening as it lands.
 func (h *Handler) ask(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, content, release, ok := h.openDocument(c)
 	if !ok {
 		return
 	}
+	defer release()
 	question := strings.TrimSpace(c.PostForm("question"))
 	if msg := checkQuestion(question); msg != "" {
 		h.fail(c, http.StatusUnprocessableEntity, msg, nil)
 		return
 	}
 	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	defer release()
 	var conv *rag.Conversation
+	var err error
 	if id := c.PostForm("conversation"); id != "" {
 		conv, err = content.Conversation(ctx, doc.PublicID, id)
 	} else {
@@ -317,17 +328,12 @@ func (h *Handler) chatMessage(c *gin.Context, content rag.Content, doc *models.D
 // An answer already written, or being written by another request, ends
 // with its "done" at once or when it ends.
 func (h *Handler) answerStream(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, content, release, ok := h.openDocument(c)
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
 	defer release()
+	ctx := c.Request.Context()
 	m, ok := h.chatMessage(c, content, doc)
 	if !ok {
 		return
@@ -336,7 +342,8 @@ func (h *Handler) answerStream(c *gin.Context) {
 		h.fail(c, http.StatusNotFound, "There is no such answer.", nil)
 		return
 	}
-	claimed := false
+	var claimed bool
+	var err error
 	if m.Status == rag.StatusPending {
 		if claimed, err = content.ClaimMessage(ctx, m.ID, h.answerer.Name()); err != nil {
 			h.fail(c, http.StatusInternalServerError, "", err)
@@ -469,17 +476,12 @@ func (h *Handler) stopAnswer(c *gin.Context) {
 // retryAnswer is the retry button of a failed or stopped answer: it is
 // answered again, in place.
 func (h *Handler) retryAnswer(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, content, release, ok := h.openDocument(c)
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
 	defer release()
+	ctx := c.Request.Context()
 	m, ok := h.chatMessage(c, content, doc)
 	if !ok {
 		return

@@ -62,10 +62,11 @@ func citationsOrEmpty(cs []rag.Citation) []rag.Citation {
 // answers one JSON object {answer, citations, answerer}, or 502 with the
 // error and the partial answer.
 func (h *Handler) apiChat(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, content, release, ok := h.openDocument(c)
 	if !ok {
 		return
 	}
+	defer release()
 	var req chatRequest
 	if err := decodeJSON(c, &req); err != nil {
 		h.fail(c, http.StatusBadRequest, err.Error(), nil)
@@ -77,13 +78,6 @@ func (h *Handler) apiChat(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	defer release()
-
 	if c.Query("stream") == "false" {
 		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
 		if err != nil {

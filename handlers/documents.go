@@ -291,17 +291,13 @@ func (h *Handler) documentPage(c *gin.Context) {
 
 // removeDocument deletes a document's bytes, pages, chunks and
 // conversations from the tenant database, then its row.
-func (h *Handler) removeDocument(ctx context.Context, u *models.User, doc *models.Document) error {
-	v, err := h.store.VectorDatabaseByUser(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	db, release, err := h.tenants.DB(ctx, v)
+func (h *Handler) removeDocument(ctx context.Context, doc *models.Document) error {
+	content, release, err := h.tenantContent(ctx, doc)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := rag.NewContent(db).DeleteDocument(ctx, doc.PublicID); err != nil {
+	if err := content.DeleteDocument(ctx, doc.PublicID); err != nil {
 		return err
 	}
 	return h.store.DeleteDocument(ctx, doc.ID)
@@ -313,7 +309,7 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.removeDocument(c.Request.Context(), currentUser(c), doc); err != nil {
+	if err := h.removeDocument(c.Request.Context(), doc); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
@@ -425,7 +421,7 @@ func (h *Handler) apiDeleteDocument(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := h.removeDocument(c.Request.Context(), currentUser(c), doc); err != nil {
+	if err := h.removeDocument(c.Request.Context(), doc); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}

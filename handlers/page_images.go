@@ -76,16 +76,11 @@ func (h *Handler) pageImage(c *gin.Context) {
 // pagePNG returns page n of doc as a PNG from the cache in the user's
 // tenant database, or draws it in the PDF reader child and caches it.
 func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]byte, error) {
-	v, err := h.store.VectorDatabaseByUser(ctx, doc.UserID)
-	if err != nil {
-		return nil, err
-	}
-	db, release, err := h.tenants.DB(ctx, v)
+	content, release, err := h.tenantContent(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	content := rag.NewContent(db)
 	img, err := content.PageImage(ctx, doc.PublicID, n)
 	if !errors.Is(err, rag.ErrNoPageImage) {
 		return img, err

@@ -87,16 +87,12 @@ func (h *Handler) apiSearch(c *gin.Context) {
 // search runs a query against a document in the signed-in user's database.
 func (h *Handler) search(c *gin.Context, doc *models.Document, query, mode string, k int) ([]rag.Result, error) {
 	ctx := c.Request.Context()
-	v, err := h.store.VectorDatabaseByUser(ctx, doc.UserID)
-	if err != nil {
-		return nil, err
-	}
-	db, release, err := h.tenants.DB(ctx, v)
+	content, release, err := h.tenantContent(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, rag.NewContent(db), doc.PublicID, query, mode, k)
+	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, doc.PublicID, query, mode, k)
 }
 
 // decodeJSON reads a JSON body into v, with errors a client can act on.
