@@ -48,6 +48,12 @@ func TestBrowserChat(t *testing.T) {
 	c.step("open a source", chromedp.Click(chromedp.CSS(".sources a.cite")))
 	c.waitFor("the cited page", `location.hash.startsWith("#page-") && !!document.querySelector(location.hash + ":target img")`)
 	c.waitFor("the page image", `(() => { const img = document.querySelector(location.hash + " img"); return img.complete && img.naturalWidth > 0 })()`)
+	// with its snippet highlighted: boxes over the image, inside the figure.
+	c.waitFor("the snippet highlighted", `(() => { const hl = document.querySelectorAll(location.hash + " .hl-layer .hl");
+		if (hl.length === 0) return false;
+		const img = document.querySelector(location.hash + " img").getBoundingClientRect();
+		return [...hl].every(b => { const r = b.getBoundingClientRect();
+			return r.width > 0 && r.height > 0 && r.left >= img.left - 1 && r.right <= img.right + 1 && r.top >= img.top - 1 && r.bottom <= img.bottom + 1 }) })()`)
 
 	// After a reload, the conversation is still there.
 	c.open(c.location())

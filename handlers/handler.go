@@ -9,6 +9,7 @@
 //	GET  /documents/list          poll while ingesting      document_list.html
 //	GET  /documents/:id           one document; when ready, its pages and chat (?c= a conversation)  document.html (chat_message.html)
 //	GET  /documents/:id/pages/:n  a page's image (chat page)  PNG, drawn by the PDF reader child, cached
+//	GET  /documents/:id/pages/:n/boxes?text=  where a source's snippet lies on the page  {boxes: [{x, y, w, h}]}, from the PDF reader child
 //	POST /documents/:id/chat      ask a question (htmx)     chat_turn.html: the question and its answer, streaming
 //	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
 //	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
@@ -215,6 +216,7 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/documents/list", h.documentList)
 	signedIn.GET("/documents/:id", h.documentPage)
 	signedIn.GET("/documents/:id/pages/:n", h.pageImage)
+	signedIn.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
 	signedIn.POST("/documents/:id/delete", h.deleteDocument)
 	signedIn.POST("/documents/:id/retry", h.retryDocument)
 	signedIn.POST("/documents/:id/chat", h.ask)

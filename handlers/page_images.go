@@ -42,14 +42,8 @@ var (
 // document, an unknown id, a page the document does not have and a document
 // that is not ready are all 404.
 func (h *Handler) pageImage(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, n, ok := h.readyPage(c)
 	if !ok {
-		return
-	}
-	n, err := strconv.Atoi(c.Param("n"))
-	// One address per page: "01" and "+1" are not page 1.
-	if err != nil || strconv.Itoa(n) != c.Param("n") || n < 1 || n > doc.Pages || doc.Status != models.DocumentReady {
-		h.fail(c, http.StatusNotFound, "There is no such page.", nil)
 		return
 	}
 	img, err := h.pagePNG(c.Request.Context(), doc, n)

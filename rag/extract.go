@@ -170,6 +170,9 @@ type Page struct {
 	Error string
 	// png is the page's image, in render mode only (see Render).
 	png []byte
+	// boxes are where the text looked for lies, in locate mode only (see
+	// Locate).
+	boxes []Box
 }
 
 // Extractor reads PDFs in a child process with a timeout, a memory limit and
@@ -410,8 +413,8 @@ func (x *Extraction) Pages(ctx context.Context, onPage func(Page) error) error {
 
 // read reads what the child writes after its first line, as its mode has
 // it, and waits for the child to end: the pages' text in text mode (after
-// opening the gate), the page's image in render mode, nothing more in info
-// mode.
+// opening the gate), the page's image in render mode, the boxes in locate
+// mode, nothing more in info mode.
 func (x *Extraction) read(ctx context.Context, onPage func(Page) error) error {
 	if err := ctx.Err(); err != nil {
 		x.Close()
@@ -444,6 +447,8 @@ func (x *Extraction) read(ctx context.Context, onPage func(Page) error) error {
 		})
 	case modeRender:
 		x.res.childErr, x.res.readErr = readImage(x.dec, onPage)
+	case modeLocate:
+		x.res.childErr, x.res.readErr = readBoxes(x.dec, onPage)
 	}
 	return x.finish(ctx)
 }
@@ -866,6 +871,8 @@ func ExtractMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitExtractOK
 	case modeRender:
 		return renderPage(doc, pages, emit, fail)
+	case modeLocate:
+		return locatePage(doc, pages, emit, fail)
 	default: // modeText
 		if !awaitGate() {
 			return exitExtractOK // the parent wants no pages

@@ -74,30 +74,40 @@ type imageLine struct {
 // A page the PDF does not have is an *ExtractError of ErrNoPage; other
 // failures are as for Extract.
 func (e *Extractor) Render(ctx context.Context, pdf []byte, n int) ([]byte, error) {
-	if n < 1 {
-		return nil, &ExtractError{Kind: ErrNoPage, Detail: "page " + strconv.Itoa(n)}
-	}
-	child := *e
-	child.Env = append(slices.Clip(e.Env), envExtractPage+"="+strconv.Itoa(n))
-	var img []byte
-	got := 0
-	info, err := child.run(ctx, pdf, modeRender, func(p Page) error {
-		got, img = p.Number, p.png
-		return nil
-	})
-	if n > info.Pages && info.Pages > 0 {
-		return nil, &ExtractError{Kind: ErrNoPage, Detail: fmt.Sprintf("page %d of %d", n, info.Pages)}
-	}
+	p, err := e.runPage(ctx, pdf, n, modeRender)
 	if err != nil {
 		return nil, err
 	}
-	if got != n {
-		return nil, &ExtractError{Kind: ErrReaderFailed, Detail: fmt.Sprintf("the reader drew page %d where page %d was due", got, n)}
+	if p.Number != n {
+		return nil, &ExtractError{Kind: ErrReaderFailed, Detail: fmt.Sprintf("the reader drew page %d where page %d was due", p.Number, n)}
 	}
-	if err := checkPageImage(img); err != nil {
+	if err := checkPageImage(p.png); err != nil {
 		return nil, &ExtractError{Kind: ErrReaderFailed, Detail: err.Error()}
 	}
-	return img, nil
+	return p.png, nil
+}
+
+// runPage runs a child in mode on page n (from 1) of pdf, with env added
+// to its environment, and returns what it wrote of the page. A page the PDF
+// does not have is an *ExtractError of ErrNoPage.
+func (e *Extractor) runPage(ctx context.Context, pdf []byte, n int, mode string, env ...string) (Page, error) {
+	if n < 1 {
+		return Page{}, &ExtractError{Kind: ErrNoPage, Detail: "page " + strconv.Itoa(n)}
+	}
+	child := *e
+	child.Env = append(append(slices.Clip(e.Env), envExtractPage+"="+strconv.Itoa(n)), env...)
+	var got Page
+	info, err := child.run(ctx, pdf, mode, func(p Page) error {
+		got = p
+		return nil
+	})
+	if n > info.Pages && info.Pages > 0 {
+		return Page{}, &ExtractError{Kind: ErrNoPage, Detail: fmt.Sprintf("page %d of %d", n, info.Pages)}
+	}
+	if err != nil {
+		return Page{}, err
+	}
+	return got, nil
 }
 
 // checkPageImage makes sure the child's image is a PNG within the limits:
@@ -140,12 +150,9 @@ func readImage(dec *json.Decoder, onPage func(Page) error) (string, error) {
 // doc (which has pages pages) and writes it as the image line. emit and fail
 // are ExtractMain's.
 func renderPage(doc *fitz.Document, pages int, emit func(any) bool, fail func(int, string) int) int {
-	n, err := strconv.Atoi(os.Getenv(envExtractPage))
-	if err != nil || n < 1 {
-		return fail(exitExtractFailed, fmt.Sprintf("%s=%q: want a page number", envExtractPage, os.Getenv(envExtractPage)))
-	}
-	if n > pages {
-		return fail(exitExtractFailed, childErrNoPage)
+	n, msg := childPage(pages)
+	if msg != "" {
+		return fail(exitExtractFailed, msg)
 	}
 	bounds, err := doc.Bound(n - 1)
 	if err != nil {
@@ -163,6 +170,19 @@ func renderPage(doc *fitz.Document, pages int, emit func(any) bool, fail func(in
 		return exitExtractFailed
 	}
 	return exitExtractOK
+}
+
+// childPage is the page (from 1) of a PDF of pages pages that
+// SILO_EXTRACT_PAGE names, or the error for the child to write.
+func childPage(pages int) (int, string) {
+	n, err := strconv.Atoi(os.Getenv(envExtractPage))
+	switch {
+	case err != nil || n < 1:
+		return 0, fmt.Sprintf("%s=%q: want a page number", envExtractPage, os.Getenv(envExtractPage))
+	case n > pages:
+		return 0, childErrNoPage
+	}
+	return n, ""
 }
 
 // pageImageDPI is the resolution that draws a page of bounds b (in points,

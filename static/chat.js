@@ -1,6 +1,8 @@
 // The chat of a document page: the question box sends on Enter (Shift+Enter
 // for a new line), empties after sending, and the conversation follows the
 // newest answer as it streams. The forms and streams themselves are htmx.
+// A source clicked shows its page (the link's #page-N does that) with the
+// source's snippet highlighted, where the server finds it on the page.
 (function () {
   "use strict";
   function setup() {
@@ -35,7 +37,47 @@
       var msg = e.target.closest && e.target.closest(".msg");
       if (msg) msg.classList.add("reconnecting");
     });
+    messages.addEventListener("click", function (e) {
+      var link = e.target.closest && e.target.closest('a[href^="#page-"]');
+      if (link) highlight(link);
+    });
     follow();
+  }
+  var asked = 0; // the latest highlight asked for; earlier answers are dropped
+  // highlight removes the highlights shown and, for a source with a
+  // snippet, asks where the snippet lies on its page and lays a box over
+  // each line of it.
+  function highlight(link) {
+    var mine = ++asked;
+    document.querySelectorAll(".page-image .hl-layer").forEach(function (l) { l.remove(); });
+    var figure = document.getElementById(link.getAttribute("href").slice(1));
+    var snippet = link.getAttribute("data-snippet");
+    var img = figure && figure.querySelector("img");
+    if (!img || !snippet) return;
+    fetch(img.getAttribute("src") + "/boxes?text=" + encodeURIComponent(snippet), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (found) {
+        if (!found || !found.boxes.length || mine !== asked) return;
+        var layer = document.createElement("div");
+        layer.className = "hl-layer";
+        found.boxes.forEach(function (b) {
+          var box = document.createElement("div");
+          box.className = "hl";
+          box.style.left = b.x * 100 + "%";
+          box.style.top = b.y * 100 + "%";
+          box.style.width = b.w * 100 + "%";
+          box.style.height = b.h * 100 + "%";
+          layer.appendChild(box);
+        });
+        // The layer takes the image's proportions, so the boxes' shares
+        // of it are shares of the page.
+        var fit = function () {
+          layer.style.aspectRatio = (img.naturalWidth || img.width) + " / " + (img.naturalHeight || img.height);
+        };
+        if (img.complete) fit(); else img.addEventListener("load", fit, { once: true });
+        figure.appendChild(layer);
+      })
+      .catch(function () { /* no highlight; the page still shows */ });
   }
   // errorText pulls the message out of silo's error page.
   function errorText(html) {

@@ -1,0 +1,80 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"silo/models"
+	"silo/rag"
+)
+
+// pageBoxes answers GET /documents/:id/pages/:n/boxes?text=…: where text
+// (a citation's snippet) lies on page n of the signed-in user's ready
+// document, as {"boxes": [{"x", "y", "w", "h"}]} in fractions of the page
+// image, one box a line; the list is empty when the page does not have the
+// text. The PDF reader child looks (see rag.Extractor.Locate). A text over
+// rag.MaxLocateText bytes is refused with 422; the same pages as for
+// pageImage are 404.
+func (h *Handler) pageBoxes(c *gin.Context) {
+	doc, n, ok := h.readyPage(c)
+	if !ok {
+		return
+	}
+	text := c.Query("text")
+	if len(text) > rag.MaxLocateText {
+		h.fail(c, http.StatusUnprocessableEntity, "The text to find is too long.", nil)
+		return
+	}
+	ctx := c.Request.Context()
+	content, release, err := h.tenantContent(ctx, doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
+	pdf, err := content.File(ctx, doc.PublicID)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	// The children drawing pages and those locating text take turns.
+	renderSlots <- struct{}{}
+	boxes, err := h.docs.Extractor.Locate(ctx, pdf, n, text)
+	<-renderSlots
+	var xe *rag.ExtractError
+	switch {
+	case errors.Is(err, rag.ErrNoPage):
+		h.fail(c, http.StatusNotFound, "There is no such page.", err)
+		return
+	case errors.As(err, &xe):
+		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be read: "+xe.Reason()+".", err)
+		return
+	case err != nil:
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	if boxes == nil {
+		boxes = []rag.Box{}
+	}
+	c.JSON(http.StatusOK, gin.H{"boxes": boxes})
+}
+
+// readyPage loads the signed-in user's document and the page number of the
+// route's :n; when the document is not ready or has no such page (another
+// user's document, an unknown id, page "0", "01" or past the last), it has
+// answered 404 and ok is false.
+func (h *Handler) readyPage(c *gin.Context) (doc *models.Document, n int, ok bool) {
+	if doc, ok = h.userDocument(c); !ok {
+		return nil, 0, false
+	}
+	n, err := strconv.Atoi(c.Param("n"))
+	// One address per page: "01" and "+1" are not page 1.
+	if err != nil || strconv.Itoa(n) != c.Param("n") || n < 1 || n > doc.Pages || doc.Status != models.DocumentReady {
+		h.fail(c, http.StatusNotFound, "There is no such page.", nil)
+		return nil, 0, false
+	}
+	return doc, n, true
+}
