@@ -79,7 +79,7 @@ func TestPageBoxes(t *testing.T) {
 func TestPageBoxesReaderFailure(t *testing.T) {
 	t.Parallel()
 	srv, _, id := chatServer(t, nil)
-	reader := srv.Ingester.Extractor.Command
+	reader, timeout := srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout
 	srv.Ingester.Extractor.Command = append([]string{"sh", "-c",
 		`if [ "$SILO_EXTRACT_MODE" = locate ]; then exec sleep 60; fi; exec "$@"`, "reader"}, reader...)
 	srv.Ingester.Extractor.Timeout = 2 * time.Second
@@ -88,7 +88,7 @@ func TestPageBoxesReaderFailure(t *testing.T) {
 	if !strings.Contains(body, "Page 2 could not be read: timed out after 2 s.") {
 		t.Errorf("got %.300q, want the reason", body)
 	}
-	srv.Ingester.Extractor.Command = reader
+	srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout = reader, timeout
 	resp, body = srv.Get(t, boxesPath(id, "2", "Jacksonville is the largest city"))
 	wantStatus(t, resp, http.StatusOK, body)
 }
