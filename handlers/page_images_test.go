@@ -282,7 +282,7 @@ func TestPageImageRenderFailure(t *testing.T) {
 	srv := docServer(t, nil)
 	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
 	id := readyDocument(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
-	reader := srv.Ingester.Extractor.Command
+	reader, timeout := srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout
 	path := "/documents/" + id + "/pages/1"
 
 	for _, tc := range []struct {
@@ -310,7 +310,7 @@ func TestPageImageRenderFailure(t *testing.T) {
 	if n := pageImages(t, srv, ann.user.ID, id); n != 0 {
 		t.Errorf("got %d cached page images after failures, want none", n)
 	}
-	srv.Ingester.Extractor.Command = reader
+	srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout = reader, timeout
 	resp, body := annBrowser.Get(t, path)
 	_ = wantPageImage(t, resp, body)
 }
