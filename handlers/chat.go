@@ -352,7 +352,7 @@ func (h *Handler) answerStream(c *gin.Context) {
 	}
 	sse := startSSE(c)
 	if claimed {
-		h.streamAnswer(c, sse, content, doc, m)
+		h.streamAnswer(c, sse, doc, m)
 		return
 	}
 	m, err = h.awaitAnswer(ctx, content, doc, m)
@@ -365,41 +365,78 @@ func (h *Handler) answerStream(c *gin.Context) {
 	_ = h.sendDone(sse, doc, m)
 }
 
-// streamAnswer writes the claimed answer m into the page and saves it.
-func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, content rag.Content, doc *models.Document, m *rag.StoredMessage) {
+// streamAnswer writes the claimed answer m and streams it into the page.
+// The answer is written in the background, so a person who closes the
+// page, or whose connection drops, finds it finished when they come back;
+// only the stop button (or the chat timeout) ends it early.
+func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, m *rag.StoredMessage) {
+	// The writer holds the tenant database for itself: it may outlive
+	// this request.
+	content, release, err := h.tenantContent(h.backgroundCtx, doc)
+	if err != nil {
+		h.log.Error("chat: open the workspace", "err", err)
+		return
+	}
 	history, question, err := questionOf(c.Request.Context(), content, m)
 	if err != nil {
+		release()
 		h.log.Error("chat: read the conversation", "err", err)
 		return
 	}
 	key := answerKey(currentUser(c).ID, m.ID)
-	ctx, cancel := context.WithCancel(c.Request.Context())
-	defer cancel()
+	ctx, cancel := context.WithCancel(h.backgroundCtx)
 	h.running.add(key, cancel)
-	defer h.running.remove(key)
-
-	reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
-		return sse.send("token", template.HTMLEscapeString(token))
+	gone := c.Request.Context().Done()
+	tokens := make(chan string)
+	finished := make(chan *rag.StoredMessage, 1)
+	h.background.Go(func() {
+		defer release()
+		defer cancel()
+		defer h.running.remove(key)
+		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
+			select {
+			case tokens <- token:
+			case <-gone: // nobody is watching; the answer goes on
+			}
+			return nil
+		})
+		close(tokens)
+		h.finishAnswer(ctx, content, doc, m, reply, err)
+		finished <- m
 	})
+	for token := range tokens {
+		if err := sse.send("token", template.HTMLEscapeString(token)); err != nil {
+			return
+		}
+	}
+	select {
+	case m = <-finished:
+		_ = h.sendDone(sse, doc, m)
+	case <-gone:
+	}
+}
+
+// finishAnswer saves how an answer ended: done, stopped by the person,
+// failed with the reason. What was written is kept in every case.
+func (h *Handler) finishAnswer(ctx context.Context, content rag.Content, doc *models.Document, m *rag.StoredMessage, reply chatReply, err error) {
 	m.Content, m.Citations, m.Status, m.Answerer = reply.Text, reply.Citations, rag.StatusDone, h.answerer.Name()
 	switch {
 	case err != nil:
 		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
 		m.Status, m.Error = rag.StatusFailed, "The document could not be searched. Please try again."
+	case reply.Err != nil && h.backgroundCtx.Err() != nil:
+		m.Status, m.Error = rag.StatusFailed, "The server restarted while answering. Please try again."
 	case reply.Err != nil && ctx.Err() != nil && !errors.Is(reply.Err, context.DeadlineExceeded):
 		m.Status = rag.StatusStopped
 	case reply.Err != nil:
 		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
 		m.Status, m.Error = rag.StatusFailed, failureMessage(reply.Err)
 	}
-	// Save even when the person has gone: what was written is theirs.
-	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancelSave()
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := content.FinishMessage(saveCtx, m); err != nil {
 		h.log.Error("chat: save the answer", "err", err)
-		return
 	}
-	_ = h.sendDone(sse, doc, m)
 }
 
 // questionOf returns the question an answer answers and the turns before

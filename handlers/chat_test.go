@@ -637,6 +637,36 @@ func TestChatPageStop(t *testing.T) {
 	}
 }
 
+// An answer goes on when the page that asked for it goes away, and is
+// there, finished, when the person comes back.
+func TestChatPageAnswerOutlivesThePage(t *testing.T) {
+	fake := testrig.NewFakeLLM(t)
+	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(strings.Repeat("word ", 60) + "end."), TokenDelay: 10 * time.Millisecond})
+	b, _, id := llmServer(t, fake, nil)
+
+	turn := ask(t, b, id, "", chatQuestion)
+	ctx, leave := context.WithCancel(context.Background())
+	defer leave()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.URL+turn.stream, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := readEvents(ctx, b.Browser, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := s.next(t, chatWait); !ok || ev.Name != "token" {
+		t.Fatalf("got %+v, want a token", ev)
+	}
+	leave()
+
+	// Coming back, the stream waits for the answer and ends with it.
+	_, done := readAnswer(t, b, turn.stream)
+	if !strings.Contains(done, "end.") || strings.Contains(done, "stopped") || strings.Contains(done, `role="alert"`) {
+		t.Errorf("the answer after leaving and coming back:\n%s\nwant it whole", done)
+	}
+}
+
 func TestChatPageTenantIsolation(t *testing.T) {
 	fake := testrig.NewFakeLLM(t)
 	b, _, id := llmServer(t, fake, nil)
