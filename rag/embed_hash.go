@@ -250,6 +250,54 @@ const (
 
 // embed writes the embedding of text into v (len(v) == e.dims, zeroed).
 func (e *hashEmbedder) embed(s *hashScratch, text string, v []float32) {
+	e.count(s, text)
+	e.project(s, v)
+}
+
+// similarities returns the cosine similarity of q, an embedding of e's, to
+// the embedding of each text, as Embed would make them but without a dense
+// vector per text: it is cheap enough to compare a query with every
+// sentence of a search's candidates.
+func (e *hashEmbedder) similarities(q []float32, texts []string) []float64 {
+	s := scratchPool.Get().(*hashScratch)
+	defer func() {
+		if len(s.slots) <= maxPooledSlots {
+			scratchPool.Put(s)
+		}
+	}()
+	v := make([]float32, e.dims) // zero between texts: only touched buckets are written
+	seen := make([]bool, e.dims)
+	touched := make([]uint64, 0, 256)
+	out := make([]float64, len(texts))
+	qNorm := float64(vectorNorm(q))
+	for i, t := range texts {
+		e.count(s, t)
+		touched = touched[:0]
+		for _, j := range s.used {
+			b, val := e.bucket(&s.slots[j])
+			if !seen[b] {
+				seen[b] = true
+				touched = append(touched, b)
+			}
+			v[b] += val
+			s.slots[j] = featureSlot{}
+		}
+		s.used = s.used[:0]
+		var dot, norm float64
+		for _, b := range touched {
+			dot += float64(q[b]) * float64(v[b])
+			norm += float64(v[b]) * float64(v[b])
+			v[b], seen[b] = 0, false
+		}
+		if norm > 0 && qNorm > 0 {
+			out[i] = dot / math.Sqrt(norm) / qNorm
+		}
+	}
+	return out
+}
+
+// count adds the features of text to s.
+func (e *hashEmbedder) count(s *hashScratch, text string) {
 	s.havePrev = false
 	tok := s.tok[:0]
 	numeric := true // tok holds only digits (and joined separators) so far
@@ -298,7 +346,6 @@ func (e *hashEmbedder) embed(s *hashScratch, text string, v []float32) {
 		e.word(s, tok, numeric)
 	}
 	s.tok = tok[:0]
-	e.project(s, v)
 }
 
 // word adds the features of one token.
@@ -337,22 +384,28 @@ func (e *hashEmbedder) word(s *hashScratch, tok []byte, numeric bool) {
 // project turns the counted features into a signed, hashed, sublinear-tf,
 // L2-normalised vector, and empties the table.
 func (e *hashEmbedder) project(s *hashScratch, v []float32) {
-	dims := uint64(len(v))
 	for _, i := range s.used {
 		sl := &s.slots[i]
-		val := sl.w
-		if sl.n > 1 {
-			val *= 1 + float32(math.Log(float64(sl.n)))
-		}
-		b, _ := bits.Mul64(sl.h, dims) // the high bits pick the bucket
-		if sl.h&1 == 1 {               // the low bit the sign
-			val = -val
-		}
+		b, val := e.bucket(sl)
 		v[b] += val
 		*sl = featureSlot{}
 	}
 	s.used = s.used[:0]
 	normalize(v)
+}
+
+// bucket returns the dimension a counted feature goes to and its signed,
+// sublinear value there.
+func (e *hashEmbedder) bucket(sl *featureSlot) (uint64, float32) {
+	val := sl.w
+	if sl.n > 1 {
+		val *= 1 + float32(math.Log(float64(sl.n)))
+	}
+	b, _ := bits.Mul64(sl.h, uint64(e.dims)) // the high bits pick the bucket
+	if sl.h&1 == 1 {                         // the low bit the sign
+		val = -val
+	}
+	return b, val
 }
 
 // lengthWeight stands in for inverse document frequency: in English the

@@ -15,14 +15,18 @@ import (
 
 // Search modes.
 const (
-	ModeHybrid   = "hybrid"   // vector and full text, fused by reciprocal rank
+	ModeHybrid   = "hybrid"   // vector and full-text candidates, re-ranked by their best sentences
 	ModeVector   = "vector"   // embeddings alone
 	ModeFullText = "fulltext" // full-text ranking alone
 )
 
-// rrfK damps reciprocal rank fusion: a passage's fused score is the sum of
-// 1/(rrfK + rank) over the lists it is in.
-const rrfK = 60
+// candidateDepth is how many candidates each list of a hybrid search
+// brings to the re-ranking.
+const candidateDepth = 40
+
+// MaxPassageRunes is the longest passage a search returns: a chunk is
+// widened up to it with the sentences of its neighbours (see widen).
+const MaxPassageRunes = 1200
 
 // Result is one passage found for a query, best first.
 type Result struct {
@@ -39,70 +43,53 @@ type Searcher struct {
 }
 
 // Search returns the k best passages of the document for the query. A
-// document with k chunks or more always yields k results (iterative index
-// scans on PostgreSQL, an exact scan on SQLite).
+// document with k chunks or more always yields k results in the hybrid and
+// vector modes (iterative index scans on PostgreSQL, an exact scan on
+// SQLite). A hybrid search re-ranks the union of both lists by evidence
+// from their texts (see rerank). Each passage is its chunk widened toward
+// its best sentence with whole sentences of the chunks around it, up to
+// MaxPassageRunes.
 func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode string, k int) ([]Result, error) {
 	if k < 1 {
 		return nil, nil
 	}
-	depth := max(4*k, 20) // each list's candidates for the fusion
-	var lists [][]Result
-	if mode == ModeHybrid || mode == ModeVector {
-		vs, err := s.vectorSearch(ctx, c, docID, query, depth)
-		if err != nil {
-			return nil, err
-		}
-		lists = append(lists, vs)
-	}
-	if mode == ModeHybrid || mode == ModeFullText {
-		ts, err := c.fullTextSearch(ctx, docID, query, depth)
-		if err != nil {
-			return nil, err
-		}
-		lists = append(lists, ts)
-	}
-	if len(lists) == 0 {
+	if mode != ModeHybrid && mode != ModeVector && mode != ModeFullText {
 		return nil, fmt.Errorf("rag: unknown search mode %q", mode)
 	}
-	if len(lists) == 1 {
-		return lists[0][:min(k, len(lists[0]))], nil
+	depth := k
+	if mode == ModeHybrid {
+		depth = max(k, candidateDepth)
 	}
-	pool := fuse(lists, 2*depth)
-	lists = append(lists, sentenceRank(query, pool))
-	return fuse(lists, k), nil
-}
-
-// fuse merges ranked lists by reciprocal rank.
-func fuse(lists [][]Result, k int) []Result {
-	byID := map[int64]*Result{}
-	for _, list := range lists {
-		for rank, r := range list {
-			f, ok := byID[r.ChunkID]
-			if !ok {
-				r.Score = 0
-				f = &r
-				byID[r.ChunkID] = f
-			}
-			f.Score += 1 / float64(rrfK+rank+1)
+	var vs, ts []candidate
+	var err error
+	if mode != ModeFullText {
+		if vs, err = s.vectorSearch(ctx, c, docID, query, depth); err != nil {
+			return nil, err
 		}
 	}
-	out := make([]Result, 0, len(byID))
-	for _, r := range byID {
-		out = append(out, *r)
-	}
-	slices.SortFunc(out, func(a, b Result) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
-			return c
+	if mode != ModeVector {
+		if ts, err = c.fullTextSearch(ctx, docID, query, depth); err != nil {
+			return nil, err
 		}
-		return cmp.Compare(a.ChunkID, b.ChunkID)
-	})
-	return out[:min(k, len(out))]
+	}
+	var found []candidate
+	switch mode {
+	case ModeHybrid:
+		found = rerank(query, vs, ts, k)
+	case ModeVector:
+		found = vs[:min(k, len(vs))]
+		markBest(query, found)
+	default:
+		found = ts[:min(k, len(ts))]
+		markBest(query, found)
+	}
+	return c.widen(ctx, docID, found)
 }
 
 // vectorSearch ranks the document's chunks by cosine similarity to the
 // query's embedding. A query without content words has no direction and
 // finds nothing this way.
-func (s Searcher) vectorSearch(ctx context.Context, c Content, docID, query string, n int) ([]Result, error) {
+func (s Searcher) vectorSearch(ctx context.Context, c Content, docID, query string, n int) ([]candidate, error) {
 	vs, err := s.Embedder.Embed(ctx, []string{query})
 	if err != nil {
 		return nil, fmt.Errorf("rag: embed the query: %w", err)
@@ -117,8 +104,8 @@ func (s Searcher) vectorSearch(ctx context.Context, c Content, docID, query stri
 	return c.sqliteVectorSearch(ctx, docID, q, n)
 }
 
-func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, n int) ([]Result, error) {
-	var out []Result
+func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, n int) ([]candidate, error) {
+	var out []candidate
 	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		// A filter on the document after an HNSW scan could leave fewer than
 		// n rows; iterative scans keep reading the index until n match.
@@ -127,7 +114,7 @@ func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, 
 				return fmt.Errorf("rag: %s: %w", set, err)
 			}
 		}
-		return tx.NewRaw(`SELECT id AS chunk_id, text, page, page_end, 1 - (embedding <=> ?) AS score
+		return tx.NewRaw(`SELECT id AS chunk_id, text, page, page_end, position, 1 - (embedding <=> ?) AS score
 			FROM chunks WHERE document_id = ? AND embedding IS NOT NULL
 			ORDER BY embedding <=> ? LIMIT ?`, c.vector(q), docID, c.vector(q), n).Scan(ctx, &out)
 	})
@@ -135,26 +122,26 @@ func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, 
 		return nil, fmt.Errorf("rag: vector search: %w", err)
 	}
 	// relaxed_order may return neighbours slightly out of order.
-	slices.SortStableFunc(out, func(a, b Result) int { return cmp.Compare(b.Score, a.Score) })
+	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.Score, a.Score) })
 	return out, nil
 }
 
-func (c Content) sqliteVectorSearch(ctx context.Context, docID string, q []float32, n int) ([]Result, error) {
+func (c Content) sqliteVectorSearch(ctx context.Context, docID string, q []float32, n int) ([]candidate, error) {
 	var rows []struct {
-		Result
+		candidate
 		Embedding []byte `bun:"embedding"`
 	}
-	err := c.db.NewRaw(`SELECT id AS chunk_id, text, page, page_end, embedding FROM chunks
+	err := c.db.NewRaw(`SELECT id AS chunk_id, text, page, page_end, position, embedding FROM chunks
 		WHERE document_id = ? AND embedding IS NOT NULL`, docID).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("rag: vector search: %w", err)
 	}
-	out := make([]Result, 0, len(rows))
+	out := make([]candidate, 0, len(rows))
 	for _, r := range rows {
 		r.Score = cosine(q, r.Embedding)
-		out = append(out, r.Result)
+		out = append(out, r.candidate)
 	}
-	slices.SortStableFunc(out, func(a, b Result) int { return cmp.Compare(b.Score, a.Score) })
+	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.Score, a.Score) })
 	return out[:min(n, len(out))], nil
 }
 
@@ -182,20 +169,36 @@ func vectorNorm(v []float32) float32 {
 
 // fullTextSearch ranks the document's chunks by the query's words: cover
 // density over an OR of the query's lexemes on PostgreSQL, bm25 on SQLite.
-func (c Content) fullTextSearch(ctx context.Context, docID, query string, n int) ([]Result, error) {
-	var out []Result
+func (c Content) fullTextSearch(ctx context.Context, docID, query string, n int) ([]candidate, error) {
+	var out []candidate
 	var err error
 	if c.db.Engine == "postgres" {
-		err = c.db.NewRaw(`SELECT id AS chunk_id, text, page, page_end, ts_rank_cd(tsv, q, 1) AS score
-			FROM chunks, to_tsquery('english', replace(plainto_tsquery('english', ?)::text, ' & ', ' | ')) AS q
-			WHERE document_id = ? AND tsv @@ q
-			ORDER BY score DESC, id LIMIT ?`, query, docID, n).Scan(ctx, &out)
+		err = c.db.NewRaw(`WITH terms AS MATERIALIZED (
+				SELECT DISTINCT l, quote_literal(l)::tsquery AS q
+				FROM unnest(tsvector_to_array(to_tsvector('english', ?))) AS l
+			), hits AS MATERIALIZED (
+				SELECT c.id, t.l, ts_rank(c.tsv, t.q, 1) AS rank
+				FROM chunks c JOIN terms t ON c.tsv @@ t.q
+				WHERE c.document_id = ?
+			), size AS MATERIALIZED (
+				SELECT count(*) AS n FROM chunks WHERE document_id = ?
+			), weights AS MATERIALIZED (
+				SELECT l, ln(1 + (size.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+				FROM hits, size GROUP BY l, size.n
+			), best AS (
+				SELECT h.id, sum(w.idf * h.rank) AS score
+				FROM hits h JOIN weights w USING (l)
+				GROUP BY h.id ORDER BY score DESC, h.id LIMIT ?
+			)
+			SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, b.score
+			FROM best b JOIN chunks c USING (id)
+			ORDER BY b.score DESC, c.id`, query, docID, docID, n).Scan(ctx, &out)
 	} else {
 		match := ftsQuery(query)
 		if match == "" {
 			return nil, nil
 		}
-		err = c.db.NewRaw(`SELECT c.id AS chunk_id, c.text, c.page, c.page_end, -bm25(chunks_fts) AS score
+		err = c.db.NewRaw(`SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
 			FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
 			WHERE chunks_fts MATCH ? AND c.document_id = ?
 			ORDER BY bm25(chunks_fts), c.id LIMIT ?`, match, docID, n).Scan(ctx, &out)

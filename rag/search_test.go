@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"silo/config"
 	"silo/models"
@@ -104,6 +105,9 @@ func TestSearch(t *testing.T) {
 					if strings.Contains(r.Text, "revenue") {
 						t.Errorf("%s: a passage of another document came back: %q", mode, r.Text[:40])
 					}
+					if n := utf8.RuneCountInString(r.Text); n > rag.MaxPassageRunes {
+						t.Errorf("%s: got a passage of %d runes, want at most %d", mode, n, rag.MaxPassageRunes)
+					}
 				}
 				for i := 1; i < len(res); i++ {
 					if res[i].Score > res[i-1].Score {
@@ -113,9 +117,11 @@ func TestSearch(t *testing.T) {
 			}
 
 			// Text that is FTS syntax is searched as words, never obeyed.
-			for _, q := range []string{`"unbalanced`, `lighthouse*`, `NEAR(keeper cat)`, `keeper OR 1=1 --`, `'; DROP TABLE chunks; --`, `   `, `the of and`} {
-				if _, err := s.Search(ctx, c, "small", q, rag.ModeHybrid, 3); err != nil {
-					t.Errorf("query %q: %v", q, err)
+			for _, q := range []string{`"unbalanced`, `lighthouse*`, `NEAR(keeper cat)`, `keeper OR 1=1 --`, `'; DROP TABLE chunks; --`, `   `, `the of and`, `keeper's & !cat | (storm`, `a:* <-> b`} {
+				for _, mode := range []string{rag.ModeHybrid, rag.ModeVector, rag.ModeFullText} {
+					if _, err := s.Search(ctx, c, "small", q, mode, 3); err != nil {
+						t.Errorf("%s query %q: %v", mode, q, err)
+					}
 				}
 			}
 			if res, _ := s.Search(ctx, c, "small", "lighthouse", rag.ModeHybrid, 3); len(res) != 3 {
@@ -123,6 +129,42 @@ func TestSearch(t *testing.T) {
 			}
 			if res, err := s.Search(ctx, c, "missing", "lighthouse", rag.ModeHybrid, 3); err != nil || len(res) != 0 {
 				t.Errorf("search of an unknown document: got %d results, %v; want none", len(res), err)
+			}
+		})
+	}
+}
+
+// TestSearchWidens checks that a passage grows past its chunk toward its
+// best sentence: the answer here is the first sentence of the next chunk,
+// after a paragraph that ends with the question's other words.
+func TestSearchWidens(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			db := searchDB(t, engine)
+			c := rag.NewContent(db)
+			e := rag.NewHashEmbedder(0)
+			filler := strings.Repeat("The harbour book lists ships, tides and weather for every day of the year. ", 10)
+			pages := []string{
+				filler + "\n\nThe keeper's cat Marmalade lived on the island of Skerryvore.",
+				"She was born there in 1893. " + filler,
+				filler,
+			}
+			chunks := index(t, c, e, "doc", pages)
+			if len(chunks) < 3 {
+				t.Fatalf("got %d chunks, want at least 3", len(chunks))
+			}
+			res, err := rag.Searcher{Embedder: e}.Search(context.Background(), c, "doc", "In what year was Marmalade the cat born on Skerryvore?", rag.ModeHybrid, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != 1 || !strings.Contains(res[0].Text, "Marmalade") || !strings.Contains(res[0].Text, "1893") {
+				t.Fatalf("got %+v, want the passage with Marmalade and 1893", res)
+			}
+			if n := utf8.RuneCountInString(res[0].Text); n > rag.MaxPassageRunes {
+				t.Errorf("got %d runes, want at most %d", n, rag.MaxPassageRunes)
+			}
+			if res[0].Page != 1 || res[0].PageEnd != 2 {
+				t.Errorf("got pages %d-%d, want 1-2", res[0].Page, res[0].PageEnd)
 			}
 		})
 	}

@@ -6,55 +6,507 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
-// sentenceRank orders the candidates of a search by their best sentence: a
-// question is usually answered by one sentence that shares its rarer words,
-// while a passage can rank high on words scattered over many sentences.
-// Word weights are inverse frequencies among the candidates.
-func sentenceRank(query string, cands []Result) []Result {
-	q := termSet(query)
-	if len(q) == 0 || len(cands) == 0 {
+// A hybrid search re-ranks the union of its vector and full-text candidates
+// by evidence it computes from their texts, the same way on every engine.
+// A question is usually answered by one sentence that shares its rarer
+// words, often in the same order, while a passage can rank high on words
+// scattered over many sentences; so beside the passage's own BM25 and
+// vector scores, the evidence is its best sentence: the weight of the
+// question's words in it (and, for less, in the sentence after it), the
+// pairs of neighbouring question words it keeps together, and its
+// similarity to the question as the offline embedder sees it (word pairs
+// and character n-grams, which also match misspelt and inflected words).
+// Word weights are BM25 inverse frequencies among the candidates. Each
+// feature is divided by its best value among the candidates, then weighted:
+const (
+	weightBM25     = 1.0 // the passage's BM25 over the candidates
+	weightSentence = 1.0 // its best sentence's share of the question's words
+	weightVector   = 0.5 // the cosine of the tenant's embeddings
+	weightPairs    = 0.5 // question word pairs kept next to each other
+	weightSentVec  = 1.0 // the best sentence's offline-embedding similarity
+
+	bm25K1 = 1.2
+	bm25B  = 0.75
+
+	// nextSentence is how much a question word counts when it is only in
+	// the sentence after the best one (a clause often runs on).
+	nextSentence = 0.5
+	// numberBoost raises a sentence with a number that is not in the
+	// question, when the question asks for one (when, how many…).
+	numberBoost = 0.2
+)
+
+// sentenceMatcher embeds sentences for the sentence similarity: a lexical
+// matcher of its own, whatever embedder the tenant's vectors come from.
+var sentenceMatcher = NewHashEmbedder(DefaultHashDims).(*hashEmbedder)
+
+// candidate is a chunk a search found, with what widening it needs.
+type candidate struct {
+	Result
+	Position int `bun:"position"`
+	best     int // byte offset in Text of its best sentence
+}
+
+// question is a query as the re-ranking reads it.
+type question struct {
+	text        string
+	terms       []string // distinct content terms
+	pairs       map[[2]string]bool
+	idf         map[string]float64
+	wantsNumber bool
+}
+
+// passageText is a candidate's text as the re-ranking reads it.
+type passageText struct {
+	terms     []string // content terms in order
+	sentences []span
+	bounds    []int // sentence j's terms are terms[bounds[j]:bounds[j+1]]
+}
+
+// span is a byte range [start, end) of a text.
+type span struct{ start, end int }
+
+// rerank orders the union of the candidate lists by evidence and returns
+// the best k, each with its best sentence marked. The lists' scores are
+// ignored except vs's cosines.
+func rerank(query string, vs, ts []candidate, k int) []candidate {
+	pool := slices.Clone(vs)
+	cosine := map[int64]float64{}
+	floor := 0.0
+	for i, c := range vs {
+		cosine[c.ChunkID] = c.Score
+		if i == 0 || c.Score < floor {
+			floor = c.Score
+		}
+	}
+	for _, c := range ts {
+		if _, ok := cosine[c.ChunkID]; !ok {
+			cosine[c.ChunkID] = floor // not among the nearest: at most the farthest of them
+			pool = append(pool, c)
+		}
+	}
+	if len(pool) == 0 {
 		return nil
 	}
-	df := map[string]int{}
-	chunkTerms := make([]map[string]bool, len(cands))
-	for i, c := range cands {
-		chunkTerms[i] = termSet(c.Text)
-		for t := range q {
-			if chunkTerms[i][t] {
-				df[t]++
-			}
+	tr := newTermReader()
+	texts, df := readPassages(tr, pool)
+	q := readQuestion(tr, query, df, len(pool))
+	features := [][]float64{
+		bm25Scores(q, texts),
+		sentenceScores(q, pool, texts),
+		make([]float64, len(pool)),
+		pairScores(q, texts),
+		sentenceSimilarities(query, pool, texts),
+	}
+	for i, c := range pool {
+		features[2][i] = cosine[c.ChunkID]
+	}
+	weights := []float64{weightBM25, weightSentence, weightVector, weightPairs, weightSentVec}
+	for i := range pool {
+		pool[i].Score = 0
+	}
+	for f, scores := range features {
+		top := slices.Max(scores)
+		if top <= 0 {
+			continue
+		}
+		for i, s := range scores {
+			pool[i].Score += weights[f] * s / top
 		}
 	}
-	idf := func(t string) float64 { return math.Log(1 + float64(len(cands))/float64(1+df[t])) }
-	out := make([]Result, len(cands))
-	for i, c := range cands {
-		best := 0.0
-		sentences := splitSentences(c.Text)
-		for j, s := range sentences {
-			terms := termSet(s)
-			if j+1 < len(sentences) { // a clause may run on into the next sentence
-				for t := range termSet(sentences[j+1]) {
-					terms[t] = true
-				}
-			}
-			score := 0.0
-			for t := range q {
-				if terms[t] {
-					score += idf(t)
-				}
-			}
-			best = max(best, score)
+	slices.SortStableFunc(pool, func(a, b candidate) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
 		}
-		out[i] = c
-		out[i].Score = best
+		return cmp.Compare(a.ChunkID, b.ChunkID)
+	})
+	return pool[:min(k, len(pool))]
+}
+
+// sentenceRank orders passages by the evidence of their texts alone, as
+// rerank does without vector scores, best first.
+func sentenceRank(query string, passages []Result) []Result {
+	cands := make([]candidate, len(passages))
+	for i, p := range passages {
+		cands[i] = candidate{Result: p}
+		cands[i].ChunkID = int64(i)
 	}
-	slices.SortStableFunc(out, func(a, b Result) int { return cmp.Compare(b.Score, a.Score) })
+	ranked := rerank(query, nil, cands, len(cands))
+	out := make([]Result, len(ranked))
+	for i, c := range ranked {
+		out[i] = passages[c.ChunkID]
+		out[i].Score = c.Score
+	}
 	return out
 }
 
-// termSet is the set of a text's content words, stemmed.
+// markBest marks the best sentence of each candidate for the query, with
+// word weights from the candidates themselves.
+func markBest(query string, cands []candidate) {
+	tr := newTermReader()
+	texts, df := readPassages(tr, cands)
+	sentenceScores(readQuestion(tr, query, df, len(cands)), cands, texts)
+}
+
+// readQuestion reads a query: its content terms (a term none of the n
+// candidates has is replaced by the most common close spelling among them),
+// its pairs of neighbouring terms, and BM25 weights from the document
+// frequencies df among the candidates.
+func readQuestion(tr *termReader, query string, df map[string]int, n int) question {
+	q := question{text: query, pairs: map[[2]string]bool{}, idf: map[string]float64{}, wantsNumber: asksForNumber(query)}
+	var prev string
+	for _, t := range tr.read(query, nil) {
+		if df[t] == 0 {
+			t = closestTerm(t, df)
+		}
+		if prev != "" && prev != t {
+			q.pairs[[2]string{prev, t}] = true
+		}
+		prev = t
+		if _, ok := q.idf[t]; !ok {
+			q.terms = append(q.terms, t)
+			d := float64(df[t])
+			q.idf[t] = 0
+			if d > 0 {
+				q.idf[t] = math.Log(1 + (float64(n)-d+0.5)/(d+0.5))
+			}
+		}
+	}
+	return q
+}
+
+// readPassages splits the candidates' texts into sentences and content
+// terms, and counts in how many of them each term is.
+func readPassages(tr *termReader, cands []candidate) ([]passageText, map[string]int) {
+	texts := make([]passageText, len(cands))
+	df := map[string]int{}
+	last := map[string]int{} // the last candidate (+1) counted in df
+	for i, c := range cands {
+		p := passageText{sentences: sentenceSpans(c.Text)}
+		p.bounds = make([]int, len(p.sentences)+1)
+		for j, s := range p.sentences {
+			p.terms = tr.read(c.Text[s.start:s.end], p.terms)
+			p.bounds[j+1] = len(p.terms)
+		}
+		for _, t := range p.terms {
+			if last[t] != i+1 {
+				last[t] = i + 1
+				df[t]++
+			}
+		}
+		texts[i] = p
+	}
+	return texts, df
+}
+
+// has reports whether sentence j of the passage has the term.
+func (p *passageText) has(j int, t string) bool {
+	return slices.Contains(p.terms[p.bounds[j]:p.bounds[j+1]], t)
+}
+
+// bm25Scores is each passage's Okapi BM25 for the question's terms.
+func bm25Scores(q question, texts []passageText) []float64 {
+	var total int
+	for _, p := range texts {
+		total += len(p.terms)
+	}
+	avg := max(float64(total)/float64(len(texts)), 1)
+	out := make([]float64, len(texts))
+	for i, p := range texts {
+		tf := map[string]int{}
+		for _, t := range p.terms {
+			if _, ok := q.idf[t]; ok {
+				tf[t]++
+			}
+		}
+		norm := 1 - bm25B + bm25B*float64(len(p.terms))/avg
+		for t, n := range tf {
+			f := float64(n)
+			out[i] += q.idf[t] * f * (bm25K1 + 1) / (f + bm25K1*norm)
+		}
+	}
+	return out
+}
+
+// sentenceScores is the weight of the question's terms in each passage's
+// best sentence, and marks that sentence in cands.
+func sentenceScores(q question, cands []candidate, texts []passageText) []float64 {
+	out := make([]float64, len(texts))
+	for i, p := range texts {
+		best := -1.0
+		for j, s := range p.sentences {
+			score := 0.0
+			for _, t := range q.terms {
+				switch {
+				case p.has(j, t):
+					score += q.idf[t]
+				case j+1 < len(p.sentences) && p.has(j+1, t):
+					score += nextSentence * q.idf[t]
+				}
+			}
+			if q.wantsNumber && hasNewNumber(cands[i].Text[s.start:s.end], q.text) {
+				score *= 1 + numberBoost
+			}
+			if score > best {
+				best = score
+				cands[i].best = s.start
+			}
+		}
+		out[i] = max(best, 0)
+	}
+	return out
+}
+
+// pairScores is the weight of the question's pairs of neighbouring terms
+// that each passage has next to each other, in the same order.
+func pairScores(q question, texts []passageText) []float64 {
+	out := make([]float64, len(texts))
+	for i, p := range texts {
+		seen := map[[2]string]bool{}
+		for j := 0; j+1 < len(p.terms); j++ {
+			pair := [2]string{p.terms[j], p.terms[j+1]}
+			if q.pairs[pair] && !seen[pair] {
+				seen[pair] = true
+				out[i] += q.idf[pair[0]] + q.idf[pair[1]]
+			}
+		}
+	}
+	return out
+}
+
+// sentenceSimilarities is the best similarity of a passage's sentences to
+// the query, as sentenceMatcher embeds them.
+func sentenceSimilarities(query string, cands []candidate, texts []passageText) []float64 {
+	var sentences []string
+	var owner []int
+	for i, p := range texts {
+		for _, s := range p.sentences {
+			sentences = append(sentences, cands[i].Text[s.start:s.end])
+			owner = append(owner, i)
+		}
+	}
+	q := make([]float32, sentenceMatcher.dims)
+	s := scratchPool.Get().(*hashScratch)
+	sentenceMatcher.embed(s, query, q)
+	scratchPool.Put(s)
+	out := make([]float64, len(texts))
+	for j, sim := range sentenceMatcher.similarities(q, sentences) {
+		out[owner[j]] = max(out[owner[j]], sim)
+	}
+	return out
+}
+
+// termReader reads the content terms of texts: the words that carry their
+// topic, lower-cased, without stop words, and stemmed harder than the
+// embedder does (a derivational suffix goes too: "legislative" and
+// "legislation" meet). It remembers each word's term: a search reads the
+// same words many times.
+type termReader struct {
+	terms map[string]string // word → term; "" for a stop word
+	word  []byte
+}
+
+func newTermReader() *termReader { return &termReader{terms: map[string]string{}} }
+
+// read appends the content terms of text to dst.
+func (tr *termReader) read(text string, dst []string) []string {
+	flush := func() {
+		if len(tr.word) == 0 {
+			return
+		}
+		t, ok := tr.terms[string(tr.word)]
+		if !ok {
+			w := string(tr.word)
+			if !isStopWord(tr.word) {
+				t = string(stripDerivation(stem(tr.word)))
+			}
+			tr.terms[w] = t
+		}
+		if t != "" {
+			dst = append(dst, t)
+		}
+		tr.word = tr.word[:0]
+	}
+	for _, r := range text {
+		switch {
+		case r < utf8.RuneSelf && isASCIIWord(byte(r)):
+			c := byte(r)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			tr.word = append(tr.word, c)
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsNumber(r)):
+			tr.word = utf8.AppendRune(tr.word, unicode.ToLower(r))
+		default:
+			flush()
+		}
+	}
+	flush()
+	return dst
+}
+
+// derivationalSuffixes are stripped from stemmed words (so without a
+// plural s or a final e: "ativ" is "ative"), the first that fits, by their
+// last letter.
+var derivationalSuffixes = func() map[byte][]string {
+	m := map[byte][]string{}
+	for _, s := range []string{
+		"ization", "ational", "ation", "ativ", "ically", "ical", "ian", "ial", "ic", "al", "iv",
+		"ism", "ist", "ity", "ment", "ness", "ous", "ful", "ly",
+	} {
+		m[s[len(s)-1]] = append(m[s[len(s)-1]], s)
+	}
+	return m
+}()
+
+// stripDerivation removes one derivational suffix from a stemmed word when
+// at least four letters remain, and a final e, y or i after that.
+func stripDerivation(w []byte) []byte {
+	if len(w) < 6 || !isASCIILetters(w) {
+		return w
+	}
+	for _, s := range derivationalSuffixes[w[len(w)-1]] {
+		if hasSuffix(w, s) && len(w)-len(s) >= 4 {
+			w = w[:len(w)-len(s)]
+			break
+		}
+	}
+	if n := len(w); n > 4 && (w[n-1] == 'e' || w[n-1] == 'y' || w[n-1] == 'i') {
+		w = w[:n-1]
+	}
+	return w
+}
+
+// closestTerm returns the most frequent term of df one edit from t (two
+// from a term of eight letters or more), or t when there is none or t is
+// shorter than four letters: a misspelt question word finds the document's
+// spelling.
+func closestTerm(t string, df map[string]int) string {
+	if len(t) < 4 {
+		return t
+	}
+	limit := 1
+	if len(t) >= 8 {
+		limit = 2
+	}
+	best, n := t, 0
+	for v, d := range df {
+		if d > n || (d == n && v < best && n > 0) {
+			if editDistance(t, v, limit) <= limit {
+				best, n = v, d
+			}
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau–Levenshtein (optimal string alignment)
+// distance of a and b in bytes, or limit+1 when it is larger than limit.
+func editDistance(a, b string, limit int) int {
+	if abs(len(a)-len(b)) > limit {
+		return limit + 1
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin > limit {
+			return limit + 1
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return min(prev[len(b)], limit+1)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// numberQuestions are the phrasings of a question that asks for a number
+// or a date.
+var numberQuestions = []string{
+	"how many", "how much", "how long", "how old", "how far", "how large", "how big", "how tall",
+	"how high", "what year", "which year", "what date", "what century", "what percentage",
+}
+
+// asksForNumber reports whether a question asks for a number or a date.
+func asksForNumber(query string) bool {
+	l := strings.ToLower(query)
+	if strings.HasPrefix(l, "when") || strings.Contains(l, " when ") {
+		return true
+	}
+	for _, p := range numberQuestions {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasNewNumber reports whether sentence has a number that query lacks.
+func hasNewNumber(sentence, query string) bool {
+	for _, n := range strings.FieldsFunc(sentence, func(r rune) bool { return !unicode.IsDigit(r) }) {
+		if !strings.Contains(query, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// sentenceSpans cuts a text at sentence ends (., ? or ! before a space, and
+// line breaks); the spans cover the text but its leading and trailing
+// space.
+func sentenceSpans(text string) []span {
+	var out []span
+	start := 0
+	add := func(end int) {
+		s, e := start, end
+		for s < e && isSpaceByte(text[s]) {
+			s++
+		}
+		for e > s && isSpaceByte(text[e-1]) {
+			e--
+		}
+		if s < e {
+			out = append(out, span{s, e})
+		}
+		start = end
+	}
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; (c == '.' || c == '?' || c == '!' || c == '\n') && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\n') {
+			add(i + 1)
+		}
+	}
+	add(len(text))
+	return out
+}
+
+func isSpaceByte(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// termSet is the set of a text's content words, stemmed as the embedder
+// stems them.
 func termSet(text string) map[string]bool {
 	set := map[string]bool{}
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {

@@ -1,0 +1,169 @@
+package rag
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestTermReader(t *testing.T) {
+	tr := newTermReader()
+	got := strings.Join(tr.read("The Legislative COUNCIL's legislation, Kraków's nations and 1,178 pipes", nil), " ")
+	want := "legisl council legisl kraków nation 1 178 pip"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// The same words read again give the same terms.
+	if again := strings.Join(tr.read("legislation nations", nil), " "); again != "legisl nation" {
+		t.Errorf("second read: got %q, want %q", again, "legisl nation")
+	}
+}
+
+func TestClosestTerm(t *testing.T) {
+	df := map[string]int{"mathemat": 3, "insight": 2, "develop": 4, "strong": 2, "stone": 5, "act": 9}
+	for _, tc := range []struct{ in, want string }{
+		{"mathmat", "mathemat"}, // one letter missing
+		{"insit", "insit"},      // two edits in a short word: left alone
+		{"develp", "develop"},
+		{"stong", "stone"}, // one edit from both: the more frequent
+		{"ac", "ac"},       // too short to guess
+		{"develop", "develop"},
+	} {
+		if got := closestTerm(tc.in, df); got != tc.want {
+			t.Errorf("closestTerm(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if d := editDistance("abcd", "bacd", 2); d != 1 {
+		t.Errorf("a transposition: got distance %d, want 1", d)
+	}
+	if d := editDistance("kitten", "sitting", 2); d != 3 {
+		t.Errorf("past the limit: got %d, want 3 (limit + 1)", d)
+	}
+}
+
+// TestRerank checks that the passage whose one sentence holds the
+// question's words ranks first, ahead of one that has them scattered over
+// several sentences, and that a question asking for a number prefers a
+// sentence with one.
+func TestRerank(t *testing.T) {
+	cand := func(id int64, text string) candidate {
+		return candidate{Result: Result{ChunkID: id, Text: text, Score: 0.5}, Position: int(id)}
+	}
+	filler := "The harbour was quiet that year. Ships came and went with the tides. "
+	scattered := cand(1, "The lighthouse stood on the island. "+filler+"A keeper lived there. "+filler+"His cat was black.")
+	together := cand(2, filler+"The lighthouse keeper's cat lived on the island. "+filler)
+	other := cand(3, filler+filler)
+	got := rerank("Where did the lighthouse keeper's cat live?", []candidate{scattered, other}, []candidate{together, scattered}, 3)
+	if len(got) != 3 || got[0].ChunkID != 2 {
+		t.Fatalf("got %v first, want chunk 2 (one sentence has every word)", got)
+	}
+	if s := got[0].Text[got[0].best:]; !strings.HasPrefix(s, "The lighthouse keeper's cat") {
+		t.Errorf("best sentence: got %.40q, want the one with the question's words", s)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Score > got[i-1].Score {
+			t.Errorf("not best first: %v then %v", got[i-1].Score, got[i].Score)
+		}
+	}
+
+	words := cand(4, filler+"The lighthouse was built by the keeper on the island long ago. "+filler)
+	number := cand(5, filler+"The lighthouse was built on the island in 1893 by the keeper. "+filler)
+	got = rerank("When was the lighthouse on the island built?", []candidate{words, number}, nil, 2)
+	if got[0].ChunkID != 5 {
+		t.Errorf("a question for a date: got chunk %d first, want 5 (its sentence has a year)", got[0].ChunkID)
+	}
+	if got := rerank("anything", nil, nil, 5); len(got) != 0 {
+		t.Errorf("no candidates: got %d results", len(got))
+	}
+}
+
+func TestAsksForNumber(t *testing.T) {
+	for q, want := range map[string]bool{
+		"When did the crisis begin?":          true,
+		"How many people died in Paris?":      true,
+		"In what year was the college built?": true,
+		"Who founded the college?":            false,
+		"What is the capital of Victoria?":    false,
+	} {
+		if got := asksForNumber(q); got != want {
+			t.Errorf("asksForNumber(%q): got %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestSimilaritiesMatchEmbed(t *testing.T) {
+	e := sentenceMatcher
+	texts := []string{"The keeper's cat was born in 1893.", "Photosynthesis in plants.", "", "the of and"}
+	vs, err := e.Embed(context.Background(), append([]string{"When was the keeper's cat born?"}, texts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.similarities(vs[0], texts)
+	for i := range texts {
+		var want float64
+		for j := range vs[0] {
+			want += float64(vs[0][j]) * float64(vs[i+1][j])
+		}
+		if math.Abs(got[i]-want) > 1e-5 {
+			t.Errorf("%q: got %v, want %v (the cosine of Embed's vectors)", texts[i], got[i], want)
+		}
+	}
+	if got[0] < 0.3 || got[1] > 0.1 {
+		t.Errorf("got similarities %v, want the sentence about the cat close and the other far", got)
+	}
+}
+
+func TestJoinChunks(t *testing.T) {
+	a := "First sentence here. The shared sentence at the end."
+	b := "The shared sentence at the end. Then the next one."
+	got, start := joinChunks(a, b)
+	if got != "First sentence here. The shared sentence at the end. Then the next one." || got[start:] != b {
+		t.Errorf("overlap: got %q, b at %d", got, start)
+	}
+	got, start = joinChunks("A paragraph ends.", "Another begins.")
+	if got != "A paragraph ends.\n\nAnother begins." || got[start:] != "Another begins." {
+		t.Errorf("no overlap: got %q, b at %d", got, start)
+	}
+}
+
+func TestWidenChunk(t *testing.T) {
+	sentence := func(s string, n int) string { return strings.Repeat(s+" ", n) }
+	prev := &Chunk{Text: strings.TrimSpace(sentence("Earlier text about the harbour.", 40)), Page: 1, PageEnd: 2}
+	next := &Chunk{Text: "The answer is 1893. " + strings.TrimSpace(sentence("Later text about the tides.", 40)), Page: 4, PageEnd: 4}
+	text := strings.TrimSpace(sentence("Some words of the chunk.", 20)) + " The keeper's cat was born"
+	best := strings.Index(text, "The keeper")
+	f := candidate{Result: Result{ChunkID: 7, Text: text, Page: 3, PageEnd: 3, Score: 1}, Position: 5, best: best}
+
+	for _, best := range []int{best, 0} {
+		f.best = best
+		r := widenChunk(f, prev, next)
+		grewForward := strings.Index(r.Text, "The answer is 1893.") > strings.Index(r.Text, text)
+		grewBack := strings.HasPrefix(r.Text, "Earlier")
+		if !strings.Contains(r.Text, text) || !grewForward || (best == 0 && !grewBack) {
+			t.Errorf("best sentence at %d: got %q, want the chunk, the next chunk's first sentence and, when the best sentence is the first, text before", best, r.Text)
+		}
+		if n := utf8.RuneCountInString(r.Text); n > MaxPassageRunes || n < MaxPassageRunes-40 {
+			t.Errorf("best sentence at %d: got %d runes, want just under %d", best, n, MaxPassageRunes)
+		}
+		wantPage, wantEnd := 3, 3
+		if strings.Contains(r.Text, "Earlier") {
+			wantPage = 2
+		}
+		if strings.Contains(r.Text, "1893") {
+			wantEnd = 4
+		}
+		if r.Page != wantPage || r.PageEnd != wantEnd || r.ChunkID != 7 || r.Score != 1 {
+			t.Errorf("best sentence at %d: got pages %d-%d, chunk %d, score %v; want %d-%d, 7, 1", best, r.Page, r.PageEnd, r.ChunkID, r.Score, wantPage, wantEnd)
+		}
+	}
+
+	if r := widenChunk(f, nil, nil); r.Text != text || r.Page != 3 || r.PageEnd != 3 {
+		t.Errorf("no neighbours: got %q pages %d-%d, want the chunk unchanged", r.Text, r.Page, r.PageEnd)
+	}
+	long := candidate{Result: Result{Text: strings.Repeat("x", MaxPassageRunes+1), Page: 3, PageEnd: 3}}
+	if r := widenChunk(long, prev, next); r.Text != long.Text {
+		t.Errorf("a chunk longer than a passage: got %d bytes, want it unchanged", len(r.Text))
+	}
+}
