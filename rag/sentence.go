@@ -36,7 +36,7 @@ const (
 	nextSentence = 0.5
 	// numberBoost raises a sentence with a number that is not in the
 	// question, when the question asks for one (when, how many…).
-	numberBoost = 0.2
+	numberBoost = 0.5
 )
 
 // sentenceMatcher embeds sentences for the sentence similarity: a lexical
