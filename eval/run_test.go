@@ -42,6 +42,8 @@ const topK = 5
 // through POST /api/v1/documents/{id}/search and prints hit@1, hit@5 and
 // latency per document and overall, beside the BM25 baseline over the same
 // chunks; once on SQLite tenants, once on PostgreSQL ones (TEST_POSTGRES_URL).
+// The hybrid-direct lines are the same hybrid searches called in process,
+// for the latency of the search alone.
 // make eval runs it. Knobs for tuning (make eval sets none): EVAL_ENGINES
 // (sqlite,postgres), EVAL_MODES (hybrid,vector,fulltext), EVAL_DOCS (slugs;
 // default all).
@@ -166,8 +168,42 @@ func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []s
 				t.Add(eval.FirstHit(top, q.Answers), time.Since(start))
 			}
 		}
+		if slices.Contains(modes, rag.ModeHybrid) {
+			r.direct(b, ids[i], d, report.Tally(d.Slug, rag.ModeHybrid+"-direct"))
+		}
 	}
 	return report
+}
+
+// direct asks a document's questions by calling rag.Searcher.Search in the
+// test process, as the API handler does: the search's own latency, without
+// HTTP, authentication and the control plane.
+func (r *run) direct(b *testing.B, id string, d eval.Document, t *eval.Tally) {
+	b.Helper()
+	ctx := context.Background()
+	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, release, err := r.srv.Tenants.DB(ctx, v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	s := rag.Searcher{Embedder: r.srv.Ingester.Embedder}
+	for _, q := range d.Questions {
+		start := time.Now()
+		res, err := s.Search(ctx, rag.NewContent(db), id, q.Question, rag.ModeHybrid, topK)
+		elapsed := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		top := make([]string, len(res))
+		for i, p := range res {
+			top[i] = p.Text
+		}
+		t.Add(eval.FirstHit(top, q.Answers), elapsed)
+	}
 }
 
 // do sends an API request with the run's token and decodes a JSON answer
