@@ -303,23 +303,27 @@ func (h *Handler) ask(c *gin.Context) {
 	})
 }
 
-// chatMessage loads a message of the document named in the path.
-func (h *Handler) chatMessage(c *gin.Context, content rag.Content, doc *models.Document) (*rag.StoredMessage, bool) {
+// openMessage loads a message of the signed-in user's ready document named
+// in the path, with the document and its tenant database; when it cannot,
+// it has answered and ok is false. Call release when done.
+func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content rag.Content, m *rag.StoredMessage, release func(), ok bool) {
+	if doc, content, release, ok = h.openDocument(c); !ok {
+		return nil, rag.Content{}, nil, nil, false
+	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
-	if err != nil {
-		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
-		return nil, false
+	if err == nil {
+		m, err = content.Message(c.Request.Context(), doc.PublicID, id)
 	}
-	m, err := content.Message(c.Request.Context(), doc.PublicID, id)
-	if errors.Is(err, rag.ErrNotFound) {
+	switch {
+	case err == nil:
+		return doc, content, m, release, true
+	case errors.Is(err, rag.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange):
 		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
-		return nil, false
-	}
-	if err != nil {
+	default:
 		h.fail(c, http.StatusInternalServerError, "", err)
-		return nil, false
 	}
-	return m, true
+	release()
+	return nil, rag.Content{}, nil, nil, false
 }
 
 // answerStream writes a pending answer into the page over SSE: "token"
@@ -328,16 +332,12 @@ func (h *Handler) chatMessage(c *gin.Context, content rag.Content, doc *models.D
 // An answer already written, or being written by another request, ends
 // with its "done" at once or when it ends.
 func (h *Handler) answerStream(c *gin.Context) {
-	doc, content, release, ok := h.openDocument(c)
+	doc, content, m, release, ok := h.openMessage(c)
 	if !ok {
 		return
 	}
 	defer release()
 	ctx := c.Request.Context()
-	m, ok := h.chatMessage(c, content, doc)
-	if !ok {
-		return
-	}
 	if m.Role != rag.RoleAssistant {
 		h.fail(c, http.StatusNotFound, "There is no such answer.", nil)
 		return
@@ -513,21 +513,19 @@ func (h *Handler) stopAnswer(c *gin.Context) {
 // retryAnswer is the retry button of a failed or stopped answer: it is
 // answered again, in place.
 func (h *Handler) retryAnswer(c *gin.Context) {
-	doc, content, release, ok := h.openDocument(c)
+	doc, content, m, release, ok := h.openMessage(c)
 	if !ok {
 		return
 	}
 	defer release()
 	ctx := c.Request.Context()
-	m, ok := h.chatMessage(c, content, doc)
-	if !ok {
-		return
-	}
 	if _, err := content.RetryMessage(ctx, m.ID); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	if m, ok = h.chatMessage(c, content, doc); !ok {
+	m, err := content.Message(ctx, doc.PublicID, m.ID)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	if c.GetHeader("HX-Request") != "true" {
