@@ -259,7 +259,7 @@ func roundShift(x uint32, shift uint) uint32 {
 const pgDimensions = 2000
 
 // vector is an embedding as the tenant's engine stores it: pgvector's
-// halfvec on PostgreSQL, little-endian float32s on SQLite.
+// halfvec on PostgreSQL, a blob of encodeVector on SQLite.
 func (c Content) vector(v []float32) any {
 	if c.db.Engine == "postgres" {
 		if len(v) < pgDimensions {
@@ -270,10 +270,43 @@ func (c Content) vector(v []float32) any {
 	return encodeVector(v)
 }
 
+// vectorSparse is the first byte of a sparse vector blob on SQLite.
+const vectorSparse = 1
+
+// encodeVector is v as a SQLite blob, in one of two formats, both exact:
+//
+//   - dense: v's values as little-endian float32s, 4 bytes each (the only
+//     format before the sparse one, so every older blob is dense);
+//   - sparse: the byte vectorSparse, then for each non-zero value in index
+//     order its index as a little-endian uint16 and the value as a
+//     little-endian float32, 6 bytes each.
+//
+// A dense blob's length is a multiple of 4 and a sparse one's is odd, so
+// the length tells them apart (cosine decodes both). The sparse format is
+// used when it is smaller: the offline hash embedder's vectors have a few
+// hundred non-zero values in 2,000, so their blobs shrink about 5×, and
+// with them the pages SQLite writes through its WAL (BENCHMARKS.md, issue 4).
 func encodeVector(v []float32) []byte {
-	b := make([]byte, 4*len(v))
+	nonZero := 0
+	for _, f := range v {
+		if f != 0 {
+			nonZero++
+		}
+	}
+	if len(v) > 1<<16 || 1+6*nonZero >= 4*len(v) {
+		b := make([]byte, 4*len(v))
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		return b
+	}
+	b := make([]byte, 1, 1+6*nonZero)
+	b[0] = vectorSparse
 	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		if f != 0 {
+			b = binary.LittleEndian.AppendUint16(b, uint16(i))
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+		}
 	}
 	return b
 }

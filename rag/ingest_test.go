@@ -256,6 +256,10 @@ func (r *ingestRig) storedChunks(t *testing.T, docID string) []storedChunk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dims := 0
+	if db.Engine != "postgres" && len(rows) > 0 {
+		dims = r.dims(t)
+	}
 	out := make([]storedChunk, len(rows))
 	for i, row := range rows {
 		out[i] = storedChunk{Position: row.Position, Text: row.Text}
@@ -264,17 +268,46 @@ func (r *ingestRig) storedChunks(t *testing.T, docID string) []storedChunk {
 		case db.Engine == "postgres":
 			out[i].Vector = parsePGVector(t, string(row.Vec))
 		default:
-			if len(row.Vec)%4 != 0 {
-				t.Fatalf("chunk %d: a vector blob of %d bytes, not float32s", row.Position, len(row.Vec))
-			}
-			v := make([]float32, len(row.Vec)/4)
-			for j := range v {
-				v[j] = math.Float32frombits(binary.LittleEndian.Uint32(row.Vec[4*j:]))
-			}
-			out[i].Vector = v
+			out[i].Vector = decodeVector(t, row.Vec, dims)
 		}
 	}
 	return out
+}
+
+// dims is the tenant database's recorded embedding dimensions.
+func (r *ingestRig) dims(t *testing.T) int {
+	t.Helper()
+	_, dims := r.meta(t)
+	n, err := strconv.Atoi(dims)
+	if err != nil {
+		t.Fatalf("tenant meta: embedding_dimensions %q: %v", dims, err)
+	}
+	return n
+}
+
+// decodeVector is the vector of dims numbers in a SQLite blob of
+// encodeVector, dense or sparse.
+func decodeVector(t *testing.T, b []byte, dims int) []float32 {
+	t.Helper()
+	v := make([]float32, dims)
+	switch {
+	case len(b) == 4*dims:
+		for j := range v {
+			v[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+		}
+	case len(b)%6 == 1 && b[0] == vectorSparse:
+		last := -1
+		for p := b[1:]; len(p) > 0; p = p[6:] {
+			j := int(binary.LittleEndian.Uint16(p))
+			if j <= last || j >= dims {
+				t.Fatalf("a sparse vector blob with index %d after %d (%d dimensions)", j, last, dims)
+			}
+			v[j], last = math.Float32frombits(binary.LittleEndian.Uint32(p[2:])), j
+		}
+	default:
+		t.Fatalf("a vector blob of %d bytes, neither %d float32s nor sparse", len(b), dims)
+	}
+	return v
 }
 
 func parsePGVector(t *testing.T, s string) []float32 {
@@ -949,5 +982,45 @@ func TestIngestWarm(t *testing.T) {
 	in.mu.Unlock()
 	if len(warm) != 0 {
 		t.Errorf("after the workers stopped: %d warm children, want none", len(warm))
+	}
+}
+
+// A SQLite tenant database keeps vectors written before the sparse format
+// (dense float32 blobs) searchable with the same scores as new ones.
+func TestIngestOldDenseVectorsStillSearch(t *testing.T) {
+	r := newIngestRig(t, "sqlite")
+	ctx := context.Background()
+	doc := r.queue(t, "pdflatex-4-pages.pdf", sampleFile(t, "pdflatex-4-pages.pdf"))
+	embedder := NewHashEmbedder(0)
+	if d := r.runUntilDone(t, r.ingester(t, embedder), time.Minute, doc)[0]; d.Status != models.DocumentReady {
+		t.Fatalf("got status %s (%q), want ready", d.Status, d.Error)
+	}
+	db := r.tenantDB(t)
+	content := NewContent(db)
+	search := func() []Result {
+		t.Helper()
+		res, err := Searcher{Embedder: embedder}.Search(ctx, content, doc.PublicID, "the results of the experiment", ModeVector, 5)
+		if err != nil || len(res) == 0 {
+			t.Fatalf("Search: got %d results, %v", len(res), err)
+		}
+		return res
+	}
+	want := search()
+
+	var sparse int
+	if err := db.NewRaw("SELECT count(*) FROM chunks WHERE document_id = ? AND length(embedding) % 4 = 1", doc.PublicID).Scan(ctx, &sparse); err != nil || sparse == 0 {
+		t.Fatalf("got %d sparse vector blobs (%v), want the hash embedder's vectors sparse", sparse, err)
+	}
+	for _, ch := range r.storedChunks(t, doc.PublicID) {
+		old := make([]byte, 4*len(ch.Vector))
+		for i, f := range ch.Vector {
+			binary.LittleEndian.PutUint32(old[4*i:], math.Float32bits(f))
+		}
+		if _, err := db.ExecContext(ctx, "UPDATE chunks SET embedding = ? WHERE document_id = ? AND position = ?", old, doc.PublicID, ch.Position); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := search(); !slices.Equal(got, want) {
+		t.Errorf("search over the old dense blobs: got %+v, want %+v", got, want)
 	}
 }

@@ -145,13 +145,28 @@ func (c Content) sqliteVectorSearch(ctx context.Context, docID string, q []float
 	return out[:min(n, len(out))], nil
 }
 
-// cosine is the cosine similarity of q and a stored little-endian vector.
+// cosine is the cosine similarity of q and a stored vector blob, dense or
+// sparse (see encodeVector); both give the same score for the same vector.
+// A blob of neither format scores 0.
 func cosine(q []float32, stored []byte) float64 {
 	var dot, nb float64
-	for i := 0; i+4 <= len(stored) && i/4 < len(q); i += 4 {
-		b := float64(math.Float32frombits(binary.LittleEndian.Uint32(stored[i:])))
-		dot += float64(q[i/4]) * b
-		nb += b * b
+	switch {
+	case len(stored)%4 == 0: // dense
+		for i := 0; i+4 <= len(stored) && i/4 < len(q); i += 4 {
+			b := float64(math.Float32frombits(binary.LittleEndian.Uint32(stored[i:])))
+			dot += float64(q[i/4]) * b
+			nb += b * b
+		}
+	case stored[0] == vectorSparse && len(stored)%6 == 1:
+		for p := stored[1:]; len(p) >= 6; p = p[6:] {
+			i := int(binary.LittleEndian.Uint16(p))
+			if i >= len(q) {
+				break // indices ascend
+			}
+			b := float64(math.Float32frombits(binary.LittleEndian.Uint32(p[2:])))
+			dot += float64(q[i]) * b
+			nb += b * b
+		}
 	}
 	if nb == 0 {
 		return 0
