@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -244,15 +245,18 @@ func runningKey(line string) string {
 }
 
 // pageNumberLine matches a line that is only a page number: "7", "- 7 -",
-// "Page 7", "page 7 of 12", "7/12", "[7]".
-var pageNumberLine = regexp.MustCompile(`(?i)^(?:page|p\.|seite|pág\.?|pagina)?\s*[-–—(\[]?\s*(\d{1,5})\s*[-–—)\]]?(?:\s*(?:of|/|von|de|sur)\s*\d{1,5})?$`)
+// "Page 7", "page 7 of 12", "7/12", "[7]". It is compiled on first use, not
+// in every reader child's start-up.
+var pageNumberLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^(?:page|p\.|seite|pág\.?|pagina)?\s*[-–—(\[]?\s*(\d{1,5})\s*[-–—)\]]?(?:\s*(?:of|/|von|de|sur)\s*\d{1,5})?$`)
+})
 
 // dropPageNumbers removes a bare page number from the top or bottom of each
 // page: one that equals the page's number, or differs from it by the offset
 // most pages share (front matter numbered apart).
 func dropPageNumbers(doc [][]string) {
 	number := func(line string) (int, bool) {
-		m := pageNumberLine.FindStringSubmatch(line)
+		m := pageNumberLine().FindStringSubmatch(line)
 		if m == nil {
 			return 0, false
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"regexp"
+	"sync"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
@@ -15,11 +16,14 @@ import (
 // md renders answers: CommonMark with tables and strikethrough. HTML in the
 // source shows as text (see escapeHTML) and links to javascript: and the
 // like lose their target (goldmark's safe default), so an answer can never
-// inject markup.
-var md = goldmark.New(
-	goldmark.WithExtensions(extension.Table, extension.Strikethrough),
-	goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(escapeHTML{}, 100))),
-)
+// inject markup. It is built on first use, not at start: every reader
+// child (silo extract) runs the package initialisers and never renders.
+var md = sync.OnceValue(func() goldmark.Markdown {
+	return goldmark.New(
+		goldmark.WithExtensions(extension.Table, extension.Strikethrough),
+		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(escapeHTML{}, 100))),
+	)
+})
 
 // escapeHTML renders raw HTML, inline or as a block, as escaped text: a
 // model that writes <b> means the reader to see it, and silo must never
@@ -59,14 +63,16 @@ func (escapeHTML) RegisterFuncs(r renderer.NodeRendererFuncRegisterer) {
 
 // pageCite matches a page citation in an answer: [p. 12], [p. 12–13],
 // [pp. 3-4].
-var pageCite = regexp.MustCompile(`\[pp?\.\s?(\d{1,5})(?:\s?[–-]\s?(\d{1,5}))?\]`)
+var pageCite = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\[pp?\.\s?(\d{1,5})(?:\s?[–-]\s?(\d{1,5}))?\]`)
+})
 
 // Markdown renders an answer's markdown as safe HTML, each page citation a
 // link to that page of the document (#page-N).
 func Markdown(s string) template.HTML {
-	src := pageCite.ReplaceAllString(s, "[$0](#page-$1)")
+	src := pageCite().ReplaceAllString(s, "[$0](#page-$1)")
 	var buf bytes.Buffer
-	if err := md.Convert([]byte(src), &buf); err != nil {
+	if err := md().Convert([]byte(src), &buf); err != nil {
 		return template.HTML(template.HTMLEscapeString(s)) //nolint:gosec // escaped
 	}
 	return template.HTML(buf.String()) //nolint:gosec // goldmark escapes text; escapeHTML escapes raw HTML; unsafe links are dropped
