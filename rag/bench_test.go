@@ -11,7 +11,9 @@
 //
 // Knobs for experiments (make bench sets none): SILO_BENCH_READER (another
 // reader binary), SILO_BENCH_WORKERS (ingestion workers), SILO_BENCH_WARM
-// (warm reader children), SILO_BENCH_LOG=1
+// (warm reader children), SILO_BENCH_PG_SQL (SQL run as the server's admin
+// in each fresh PostgreSQL tenant of BenchmarkIngestSquad before the timer,
+// e.g. another index on chunks.embedding), SILO_BENCH_LOG=1
 // (the workers' log on stderr).
 //
 // They are in package rag_test because they need silo/testrig, which imports
@@ -371,6 +373,13 @@ func BenchmarkIngestSquad(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				u := r.newTenant(b)
+				if sql := os.Getenv("SILO_BENCH_PG_SQL"); sql != "" && engine == "postgres" {
+					v, err := r.store.VectorDatabaseByUser(ctx, u.ID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					adminExec(b, v.Name, sql)
+				}
 				self0, children0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(syscall.RUSAGE_CHILDREN)
 				b.StartTimer()
 				start := time.Now()
@@ -440,6 +449,27 @@ func BenchmarkIngestSquad(b *testing.B) {
 			}
 			b.ReportMetric(float64(pages*b.N)/total.Seconds(), "pages/s")
 		})
+	}
+}
+
+// adminExec runs sql in the PostgreSQL tenant database named name as the
+// server's admin role (TEST_POSTGRES_URL): the tenant's own role does not
+// own the schema's objects.
+func adminExec(b *testing.B, name, sql string) {
+	b.Helper()
+	ctx := context.Background()
+	u, err := url.Parse(os.Getenv("TEST_POSTGRES_URL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		b.Fatalf("%s: %v", sql, err)
 	}
 }
 
@@ -785,22 +815,7 @@ func BenchmarkIngestStages(b *testing.B) {
 				b.Fatal(err)
 			}
 			if variant == "postgres-no-hnsw" {
-				// As the server's admin role: the tenant's role does not own
-				// the schema's objects.
-				u, err := url.Parse(os.Getenv("TEST_POSTGRES_URL"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				u.Path = "/" + v.Name
-				conn, err := pgx.Connect(ctx, u.String())
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, err = conn.Exec(ctx, "DROP INDEX chunks_embedding_idx")
-				_ = conn.Close(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
+				adminExec(b, v.Name, "DROP INDEX chunks_embedding_idx")
 			}
 			var save, index time.Duration
 			for b.Loop() {
