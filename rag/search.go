@@ -213,10 +213,16 @@ func (c Content) fullTextSearch(ctx context.Context, docID, query string, n int)
 		if match == "" {
 			return nil, nil
 		}
-		err = c.db.NewRaw(`SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
+		// FTS5 matches against the whole tenant's index; a document's chunks
+		// are written together, so their rowids span a narrow range, and a
+		// rowid range confines the match (and its bm25) to about that
+		// document before the join filters it exactly.
+		err = c.db.NewRaw(`WITH span AS (SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id = ?)
+			SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
 			FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-			WHERE chunks_fts MATCH ? AND c.document_id = ?
-			ORDER BY bm25(chunks_fts), c.id LIMIT ?`, match, docID, n).Scan(ctx, &out)
+			WHERE chunks_fts MATCH ? AND chunks_fts.rowid >= (SELECT lo FROM span)
+				AND chunks_fts.rowid <= (SELECT hi FROM span) AND c.document_id = ?
+			ORDER BY bm25(chunks_fts), c.id LIMIT ?`, docID, match, docID, n).Scan(ctx, &out)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rag: full-text search: %w", err)
