@@ -254,11 +254,16 @@ func (e *hashEmbedder) embed(s *hashScratch, text string, v []float32) {
 	e.project(s, v)
 }
 
-// similarities returns the cosine similarity of q, an embedding of e's, to
-// the embedding of each text, as Embed would make them but without a dense
-// vector per text: it is cheap enough to compare a query with every
-// sentence of a search's candidates.
-func (e *hashEmbedder) similarities(q []float32, texts []string) []float64 {
+// sparseVector is an embedding of e's kept as its non-zero dimensions, for
+// texts compared with many queries (a search's candidate sentences).
+type sparseVector struct {
+	dims []uint32
+	vals []float32
+}
+
+// sparseEmbed returns the embeddings of texts as Embed makes them, but
+// sparse: cheap enough to embed every sentence of a search's candidates.
+func (e *hashEmbedder) sparseEmbed(texts []string) []sparseVector {
 	s := scratchPool.Get().(*hashScratch)
 	defer func() {
 		if len(s.slots) <= maxPooledSlots {
@@ -267,33 +272,46 @@ func (e *hashEmbedder) similarities(q []float32, texts []string) []float64 {
 	}()
 	v := make([]float32, e.dims) // zero between texts: only touched buckets are written
 	seen := make([]bool, e.dims)
-	touched := make([]uint64, 0, 256)
-	out := make([]float64, len(texts))
-	qNorm := float64(vectorNorm(q))
+	out := make([]sparseVector, len(texts))
 	for i, t := range texts {
 		e.count(s, t)
-		touched = touched[:0]
+		touched := make([]uint32, 0, len(s.used))
 		for _, j := range s.used {
 			b, val := e.bucket(&s.slots[j])
 			if !seen[b] {
 				seen[b] = true
-				touched = append(touched, b)
+				touched = append(touched, uint32(b))
 			}
 			v[b] += val
 			s.slots[j] = featureSlot{}
 		}
 		s.used = s.used[:0]
-		var dot, norm float64
+		var norm float64
 		for _, b := range touched {
-			dot += float64(q[b]) * float64(v[b])
 			norm += float64(v[b]) * float64(v[b])
+		}
+		sv := sparseVector{dims: touched, vals: make([]float32, len(touched))}
+		for k, b := range touched {
+			if norm > 0 {
+				sv.vals[k] = float32(float64(v[b]) / math.Sqrt(norm))
+			}
 			v[b], seen[b] = 0, false
 		}
-		if norm > 0 && qNorm > 0 {
-			out[i] = dot / math.Sqrt(norm) / qNorm
-		}
+		out[i] = sv
 	}
 	return out
+}
+
+// cosine is the cosine similarity of v and q, an embedding of e's.
+func (v sparseVector) cosine(q []float32, qNorm float64) float64 {
+	if qNorm == 0 {
+		return 0
+	}
+	var dot float64
+	for k, b := range v.dims {
+		dot += float64(q[b]) * float64(v.vals[k])
+	}
+	return dot / qNorm
 }
 
 // count adds the features of text to s.

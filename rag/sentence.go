@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -63,7 +64,8 @@ type question struct {
 type passageText struct {
 	terms     []string // content terms in order
 	sentences []span
-	bounds    []int // sentence j's terms are terms[bounds[j]:bounds[j+1]]
+	bounds    []int          // sentence j's terms are terms[bounds[j]:bounds[j+1]]
+	vectors   []sparseVector // sentence j as sentenceMatcher embeds it
 }
 
 // span is a byte range [start, end) of a text.
@@ -99,7 +101,7 @@ func rerank(query string, vs, ts []candidate, k int) []candidate {
 		sentenceScores(q, pool, texts),
 		make([]float64, len(pool)),
 		pairScores(q, texts),
-		sentenceSimilarities(query, pool, texts),
+		sentenceSimilarities(query, texts),
 	}
 	for i, c := range pool {
 		features[2][i] = cosine[c.ChunkID]
@@ -178,19 +180,14 @@ func readQuestion(tr *termReader, query string, df map[string]int, n int) questi
 	return q
 }
 
-// readPassages splits the candidates' texts into sentences and content
-// terms, and counts in how many of them each term is.
-func readPassages(tr *termReader, cands []candidate) ([]passageText, map[string]int) {
-	texts := make([]passageText, len(cands))
+// readPassages reads the candidates' texts (see readChunk) and counts in
+// how many of them each term is.
+func readPassages(tr *termReader, cands []candidate) ([]*passageText, map[string]int) {
+	texts := make([]*passageText, len(cands))
 	df := map[string]int{}
 	last := map[string]int{} // the last candidate (+1) counted in df
 	for i, c := range cands {
-		p := passageText{sentences: sentenceSpans(c.Text)}
-		p.bounds = make([]int, len(p.sentences)+1)
-		for j, s := range p.sentences {
-			p.terms = tr.read(c.Text[s.start:s.end], p.terms)
-			p.bounds[j+1] = len(p.terms)
-		}
+		p := readChunk(tr, c.Text)
 		for _, t := range p.terms {
 			if last[t] != i+1 {
 				last[t] = i + 1
@@ -202,13 +199,78 @@ func readPassages(tr *termReader, cands []candidate) ([]passageText, map[string]
 	return texts, df
 }
 
+// readChunk splits a text into sentences, content terms and sentence
+// embeddings, or returns what an earlier search read of the same text: the
+// reading depends on the text alone, and questions about a document keep
+// meeting the same chunks.
+func readChunk(tr *termReader, text string) *passageText {
+	if p := readings.get(text); p != nil {
+		return p
+	}
+	p := &passageText{sentences: sentenceSpans(text)}
+	p.bounds = make([]int, len(p.sentences)+1)
+	sentences := make([]string, len(p.sentences))
+	for j, s := range p.sentences {
+		sentences[j] = text[s.start:s.end]
+		p.terms = tr.read(sentences[j], p.terms)
+		p.bounds[j+1] = len(p.terms)
+	}
+	p.vectors = sentenceMatcher.sparseEmbed(sentences)
+	readings.put(text, p)
+	return p
+}
+
+// readingCache keeps the readings of recent chunk texts, up to limit
+// bytes (about), dropping arbitrary ones when full.
+type readingCache struct {
+	mu    sync.Mutex
+	limit int
+	size  int
+	m     map[string]*passageText
+}
+
+// readings is the process's cache of chunk readings: about 10 KB a chunk.
+var readings = &readingCache{limit: 16 << 20, m: map[string]*passageText{}}
+
+func (c *readingCache) get(text string) *passageText {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[text]
+}
+
+func (c *readingCache) put(text string, p *passageText) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[text]; ok {
+		return
+	}
+	c.m[text] = p
+	c.size += readingSize(text, p)
+	for k, v := range c.m {
+		if c.size <= c.limit {
+			break
+		}
+		delete(c.m, k)
+		c.size -= readingSize(k, v)
+	}
+}
+
+// readingSize is about how many bytes a reading of text holds.
+func readingSize(text string, p *passageText) int {
+	n := len(text) + 16*len(p.terms) + 24*len(p.sentences)
+	for _, v := range p.vectors {
+		n += 8*len(v.dims) + 48
+	}
+	return n
+}
+
 // has reports whether sentence j of the passage has the term.
 func (p *passageText) has(j int, t string) bool {
 	return slices.Contains(p.terms[p.bounds[j]:p.bounds[j+1]], t)
 }
 
 // bm25Scores is each passage's Okapi BM25 for the question's terms.
-func bm25Scores(q question, texts []passageText) []float64 {
+func bm25Scores(q question, texts []*passageText) []float64 {
 	var total int
 	for _, p := range texts {
 		total += len(p.terms)
@@ -233,7 +295,7 @@ func bm25Scores(q question, texts []passageText) []float64 {
 
 // sentenceScores is the weight of the question's terms in each passage's
 // best sentence, and marks that sentence in cands.
-func sentenceScores(q question, cands []candidate, texts []passageText) []float64 {
+func sentenceScores(q question, cands []candidate, texts []*passageText) []float64 {
 	out := make([]float64, len(texts))
 	for i, p := range texts {
 		best := -1.0
@@ -262,7 +324,7 @@ func sentenceScores(q question, cands []candidate, texts []passageText) []float6
 
 // pairScores is the weight of the question's pairs of neighbouring terms
 // that each passage has next to each other, in the same order.
-func pairScores(q question, texts []passageText) []float64 {
+func pairScores(q question, texts []*passageText) []float64 {
 	out := make([]float64, len(texts))
 	for i, p := range texts {
 		seen := map[[2]string]bool{}
@@ -279,22 +341,17 @@ func pairScores(q question, texts []passageText) []float64 {
 
 // sentenceSimilarities is the best similarity of a passage's sentences to
 // the query, as sentenceMatcher embeds them.
-func sentenceSimilarities(query string, cands []candidate, texts []passageText) []float64 {
-	var sentences []string
-	var owner []int
-	for i, p := range texts {
-		for _, s := range p.sentences {
-			sentences = append(sentences, cands[i].Text[s.start:s.end])
-			owner = append(owner, i)
-		}
-	}
+func sentenceSimilarities(query string, texts []*passageText) []float64 {
 	q := make([]float32, sentenceMatcher.dims)
 	s := scratchPool.Get().(*hashScratch)
 	sentenceMatcher.embed(s, query, q)
 	scratchPool.Put(s)
+	qNorm := float64(vectorNorm(q))
 	out := make([]float64, len(texts))
-	for j, sim := range sentenceMatcher.similarities(q, sentences) {
-		out[owner[j]] = max(out[owner[j]], sim)
+	for i, p := range texts {
+		for _, v := range p.vectors {
+			out[i] = max(out[i], v.cosine(q, qNorm))
+		}
 	}
 	return out
 }

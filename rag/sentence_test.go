@@ -100,8 +100,10 @@ func TestSimilaritiesMatchEmbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := e.similarities(vs[0], texts)
+	sparse := e.sparseEmbed(texts)
+	got := make([]float64, len(texts))
 	for i := range texts {
+		got[i] = sparse[i].cosine(vs[0], 1)
 		var want float64
 		for j := range vs[0] {
 			want += float64(vs[0][j]) * float64(vs[i+1][j])
