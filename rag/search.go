@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/uptrace/bun"
@@ -60,17 +61,19 @@ func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode stri
 	if mode == ModeHybrid {
 		depth = max(k, candidateDepth)
 	}
+	// A hybrid search asks for both lists at once, on two connections.
 	var vs, ts []candidate
-	var err error
+	var verr, terr error
+	var wg sync.WaitGroup
 	if mode != ModeFullText {
-		if vs, err = s.vectorSearch(ctx, c, docID, query, depth); err != nil {
-			return nil, err
-		}
+		wg.Go(func() { vs, verr = s.vectorSearch(ctx, c, docID, query, depth) })
 	}
 	if mode != ModeVector {
-		if ts, err = c.fullTextSearch(ctx, docID, query, depth); err != nil {
-			return nil, err
-		}
+		ts, terr = c.fullTextSearch(ctx, docID, query, depth)
+	}
+	wg.Wait()
+	if err := cmp.Or(verr, terr); err != nil {
+		return nil, err
 	}
 	var found []candidate
 	switch mode {
