@@ -116,6 +116,18 @@ func TestSearch(t *testing.T) {
 				}
 			}
 
+			// The other way round: the large document's full text, whose
+			// chunks come after the small one's, has none of the small one's.
+			res, err := s.Search(ctx, c, "large", "When was the keeper's cat Marmalade born?", rag.ModeFullText, 5)
+			if err != nil || len(res) != 5 {
+				t.Fatalf("full text of the large document: got %d results, %v; want 5", len(res), err)
+			}
+			for _, r := range res {
+				if strings.Contains(r.Text, "keeper") {
+					t.Errorf("full text of the large document: a passage of the small one came back: %q", r.Text[:40])
+				}
+			}
+
 			// Text that is FTS syntax is searched as words, never obeyed.
 			for _, q := range []string{`"unbalanced`, `lighthouse*`, `NEAR(keeper cat)`, `keeper OR 1=1 --`, `'; DROP TABLE chunks; --`, `   `, `the of and`, `keeper's & !cat | (storm`, `a:* <-> b`} {
 				for _, mode := range []string{rag.ModeHybrid, rag.ModeVector, rag.ModeFullText} {

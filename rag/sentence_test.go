@@ -2,6 +2,7 @@ package rag
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -167,5 +168,28 @@ func TestWidenChunk(t *testing.T) {
 	long := candidate{Result: Result{Text: strings.Repeat("x", MaxPassageRunes+1), Page: 3, PageEnd: 3}}
 	if r := widenChunk(long, prev, next); r.Text != long.Text {
 		t.Errorf("a chunk longer than a passage: got %d bytes, want it unchanged", len(r.Text))
+	}
+}
+
+func TestReadingCache(t *testing.T) {
+	text := "The keeper's cat was born in 1893. It lived on Skerryvore."
+	p := readChunk(newTermReader(), text)
+	if got := readChunk(newTermReader(), text); got != p {
+		t.Error("a text read again was not taken from the cache")
+	}
+	if len(p.sentences) != 2 || len(p.vectors) != 2 || p.bounds[2] != len(p.terms) {
+		t.Errorf("got %d sentences, %d vectors, bounds %v for %d terms; want 2, 2 and the last bound at the end", len(p.sentences), len(p.vectors), p.bounds, len(p.terms))
+	}
+
+	c := &readingCache{limit: 4000, m: map[string]*passageText{}}
+	for i := range 50 {
+		s := fmt.Sprintf("Sentence number %d about the lighthouse keeper and the storm.", i)
+		c.put(s, readChunk(newTermReader(), s))
+		if c.size > c.limit {
+			t.Fatalf("after %d texts the cache holds %d bytes, over its limit of %d", i+1, c.size, c.limit)
+		}
+	}
+	if len(c.m) == 0 || len(c.m) == 50 {
+		t.Errorf("the cache holds %d of 50 texts, want some but not all", len(c.m))
 	}
 }
