@@ -61,12 +61,19 @@ func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode stri
 	if mode == ModeHybrid {
 		depth = max(k, candidateDepth)
 	}
-	// A hybrid search asks for both lists at once, on two connections.
+	// On PostgreSQL a hybrid search asks for both lists at once, on two
+	// connections: the server does the work. On SQLite both are CPU of this
+	// process, which the handlers bound to a search per CPU: one at a time.
 	var vs, ts []candidate
 	var verr, terr error
 	var wg sync.WaitGroup
-	if mode != ModeFullText {
-		wg.Go(func() { vs, verr = s.vectorSearch(ctx, c, docID, query, depth) })
+	vector := func() { vs, verr = s.vectorSearch(ctx, c, docID, query, depth) }
+	switch {
+	case mode == ModeFullText:
+	case mode == ModeHybrid && c.db.Engine == "postgres":
+		wg.Go(vector)
+	default:
+		vector()
 	}
 	if mode != ModeVector {
 		ts, terr = c.fullTextSearch(ctx, docID, query, depth)
