@@ -129,7 +129,9 @@ func newRun(b *testing.B, engine string) *run {
 }
 
 // evaluate uploads the documents, waits until they are ready and asks their
-// questions in every mode, and of the BM25 baseline.
+// questions in every mode, and of the BM25 baseline; it prints, per
+// document, how many questions hybrid answers first and BM25 does not (won),
+// and the other way round (lost).
 func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []string) *eval.Report {
 	b.Helper()
 	ids := make([]string, len(docs))
@@ -144,6 +146,7 @@ func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []s
 		r.waitReady(b, d.Slug, ids[i])
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
+	var versus []string // hybrid against bm25 at rank 1, per document
 	for i, d := range docs {
 		chunks := r.chunks(b, ids[i])
 		texts := make([]string, len(chunks))
@@ -152,25 +155,42 @@ func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []s
 		}
 		bm := eval.NewBM25(texts)
 		t := report.Tally(d.Slug, "bm25")
-		for _, q := range d.Questions {
+		bmFirst := make([]bool, len(d.Questions))
+		for k, q := range d.Questions {
 			var top []string
 			for _, j := range bm.Top(q.Question, topK) {
 				top = append(top, texts[j])
 			}
-			t.Add(eval.FirstHit(top, q.Answers), 0)
+			rank := eval.FirstHit(top, q.Answers)
+			bmFirst[k] = rank == 1
+			t.Add(rank, 0)
 		}
 		for _, mode := range modes {
 			r.search(b, ids[i], d.Questions[0].Question, mode) // warm the tenant connection
 			t := report.Tally(d.Slug, mode)
-			for _, q := range d.Questions {
+			var won, lost int
+			for k, q := range d.Questions {
 				start := time.Now()
 				top := r.search(b, ids[i], q.Question, mode)
-				t.Add(eval.FirstHit(top, q.Answers), time.Since(start))
+				rank := eval.FirstHit(top, q.Answers)
+				t.Add(rank, time.Since(start))
+				switch first := rank == 1; {
+				case first && !bmFirst[k]:
+					won++
+				case !first && bmFirst[k]:
+					lost++
+				}
+			}
+			if mode == rag.ModeHybrid {
+				versus = append(versus, fmt.Sprintf("%-26s won %3d  lost %3d  net %+4d", d.Slug, won, lost, won-lost))
 			}
 		}
 		if slices.Contains(modes, rag.ModeHybrid) {
 			r.direct(b, ids[i], d, report.Tally(d.Slug, rag.ModeHybrid+"-direct"))
 		}
+	}
+	if versus != nil {
+		fmt.Printf("\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
 	}
 	return report
 }
