@@ -133,7 +133,7 @@ func (h *Handler) readyDocument(c *gin.Context) (*models.Document, bool) {
 		return nil, false
 	}
 	if doc.Status != models.DocumentReady {
-		h.fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready to chat with yet.", nil)
+		h.fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready yet.", nil)
 		return nil, false
 	}
 	return doc, true
@@ -177,15 +177,13 @@ func (r *runningAnswers) remove(key string) {
 	delete(r.cancel, key)
 }
 
-// stop cancels the answer and reports whether it was running here.
-func (r *runningAnswers) stop(key string) bool {
+// stop cancels the answer if it is being written here.
+func (r *runningAnswers) stop(key string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cancel, ok := r.cancel[key]
-	if ok {
+	if cancel, ok := r.cancel[key]; ok {
 		cancel()
 	}
-	return ok
 }
 
 // chatPageData is what document.html shows of a ready document: its pages,
@@ -375,12 +373,14 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 	content, release, err := h.tenantContent(h.backgroundCtx, doc)
 	if err != nil {
 		h.log.Error("chat: open the workspace", "err", err)
-		return
+		return // the answer stays running; a later reader takes it for lost
 	}
 	history, question, err := questionOf(c.Request.Context(), content, m)
 	if err != nil {
+		// The claimed answer must not stay running with nobody writing it.
+		h.finishAnswer(c.Request.Context(), content, doc, m, chatReply{}, err)
 		release()
-		h.log.Error("chat: read the conversation", "err", err)
+		_ = h.sendDone(sse, doc, m)
 		return
 	}
 	key := answerKey(currentUser(c).ID, m.ID)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"silo/config"
+	"silo/models"
 	"silo/rag"
 	"silo/testrig"
 	"silo/testrig/datasets"
@@ -696,4 +697,34 @@ func TestChatPageTenantIsolation(t *testing.T) {
 	// Without the CSRF token a question is refused.
 	resp, body := send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/chat", "question=hi", http.Header{"Hx-Request": {"true"}})
 	wantStatus(t, resp, http.StatusForbidden, body)
+}
+
+// A document still being read can be neither searched nor chatted with:
+// 409 with its status, through the API and the page.
+func TestChatRefusesDocumentNotReady(t *testing.T) {
+	srv := docServer(t, nil)
+	b, a := signedInAccount(t, srv, "early@example.com")
+	// The reader checks the upload (its first line), then takes its time.
+	srv.Ingester.Extractor.Command = []string{"sh", "-c",
+		`case "$SILO_EXTRACT_MODE" in text) echo '{"pages":4}'; exec sleep 60 ;; esac; exec "$0"`,
+		srv.Ingester.Extractor.Command[0]}
+	id := uploadPDF(t, srv, a, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
+	if st := getDoc(t, srv, a, id).Status; st != models.DocumentQueued && st != models.DocumentProcessing {
+		t.Fatalf("the document is %s, want it still queued or processing", st)
+	}
+
+	h := a.bearer()
+	h.Set("Content-Type", "application/json")
+	for _, path := range []string{"/chat", "/chat?stream=false", "/search"} {
+		body := chatBody(chatQuestion)
+		if path == "/search" {
+			body = `{"query": "river"}`
+		}
+		resp, got := send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/documents/"+id+path, body, h)
+		wantRefusal(t, resp, got, http.StatusConflict, "not ready")
+	}
+	csrf := b.CSRFToken(t, "/")
+	resp, got := send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/chat", "question=hi",
+		http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {csrf}})
+	wantStatus(t, resp, http.StatusConflict, got)
 }

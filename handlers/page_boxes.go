@@ -41,7 +41,11 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	// The children drawing pages and those locating text take turns.
-	renderSlots <- struct{}{}
+	select {
+	case renderSlots <- struct{}{}:
+	case <-ctx.Done():
+		return // the client has gone
+	}
 	boxes, err := h.docs.Extractor.Locate(ctx, pdf, n, text)
 	<-renderSlots
 	var xe *rag.ExtractError

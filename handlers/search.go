@@ -38,7 +38,7 @@ type resultJSON struct {
 // apiSearch answers POST /api/v1/documents/{id}/search {query, k}: the k
 // best passages of the document, best first, with their pages.
 func (h *Handler) apiSearch(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, ok := h.readyDocument(c)
 	if !ok {
 		return
 	}
@@ -66,10 +66,6 @@ func (h *Handler) apiSearch(c *gin.Context) {
 	}
 	if req.Mode != rag.ModeHybrid && req.Mode != rag.ModeVector && req.Mode != rag.ModeFullText {
 		h.fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
-		return
-	}
-	if doc.Status != models.DocumentReady {
-		h.fail(c, http.StatusConflict, "the document is "+doc.Status+", not ready to search", nil)
 		return
 	}
 	results, err := h.search(c, doc, req.Query, req.Mode, req.K)
