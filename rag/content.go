@@ -71,8 +71,8 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 	if len(vectors) != len(chunks) {
 		return fmt.Errorf("rag: %d vectors for %d chunks", len(vectors), len(chunks))
 	}
-	if len(vectors) > 0 && len(vectors[0]) > pgDimensions {
-		return fmt.Errorf("rag: the embedding model makes %d-dimensional vectors; silo stores at most %d", len(vectors[0]), pgDimensions)
+	if err := checkWidth(vectors); err != nil {
+		return err
 	}
 	pageRow := func(i int) []any { return []any{docID, i + 1, pages[i]} }
 	if c.db.Engine == "postgres" {
@@ -408,6 +408,9 @@ func (c Content) Reembed(ctx context.Context, e Embedder) error {
 			if err != nil {
 				return err
 			}
+			if err := checkWidth(vectors); err != nil {
+				return err // nothing is changed: the transaction rolls back
+			}
 			for i, r := range doc {
 				if _, err := tx.ExecContext(ctx, "UPDATE chunks SET embedding = ? WHERE id = ?", c.vector(vectors[i]), r.ID); err != nil {
 					return fmt.Errorf("rag: update chunk vector: %w", err)
@@ -417,6 +420,16 @@ func (c Content) Reembed(ctx context.Context, e Embedder) error {
 		}
 		return c.setModelTx(ctx, tx, e.Model(), e.Dims())
 	})
+}
+
+// checkWidth refuses vectors wider than a tenant database stores, on
+// either engine, so no workspace ever holds vectors of a width PostgreSQL
+// could not take.
+func checkWidth(vectors [][]float32) error {
+	if len(vectors) > 0 && len(vectors[0]) > pgDimensions {
+		return fmt.Errorf("rag: the embedding model makes %d-dimensional vectors; silo stores at most %d", len(vectors[0]), pgDimensions)
+	}
+	return nil
 }
 
 // embedDocument embeds the chunks of one document, adjusted as a whole when

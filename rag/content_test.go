@@ -102,19 +102,19 @@ func TestCosineFormats(t *testing.T) {
 		t.Fatalf("got a dense blob of %d bytes for a sparse vector", len(sparse))
 	}
 	old := denseBlob(v)
-	got, want := cosine(q, sparse), cosine(q, old)
+	got, want := cosine(q, norm(q), sparse), cosine(q, norm(q), old)
 	if got != want || want == 0 {
 		t.Errorf("cosine of the sparse blob: got %v, want %v as of the dense one", got, want)
 	}
-	if got := cosine(q, encodeVector(q)); math.Abs(got-1) > 1e-6 {
+	if got := cosine(q, norm(q), encodeVector(q)); math.Abs(got-1) > 1e-6 {
 		t.Errorf("cosine of q and its own dense blob: got %v, want 1", got)
 	}
 	// A shorter query (another model's) reads the blob's prefix, as before.
-	if got, want := cosine(q[:100], sparse), cosine(q[:100], old); got != want {
+	if got, want := cosine(q[:100], norm(q[:100]), sparse), cosine(q[:100], norm(q[:100]), old); got != want {
 		t.Errorf("cosine with a 100-number query: got %v, want %v", got, want)
 	}
 	for _, bad := range [][]byte{{2, 0, 0, 0, 0, 0, 0}, {vectorSparse, 1, 0}, {vectorSparse}} {
-		if got := cosine(q, bad); got != 0 {
+		if got := cosine(q, norm(q), bad); got != 0 {
 			t.Errorf("cosine of the blob %v: got %v, want 0", bad, got)
 		}
 	}

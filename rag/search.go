@@ -124,9 +124,10 @@ func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, 
 				return fmt.Errorf("rag: %s: %w", set, err)
 			}
 		}
+		v := c.vector(q)
 		return tx.NewRaw(`SELECT id AS chunk_id, text, page, page_end, position, 1 - (embedding <=> ?) AS score
 			FROM chunks WHERE document_id = ? AND embedding IS NOT NULL
-			ORDER BY embedding <=> ? LIMIT ?`, c.vector(q), docID, c.vector(q), n).Scan(ctx, &out)
+			ORDER BY embedding <=> ? LIMIT ?`, v, docID, v, n).Scan(ctx, &out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rag: vector search: %w", err)
@@ -147,18 +148,19 @@ func (c Content) sqliteVectorSearch(ctx context.Context, docID string, q []float
 		return nil, fmt.Errorf("rag: vector search: %w", err)
 	}
 	out := make([]candidate, 0, len(rows))
+	qNorm := float64(vectorNorm(q))
 	for _, r := range rows {
-		r.Score = cosine(q, r.Embedding)
+		r.Score = cosine(q, qNorm, r.Embedding)
 		out = append(out, r.candidate)
 	}
 	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.Score, a.Score) })
 	return out[:min(n, len(out))], nil
 }
 
-// cosine is the cosine similarity of q and a stored vector blob, dense or
-// sparse (see encodeVector); both give the same score for the same vector.
-// A blob of neither format scores 0.
-func cosine(q []float32, stored []byte) float64 {
+// cosine is the cosine similarity of q, whose norm is qNorm, and a stored
+// vector blob, dense or sparse (see encodeVector); both give the same score
+// for the same vector. A blob of neither format scores 0.
+func cosine(q []float32, qNorm float64, stored []byte) float64 {
 	var dot, nb float64
 	switch {
 	case len(stored)%4 == 0: // dense
@@ -178,10 +180,10 @@ func cosine(q []float32, stored []byte) float64 {
 			nb += b * b
 		}
 	}
-	if nb == 0 {
+	if nb == 0 || qNorm == 0 {
 		return 0
 	}
-	return dot / (math.Sqrt(nb) * float64(vectorNorm(q)))
+	return dot / (math.Sqrt(nb) * qNorm)
 }
 
 func vectorNorm(v []float32) float32 {
