@@ -55,6 +55,9 @@ func BenchmarkEval(b *testing.B) {
 	}
 	if only := list("EVAL_DOCS", ""); only != nil {
 		docs = slices.DeleteFunc(docs, func(d eval.Document) bool { return !slices.Contains(only, d.Slug) })
+		if len(docs) != len(only) {
+			b.Fatalf("EVAL_DOCS=%s: some of these are not in %s", strings.Join(only, ","), dir)
+		}
 	}
 	modes := list("EVAL_MODES", "hybrid,vector,fulltext")
 	for _, engine := range list("EVAL_ENGINES", "sqlite,postgres") {

@@ -310,6 +310,7 @@ type sseEvent struct{ Name, Data string }
 type eventStream struct {
 	Header http.Header
 	events chan sseEvent // closed when the server ends the stream
+	err    error         // why reading stopped, if not a clean end; set before events closes
 }
 
 // openEvents GETs path with srv's browser as an EventSource does and reads
@@ -356,6 +357,11 @@ func readEvents(ctx context.Context, client *http.Client, req *http.Request) (*e
 		defer close(s.events)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
+		defer func() {
+			if ctx.Err() == nil {
+				s.err = sc.Err()
+			}
+		}()
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		var ev sseEvent
 		var data []string
@@ -394,6 +400,9 @@ func (s *eventStream) next(t *testing.T, wait time.Duration) (ev sseEvent, ok bo
 	t.Helper()
 	select {
 	case ev, ok = <-s.events:
+		if !ok && s.err != nil {
+			t.Fatalf("the stream broke: %v", s.err)
+		}
 		return ev, ok
 	case <-time.After(wait):
 		t.Fatalf("no event and no end of the stream within %s", wait)

@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,6 +30,9 @@ func firstToken(ctx context.Context, client *http.Client, url, token, body strin
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("chat: got status %d, want 200", resp.StatusCode)
+	}
 	open = time.Since(start)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -38,10 +43,13 @@ func firstToken(ctx context.Context, client *http.Client, url, token, body strin
 	}
 	for sc.Scan() { // read to the end, as a client does
 	}
-	if first == 0 {
-		return 0, 0, sc.Err()
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
 	}
-	return open, first, sc.Err()
+	if first == 0 {
+		return 0, 0, errors.New("chat: the stream ended without a token")
+	}
+	return open, first, nil
 }
 
 // percentile is the p-th percentile of ds (sorted in place).

@@ -379,22 +379,34 @@ func TestChatAPIFollowUpIsRewritten(t *testing.T) {
 	}
 }
 
-// failureCases are the ways a model fails, each with what the person is
-// told and how many tokens came first.
-var failureCases = []struct {
+// failureCase is a way a model fails, with what the person is told and how
+// many tokens came first.
+type failureCase struct {
 	name    string
 	reply   testrig.LLMReply
-	closed  bool // the model server is down
+	closed  bool          // the model server is down
+	timeout time.Duration // CHAT_TIMEOUT, when not the default
 	kind    string
 	message string
 	partial int
-}{
+}
+
+// failureCases are the ways a model fails, each with what the person is
+// told and how many tokens came first.
+var failureCases = []failureCase{
 	{name: "401", reply: testrig.LLMReply{Status: http.StatusUnauthorized}, kind: rag.FailAuth, message: "key"},
 	{name: "429", reply: testrig.LLMReply{Status: http.StatusTooManyRequests}, kind: rag.FailRateLimit, message: "rate limit"},
-	{name: "timeout", reply: testrig.LLMReply{FirstByteDelay: 5 * time.Second}, kind: rag.FailTimeout, message: "within"},
+	{name: "timeout", reply: testrig.LLMReply{FirstByteDelay: 5 * time.Second}, timeout: time.Second, kind: rag.FailTimeout, message: "within"},
 	{name: "connection refused", closed: true, kind: rag.FailUnavailable, message: "reach"},
 	{name: "cut mid-way", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutEnd, CutAfter: 3}, kind: rag.FailInterrupted, message: "cut", partial: 3},
 	{name: "connection dropped", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutDrop, CutAfter: 2}, kind: rag.FailInterrupted, message: "cut", partial: 2},
+}
+
+// configure sets the case's CHAT_TIMEOUT, if it has one.
+func (tc failureCase) configure(cfg *config.Config) {
+	if tc.timeout != 0 {
+		cfg.ChatTimeout = tc.timeout
+	}
 }
 
 func TestChatAPIModelFailures(t *testing.T) {
@@ -403,7 +415,7 @@ func TestChatAPIModelFailures(t *testing.T) {
 			t.Parallel()
 			fake := testrig.NewFakeLLM(t)
 			fake.Reply(tc.reply)
-			srv, a, id := llmServer(t, fake, func(cfg *config.Config) { cfg.ChatTimeout = time.Second })
+			srv, a, id := llmServer(t, fake, tc.configure)
 			if tc.closed {
 				fake.Close()
 			}
@@ -553,7 +565,7 @@ func TestChatPageModelFailures(t *testing.T) {
 			t.Parallel()
 			fake := testrig.NewFakeLLM(t)
 			fake.Reply(tc.reply)
-			b, _, id := llmServer(t, fake, func(cfg *config.Config) { cfg.ChatTimeout = time.Second })
+			b, _, id := llmServer(t, fake, tc.configure)
 			if tc.closed {
 				fake.Close()
 			}
