@@ -334,22 +334,12 @@ func (a *llmAnswerer) fail(kind string, emitted bool, err error, status ...int) 
 	case FailInterrupted:
 		msg = "The model's answer was cut off: the connection to " + a.server + " ended before the answer was complete."
 	default:
-		msg = "The model could not answer" + code + ": " + a.redact(err.Error()) + "."
+		msg = "The model could not answer" + code + ": " + redact(a.apiKey, err.Error()) + "."
 	}
 	if emitted && kind != FailInterrupted {
 		msg += " The answer above is incomplete."
 	}
-	if a.apiKey != "" && strings.Contains(err.Error(), a.apiKey) {
-		err = errors.New(a.redact(err.Error()))
-	}
-	return &AnswerError{Kind: kind, Message: msg, Err: fmt.Errorf("%s chat: %w", a.provider, err)}
-}
-
-func (a *llmAnswerer) redact(s string) string {
-	if a.apiKey == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, a.apiKey, "[redacted]")
+	return &AnswerError{Kind: kind, Message: msg, Err: fmt.Errorf("%s chat: %w", a.provider, redactErr(a.apiKey, err))}
 }
 
 // networkReason says in a few words why a server could not be reached.

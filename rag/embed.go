@@ -210,7 +210,7 @@ func (p *jsonPoster) once(ctx context.Context, body []byte, out any) error {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s embeddings: %w", p.provider, p.redactErr(err))
+		return fmt.Errorf("%s embeddings: %w", p.provider, redactErr(p.apiKey, err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
@@ -221,7 +221,7 @@ func (p *jsonPoster) once(ctx context.Context, body []byte, out any) error {
 		return &EmbeddingError{
 			Provider:   p.provider,
 			StatusCode: resp.StatusCode,
-			Message:    p.redact(serverMessage(data)),
+			Message:    redact(p.apiKey, serverMessage(data)),
 			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	}
@@ -234,15 +234,17 @@ func (p *jsonPoster) once(ctx context.Context, body []byte, out any) error {
 	return nil
 }
 
-// redact removes the API key from a text that came back from the server or
+// redact removes an API key from a text that came back from a server or
 // the network (a 401 may quote the key it refused).
-func (p *jsonPoster) redact(s string) string {
-	if p.apiKey == "" {
+func redact(key, s string) string {
+	if key == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, p.apiKey, "[redacted]")
+	return strings.ReplaceAll(s, key, "[redacted]")
 }
 
+// redactedError is an error whose text had an API key taken out; the error
+// it wraps is still there for errors.Is and errors.As.
 type redactedError struct {
 	msg string
 	err error
@@ -251,11 +253,12 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-func (p *jsonPoster) redactErr(err error) error {
-	if p.apiKey == "" || !strings.Contains(err.Error(), p.apiKey) {
+// redactErr returns err with key taken out of its text.
+func redactErr(key string, err error) error {
+	if key == "" || !strings.Contains(err.Error(), key) {
 		return err
 	}
-	return &redactedError{msg: p.redact(err.Error()), err: err}
+	return &redactedError{msg: redact(key, err.Error()), err: err}
 }
 
 // serverMessage finds the message in an error answer: OpenAI's
