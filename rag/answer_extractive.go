@@ -40,7 +40,7 @@ func (Extractive) Standalone(_ context.Context, history []Message, question stri
 	}
 	have := termSet(question)
 	var extra []string
-	for i := len(history) - 1; i >= 0 && len(history)-i <= 6; i-- {
+	for i := len(history) - 1; i >= 0; i-- { // the caller bounds the history (CHAT_HISTORY_TURNS)
 		m := history[i]
 		if m.Role != RoleUser {
 			continue

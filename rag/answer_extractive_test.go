@@ -186,3 +186,21 @@ func TestExtractiveQuality(t *testing.T) {
 		t.Errorf("got %d of %d (%.3f), want at least 0.88 of at least 100", quoted, found, rate)
 	}
 }
+
+// sentenceRank orders passages by the evidence of their texts alone, as
+// rerank does without vector scores, best first: the search of these tests,
+// which have no database.
+func sentenceRank(query string, passages []Result) []Result {
+	cands := make([]candidate, len(passages))
+	for i, p := range passages {
+		cands[i] = candidate{Result: p}
+		cands[i].ChunkID = int64(i)
+	}
+	ranked := rerank(query, nil, cands, len(cands))
+	out := make([]Result, len(ranked))
+	for i, c := range ranked {
+		out[i] = passages[c.ChunkID]
+		out[i].Score = c.Score
+	}
+	return out
+}

@@ -128,23 +128,6 @@ func rerank(query string, vs, ts []candidate, k int) []candidate {
 	return pool[:min(k, len(pool))]
 }
 
-// sentenceRank orders passages by the evidence of their texts alone, as
-// rerank does without vector scores, best first.
-func sentenceRank(query string, passages []Result) []Result {
-	cands := make([]candidate, len(passages))
-	for i, p := range passages {
-		cands[i] = candidate{Result: p}
-		cands[i].ChunkID = int64(i)
-	}
-	ranked := rerank(query, nil, cands, len(cands))
-	out := make([]Result, len(ranked))
-	for i, c := range ranked {
-		out[i] = passages[c.ChunkID]
-		out[i].Score = c.Score
-	}
-	return out
-}
-
 // markBest marks the best sentence of each candidate for the query, with
 // word weights from the candidates themselves.
 func markBest(query string, cands []candidate) {
