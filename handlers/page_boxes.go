@@ -35,19 +35,21 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	defer release()
-	pdf, err := content.File(ctx, doc.PublicID)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	// The children drawing pages and those locating text take turns.
+	// The children drawing pages and those locating text take turns; the
+	// PDF is read once it is this request's turn, so waiting requests do
+	// not each hold one in memory.
 	select {
 	case renderSlots <- struct{}{}:
 	case <-ctx.Done():
 		return // the client has gone
 	}
+	defer func() { <-renderSlots }()
+	pdf, err := content.File(ctx, doc.PublicID)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
 	boxes, err := h.docs.Extractor.Locate(ctx, pdf, n, text)
-	<-renderSlots
 	var xe *rag.ExtractError
 	switch {
 	case errors.Is(err, rag.ErrNoPage):
