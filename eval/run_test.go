@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -99,59 +100,60 @@ type run struct {
 	user   *models.User
 	token  string
 	engine string
+	out    io.Writer // where evaluate prints its comparison; os.Stdout
 }
 
-func newRun(b *testing.B, engine string) *run {
-	b.Helper()
+func newRun(tb testing.TB, engine string) *run {
+	tb.Helper()
 	ctx := context.Background()
-	store := testdb.ControlPlane(b, config.SQLite)
+	store := testdb.ControlPlane(tb, config.SQLite)
 	cfg := testrig.Config("")
 	var srv *testrig.Server
 	if engine == "postgres" {
-		srv = testrig.NewPostgresServer(b, cfg, store)
+		srv = testrig.NewPostgresServer(tb, cfg, store)
 	} else {
-		srv = testrig.NewServer(b, cfg, store)
+		srv = testrig.NewServer(tb, cfg, store)
 	}
 	u, err := store.SignIn(ctx, models.Profile{Email: "eval@example.com"})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := srv.Tenants.Ensure(ctx, u); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := srv.Tenants.Delete(context.Background(), u); err != nil {
-			b.Error(err)
+			tb.Error(err)
 		}
 	})
 	token, err := store.CreateAPIToken(ctx, u.ID, "eval")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	return &run{srv: srv, user: u, token: token, engine: engine}
+	return &run{srv: srv, user: u, token: token, engine: engine, out: os.Stdout}
 }
 
 // evaluate uploads the documents, waits until they are ready and asks their
 // questions in every mode, and of the BM25 baseline; it prints, per
 // document, how many questions hybrid answers first and BM25 does not (won),
 // and the other way round (lost).
-func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []string) *eval.Report {
-	b.Helper()
+func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []string) *eval.Report {
+	tb.Helper()
 	ids := make([]string, len(docs))
 	for i, d := range docs {
 		pdf, err := os.ReadFile(filepath.Join(dir, d.PDF))
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		ids[i] = r.upload(b, d.PDF, pdf)
+		ids[i] = r.upload(tb, d.PDF, pdf)
 	}
 	for i, d := range docs {
-		r.waitReady(b, d.Slug, ids[i])
+		r.waitReady(tb, d.Slug, ids[i])
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
 	var versus []string // hybrid against bm25 at rank 1, per document
 	for i, d := range docs {
-		chunks := r.chunks(b, ids[i])
+		chunks := r.chunks(tb, ids[i])
 		texts := make([]string, len(chunks))
 		for j, c := range chunks {
 			texts[j] = c.Text
@@ -169,12 +171,12 @@ func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []s
 			t.Add(rank, 0)
 		}
 		for _, mode := range modes {
-			r.search(b, ids[i], d.Questions[0].Question, mode) // warm the tenant connection
+			r.search(tb, ids[i], d.Questions[0].Question, mode) // warm the tenant connection
 			t := report.Tally(d.Slug, mode)
 			var won, lost int
 			for k, q := range d.Questions {
 				start := time.Now()
-				top := r.search(b, ids[i], q.Question, mode)
+				top := r.search(tb, ids[i], q.Question, mode)
 				rank := eval.FirstHit(top, q.Answers)
 				t.Add(rank, time.Since(start))
 				switch first := rank == 1; {
@@ -189,37 +191,45 @@ func (r *run) evaluate(b *testing.B, dir string, docs []eval.Document, modes []s
 			}
 		}
 		if slices.Contains(modes, rag.ModeHybrid) {
-			r.direct(b, ids[i], d, report.Tally(d.Slug, rag.ModeHybrid+"-direct"))
+			r.direct(tb, ids[i], d, report.Tally(d.Slug, rag.ModeHybrid+"-direct"))
 		}
 	}
 	if versus != nil {
-		fmt.Printf("\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
+		fmt.Fprintf(r.out, "\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
 	}
 	return report
+}
+
+// content opens the run's tenant database; release gives it back.
+func (r *run) content(tb testing.TB) (rag.Content, func()) {
+	tb.Helper()
+	ctx := context.Background()
+	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, release, err := r.srv.Tenants.DB(ctx, v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rag.NewContent(db), release
 }
 
 // direct asks a document's questions by calling rag.Searcher.Search in the
 // test process, as the API handler does: the search's own latency, without
 // HTTP, authentication and the control plane.
-func (r *run) direct(b *testing.B, id string, d eval.Document, t *eval.Tally) {
-	b.Helper()
+func (r *run) direct(tb testing.TB, id string, d eval.Document, t *eval.Tally) {
+	tb.Helper()
 	ctx := context.Background()
-	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, release, err := r.srv.Tenants.DB(ctx, v)
-	if err != nil {
-		b.Fatal(err)
-	}
+	content, release := r.content(tb)
 	defer release()
 	s := rag.Searcher{Embedder: r.srv.Ingester.Embedder}
 	for _, q := range d.Questions {
 		start := time.Now()
-		res, err := s.Search(ctx, rag.NewContent(db), id, q.Question, rag.ModeHybrid, topK)
+		res, err := s.Search(ctx, content, id, q.Question, rag.ModeHybrid, topK)
 		elapsed := time.Since(start)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		top := make([]string, len(res))
 		for i, p := range res {
@@ -231,11 +241,11 @@ func (r *run) direct(b *testing.B, id string, d eval.Document, t *eval.Tally) {
 
 // do sends an API request with the run's token and decodes a JSON answer
 // into out.
-func (r *run) do(b *testing.B, method, path, contentType string, body []byte, want int, out any) {
-	b.Helper()
+func (r *run) do(tb testing.TB, method, path, contentType string, body []byte, want int, out any) {
+	tb.Helper()
 	req, err := http.NewRequest(method, r.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	if contentType != "" {
@@ -243,53 +253,53 @@ func (r *run) do(b *testing.B, method, path, contentType string, body []byte, wa
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var raw json.RawMessage
 	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
-		b.Fatalf("%s %s: %d, %v", method, path, resp.StatusCode, err)
+		tb.Fatalf("%s %s: %d, %v", method, path, resp.StatusCode, err)
 	}
 	if resp.StatusCode != want {
-		b.Fatalf("%s %s: got %d %s, want %d", method, path, resp.StatusCode, raw, want)
+		tb.Fatalf("%s %s: got %d %s, want %d", method, path, resp.StatusCode, raw, want)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		b.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		tb.Fatalf("%s %s: %v in %s", method, path, err, raw)
 	}
 }
 
 // upload posts a PDF to POST /api/v1/documents and returns its id.
-func (r *run) upload(b *testing.B, name string, pdf []byte) string {
-	b.Helper()
+func (r *run) upload(tb testing.TB, name string, pdf []byte) string {
+	tb.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	part, err := w.CreateFormFile("file", name)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	_, _ = part.Write(pdf)
 	if err := w.Close(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var got struct{ ID string }
-	r.do(b, http.MethodPost, "/api/v1/documents", w.FormDataContentType(), body.Bytes(), http.StatusAccepted, &got)
+	r.do(tb, http.MethodPost, "/api/v1/documents", w.FormDataContentType(), body.Bytes(), http.StatusAccepted, &got)
 	return got.ID
 }
 
 // waitReady polls the document until ingestion has made it ready.
-func (r *run) waitReady(b *testing.B, slug, id string) {
-	b.Helper()
+func (r *run) waitReady(tb testing.TB, slug, id string) {
+	tb.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		var got struct{ Status, Error string }
-		r.do(b, http.MethodGet, "/api/v1/documents/"+id, "", nil, http.StatusOK, &got)
+		r.do(tb, http.MethodGet, "/api/v1/documents/"+id, "", nil, http.StatusOK, &got)
 		switch {
 		case got.Status == models.DocumentReady:
 			return
 		case got.Status == models.DocumentFailed:
-			b.Fatalf("%s: ingestion failed: %s", slug, got.Error)
+			tb.Fatalf("%s: ingestion failed: %s", slug, got.Error)
 		case time.Now().After(deadline):
-			b.Fatalf("%s: still %s after 5 minutes", slug, got.Status)
+			tb.Fatalf("%s: still %s after 5 minutes", slug, got.Status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -297,11 +307,11 @@ func (r *run) waitReady(b *testing.B, slug, id string) {
 
 // search asks the API for the top passages of a document and returns their
 // texts, best first.
-func (r *run) search(b *testing.B, id, query, mode string) []string {
-	b.Helper()
+func (r *run) search(tb testing.TB, id, query, mode string) []string {
+	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "k": topK, "mode": mode})
 	var got struct{ Results []struct{ Text string } }
-	r.do(b, http.MethodPost, "/api/v1/documents/"+id+"/search", "application/json", body, http.StatusOK, &got)
+	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/search", "application/json", body, http.StatusOK, &got)
 	out := make([]string, len(got.Results))
 	for i, res := range got.Results {
 		out[i] = res.Text
@@ -311,24 +321,17 @@ func (r *run) search(b *testing.B, id, query, mode string) []string {
 
 // chunks reads a document's chunks from the tenant database: the passages
 // the baseline ranks.
-func (r *run) chunks(b *testing.B, id string) []rag.Chunk {
-	b.Helper()
+func (r *run) chunks(tb testing.TB, id string) []rag.Chunk {
+	tb.Helper()
 	ctx := context.Background()
-	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, release, err := r.srv.Tenants.DB(ctx, v)
-	if err != nil {
-		b.Fatal(err)
-	}
+	content, release := r.content(tb)
 	defer release()
-	chunks, err := rag.NewContent(db).Chunks(ctx, id)
+	chunks, err := content.Chunks(ctx, id)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if len(chunks) == 0 {
-		b.Fatalf("document %s has no chunks", id)
+		tb.Fatalf("document %s has no chunks", id)
 	}
 	return chunks
 }

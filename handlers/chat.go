@@ -58,7 +58,7 @@ func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string
 			standalone = q
 		}
 	}
-	passages, err := h.searchTurn(ctx, content, docID, standalone)
+	passages, err := h.searchTurn(ctx, content, docID, standalone, rag.ModeHybrid, h.cfg.ChatTopK)
 	if err != nil {
 		if ctx.Err() != nil {
 			return chatReply{Err: ctx.Err()}, nil
@@ -73,15 +73,17 @@ func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string
 	return chatReply{Text: text.String(), Citations: rag.Cite(standalone, text.String(), passages), Err: err}, nil
 }
 
-// searchTurn searches the document for a chat once a search slot is free.
-func (h *Handler) searchTurn(ctx context.Context, content rag.Content, docID, query string) ([]rag.Result, error) {
+// searchTurn searches a document once a search slot is free: searches are
+// CPU work (on SQLite all of it in this process), one at a time per CPU,
+// for chats and the search API alike.
+func (h *Handler) searchTurn(ctx context.Context, content rag.Content, docID, query, mode string, k int) ([]rag.Result, error) {
 	select {
 	case h.searching <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-h.searching }()
-	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, query, rag.ModeHybrid, h.cfg.ChatTopK)
+	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, query, mode, k)
 }
 
 // failureMessage is what a person reads about an answer that ended early.
@@ -110,6 +112,28 @@ func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (rag.
 	return rag.NewContent(db), release, nil
 }
 
+// openTenant opens the tenant database of a document's owner for a
+// request; when it cannot, it has answered 500 and ok is false. Call
+// release when done.
+func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content rag.Content, release func(), ok bool) {
+	content, release, err := h.tenantContent(c.Request.Context(), doc)
+	if err != nil {
+		h.fail(c, http.StatusInternalServerError, "", err)
+		return rag.Content{}, nil, false
+	}
+	return content, release, true
+}
+
+// failLookup answers a failed lookup: 404 with msg for a thing the
+// document does not have, 500 otherwise.
+func (h *Handler) failLookup(c *gin.Context, err error, msg string) {
+	if errors.Is(err, rag.ErrNotFound) {
+		h.fail(c, http.StatusNotFound, msg, nil)
+		return
+	}
+	h.fail(c, http.StatusInternalServerError, "", err)
+}
+
 // openDocument loads the signed-in user's ready document and opens its
 // tenant database; when it cannot, it has answered and ok is false. Call
 // release when done.
@@ -117,9 +141,7 @@ func (h *Handler) openDocument(c *gin.Context) (doc *models.Document, content ra
 	if doc, ok = h.readyDocument(c); !ok {
 		return nil, rag.Content{}, nil, false
 	}
-	content, release, err := h.tenantContent(c.Request.Context(), doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+	if content, release, ok = h.openTenant(c, doc); !ok {
 		return nil, rag.Content{}, nil, false
 	}
 	return doc, content, release, true
@@ -221,25 +243,20 @@ func (m messageView) HTML() template.HTML {
 // named by ?c= (a new one without it).
 func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+	content, release, ok := h.openTenant(c, doc)
+	if !ok {
 		return
 	}
 	defer release()
+	var err error
 	d := chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}, Answerer: h.answerer.Name()}
 	if d.Conversations, err = content.Conversations(ctx, doc.PublicID, maxConversationsListed); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	if id := c.Query("c"); id != "" {
-		d.Conversation, err = content.Conversation(ctx, doc.PublicID, id)
-		if errors.Is(err, rag.ErrNotFound) {
-			h.fail(c, http.StatusNotFound, "There is no such conversation.", nil)
-			return
-		}
-		if err != nil {
-			h.fail(c, http.StatusInternalServerError, "", err)
+		if d.Conversation, err = content.Conversation(ctx, doc.PublicID, id); err != nil {
+			h.failLookup(c, err, "There is no such conversation.")
 			return
 		}
 		msgs, err := content.Messages(ctx, id)
@@ -275,12 +292,8 @@ func (h *Handler) ask(c *gin.Context) {
 	} else {
 		conv, err = content.CreateConversation(ctx, doc.PublicID, question)
 	}
-	if errors.Is(err, rag.ErrNotFound) {
-		h.fail(c, http.StatusNotFound, "There is no such conversation.", nil)
-		return
-	}
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.failLookup(c, err, "There is no such conversation.")
 		return
 	}
 	q := &rag.StoredMessage{Role: rag.RoleUser, Content: question}
@@ -309,17 +322,12 @@ func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content rag
 		return nil, rag.Content{}, nil, nil, false
 	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
-	if err == nil {
-		m, err = content.Message(c.Request.Context(), doc.PublicID, id)
-	}
-	switch {
-	case err == nil:
+	if err != nil {
+		err = rag.ErrNotFound // not a message id
+	} else if m, err = content.Message(c.Request.Context(), doc.PublicID, id); err == nil {
 		return doc, content, m, release, true
-	case errors.Is(err, rag.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange):
-		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
-	default:
-		h.fail(c, http.StatusInternalServerError, "", err)
 	}
+	h.failLookup(c, err, "There is no such message.")
 	release()
 	return nil, rag.Content{}, nil, nil, false
 }
@@ -350,7 +358,7 @@ func (h *Handler) answerStream(c *gin.Context) {
 	}
 	sse := startSSE(c)
 	if claimed {
-		h.streamAnswer(c, sse, doc, m)
+		h.streamAnswer(c, sse, doc, content, m)
 		return
 	}
 	m, err = h.awaitAnswer(ctx, content, doc, m)
@@ -367,24 +375,27 @@ func (h *Handler) answerStream(c *gin.Context) {
 // The answer is written in the background, so a person who closes the
 // page, or whose connection drops, finds it finished when they come back;
 // only the stop button (or the chat timeout) ends it early.
-func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, m *rag.StoredMessage) {
+func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, requestContent rag.Content, m *rag.StoredMessage) {
 	// The writer holds the tenant database for itself: it may outlive
 	// this request.
 	content, release, err := h.tenantContent(h.backgroundCtx, doc)
-	if err != nil {
-		h.log.Error("chat: open the workspace", "err", err)
-		return // the answer stays running; a later reader takes it for lost
+	var history []rag.Message
+	var question string
+	if err == nil {
+		if history, question, err = questionOf(c.Request.Context(), content, m); err != nil {
+			release()
+		}
 	}
-	history, question, err := questionOf(c.Request.Context(), content, m)
 	if err != nil {
 		// The claimed answer must not stay running with nobody writing it.
-		h.finishAnswer(c.Request.Context(), content, doc, m, chatReply{}, err)
-		release()
+		h.finishAnswer(c.Request.Context(), requestContent, doc, m, chatReply{}, err)
 		_ = h.sendDone(sse, doc, m)
 		return
 	}
 	key := answerKey(currentUser(c).ID, m.ID)
-	ctx, cancel := context.WithCancel(h.backgroundCtx)
+	// The whole turn (search, rewrite, answer) ends before a reader would
+	// take the answer for lost (awaitAnswer).
+	ctx, cancel := context.WithTimeout(h.backgroundCtx, h.cfg.ChatTimeout+runningGrace/2)
 	h.running.add(key, cancel)
 	gone := c.Request.Context().Done()
 	tokens := make(chan string)
@@ -468,7 +479,9 @@ func (h *Handler) awaitAnswer(ctx context.Context, content rag.Content, doc *mod
 	tick := time.NewTicker(pollRunning)
 	defer tick.Stop()
 	for m.Status == rag.StatusRunning || m.Status == rag.StatusPending {
-		if time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
+		// Only a running answer has a start to judge: a pending one is
+		// this request's copy from before another claimed it.
+		if m.Status == rag.StatusRunning && time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
 			m.Status, m.Error = rag.StatusFailed, "The answer was interrupted. Please try again."
 			return m, content.FinishMessage(ctx, m)
 		}
@@ -519,15 +532,16 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 	}
 	defer release()
 	ctx := c.Request.Context()
-	if _, err := content.RetryMessage(ctx, m.ID); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	m, err := content.Message(ctx, doc.PublicID, m.ID)
+	retried, err := content.RetryMessage(ctx, m.ID)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
+	if !retried {
+		h.fail(c, http.StatusConflict, "Only a stopped or failed answer can be tried again.", nil)
+		return
+	}
+	m.Status, m.Error = rag.StatusPending, ""
 	if c.GetHeader("HX-Request") != "true" {
 		c.Redirect(http.StatusSeeOther, "/documents/"+doc.PublicID+"?c="+m.ConversationID)
 		return

@@ -62,11 +62,10 @@ func citationsOrEmpty(cs []rag.Citation) []rag.Citation {
 // answers one JSON object {answer, citations, answerer}, or 502 with the
 // error and the partial answer.
 func (h *Handler) apiChat(c *gin.Context) {
-	doc, content, release, ok := h.openDocument(c)
+	doc, ok := h.readyDocument(c)
 	if !ok {
 		return
 	}
-	defer release()
 	var req chatRequest
 	if err := decodeJSON(c, &req); err != nil {
 		h.fail(c, http.StatusBadRequest, err.Error(), nil)
@@ -77,6 +76,11 @@ func (h *Handler) apiChat(c *gin.Context) {
 		h.fail(c, http.StatusUnprocessableEntity, problem, nil)
 		return
 	}
+	content, release, ok := h.openTenant(c, doc)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx := c.Request.Context()
 	if c.Query("stream") == "false" {
 		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(string) error { return nil })

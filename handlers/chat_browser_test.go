@@ -19,7 +19,7 @@ func TestBrowserChat(t *testing.T) {
 	t.Parallel()
 	fake := testrig.NewFakeLLM(t)
 	answer := "The city lies on the **St. Johns River** [p. 1], the longest river in Florida."
-	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(answer), TokenDelay: 40 * time.Millisecond})
+	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(answer), TokenDelay: 120 * time.Millisecond}) // about 2 s of partial answer to see
 	srv, _, id := llmServer(t, fake, nil)
 	c := newChrome(t, srv)
 	c.signIn("reader@example.com")

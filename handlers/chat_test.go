@@ -53,7 +53,6 @@ func pgChatServer(t testing.TB, configure func(*config.Config)) (*testrig.Server
 func withReadyDocument(t testing.TB, srv *testrig.Server) (*testrig.Server, account, string) {
 	t.Helper()
 	b, a := signedInAccount(t, srv, "reader@example.com")
-	b.Ingester = srv.Ingester
 	id := uploadPDF(t, srv, a, chatPDF, datasets.Read(t, "squad-pdfs", chatPDF))
 	if d := waitDoc(t, srv, a, id, chatWait); d.Status != "ready" {
 		t.Fatalf("%s ended %s: %s", chatPDF, d.Status, d.Error)
@@ -487,6 +486,39 @@ func TestChatAPIRefusesBadRequests(t *testing.T) {
 	}
 }
 
+// TestSearchAPIWhileReembedding checks the search API of a workspace whose
+// vectors are another embedding model's, as while it is re-embedded: a
+// vector search is refused with the reason, a hybrid one still answers.
+func TestSearchAPIWhileReembedding(t *testing.T) {
+	srv, a, id := chatServer(t, func(*config.Config) {})
+	ctx := context.Background()
+	v, err := srv.Store.VectorDatabaseByUser(ctx, a.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, release, err := srv.Tenants.DB(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := rag.NewContent(db).SetEmbeddingModel(ctx, "another-model", 768); err != nil {
+		t.Fatal(err)
+	}
+	h := a.bearer()
+	h.Set("Content-Type", "application/json")
+	search := func(mode string) (*http.Response, string) {
+		return send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/documents/"+id+"/search", `{"query": "river", "mode": "`+mode+`"}`, h)
+	}
+	resp, body := search(rag.ModeVector)
+	wantRefusal(t, resp, body, http.StatusConflict, "re-embedded")
+	resp, body = search(rag.ModeHybrid)
+	var got struct{ Results []struct{ Text string } }
+	wantJSON(t, resp, body, &got)
+	if len(got.Results) == 0 {
+		t.Errorf("hybrid search while re-embedding: no results in %s", body)
+	}
+}
+
 func TestChatPage(t *testing.T) {
 	fake := testrig.NewFakeLLM(t)
 	fake.Reply(testrig.LLMReply{Tokens: testrig.Words("The <b>St. Johns</b> River [p. 1].")})
@@ -613,6 +645,11 @@ func TestChatPageFailureAndRetry(t *testing.T) {
 	if _, done = readAnswer(t, b, html.UnescapeString(m[1])); strings.Contains(done, `role="alert"`) || !strings.Contains(done, "River") {
 		t.Errorf("the retried answer:\n%s", done)
 	}
+
+	// A finished answer is not tried again.
+	resp, body = send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/messages/"+turn.answerID+"/retry", "",
+		http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {csrf}})
+	wantStatus(t, resp, http.StatusConflict, body)
 }
 
 func TestChatPageStop(t *testing.T) {
@@ -717,9 +754,9 @@ func TestChatRefusesDocumentNotReady(t *testing.T) {
 	srv := docServer(t, nil)
 	b, a := signedInAccount(t, srv, "early@example.com")
 	// The reader checks the upload (its first line), then takes its time.
-	srv.Ingester.Extractor.Command = []string{"sh", "-c",
+	srv.SetReader(t, []string{"sh", "-c",
 		`case "$SILO_EXTRACT_MODE" in text) echo '{"pages":4}'; exec sleep 60 ;; esac; exec "$0"`,
-		srv.Ingester.Extractor.Command[0]}
+		srv.Reader()[0]}, 0)
 	id := uploadPDF(t, srv, a, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	if st := getDoc(t, srv, a, id).Status; st != models.DocumentQueued && st != models.DocumentProcessing {
 		t.Fatalf("the document is %s, want it still queued or processing", st)

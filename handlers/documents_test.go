@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -22,19 +21,15 @@ import (
 	"silo/tenant"
 	"silo/testrig"
 	"silo/testrig/datasets"
+	"silo/testrig/pdftest"
 )
 
 // Helpers of the document tests.
 
 // docServer starts silo on a SQLite control plane with SQLite tenants.
-// Its PDF reader children skip the second the race detector sleeps at exit.
 func docServer(t testing.TB, configure func(*config.Config)) *testrig.Server {
 	t.Helper()
-	srv := newServer(t, config.SQLite, configure)
-	// No document is queued yet, so no worker reads the extractor.
-	srv.Ingester.Extractor.Env = append(srv.Ingester.Extractor.Env,
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	return srv
+	return newServer(t, config.SQLite, configure)
 }
 
 // account is a user with a ready workspace and an API token.
@@ -261,63 +256,6 @@ var sampleUnreadable = map[string]string{
 	"unreadablemetadata.pdf": "unreadablemetadata.pdf could not be read as a PDF (the file is not a PDF that can be read: no pages could be found in it)",
 }
 
-// pdfObjects writes a PDF whose objects are bodies (object 1 the
-// catalog), with a correct cross-reference table.
-func pdfObjects(bodies ...string) []byte {
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(bodies))
-	for i, body := range bodies {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, body)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(bodies)+1)
-	for _, o := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(bodies)+1, xref)
-	return b.Bytes()
-}
-
-// pdfStream is a stream object's body.
-func pdfStream(dict, data string) string {
-	return fmt.Sprintf("<< %s /Length %d >>\nstream\n%s\nendstream", dict, len(data), data)
-}
-
-// onePagePDF is a PDF of one page of size mediaBox with one line of text.
-func onePagePDF(mediaBox, text string) []byte {
-	return pdfObjects(
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox "+mediaBox+" /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-		pdfStream("", "BT /F1 24 Tf 72 700 Td ("+text+") Tj ET"),
-	)
-}
-
-// formBombPDF is one page that draws a form that draws the next form ten
-// times, ten levels deep: 10^9 strings, which no reader finishes soon.
-func formBombPDF() []byte {
-	const levels = 10
-	bodies := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /X 6 0 R >> >> /Contents 4 0 R >>",
-		pdfStream("", "/X Do"),
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-	}
-	for i := range levels { // objects 6 … 6+levels-1
-		box := "/Type /XObject /Subtype /Form /BBox [0 0 612 792]"
-		if i == levels-1 {
-			bodies = append(bodies, pdfStream(box+" /Resources << /Font << /F1 5 0 R >> >>", "BT /F1 12 Tf 72 700 Td (bomb) Tj ET"))
-			continue
-		}
-		bodies = append(bodies, pdfStream(fmt.Sprintf("%s /Resources << /XObject << /X %d 0 R >> >>", box, 7+i), strings.Repeat("/X Do ", 10)))
-	}
-	return pdfObjects(bodies...)
-}
-
 // The tests.
 
 // Every sample PDF uploaded through the API ends ready, with text on its
@@ -501,7 +439,7 @@ func TestUploadHostileFiles(t *testing.T) {
 
 	// A page of 14,400,000 points square: read, not a crash.
 	t.Run("huge page size", func(t *testing.T) {
-		id := uploadPDF(t, srv, ann, "huge-page.pdf", onePagePDF("[0 0 14400000 14400000]", "Huge page"))
+		id := uploadPDF(t, srv, ann, "huge-page.pdf", pdftest.Minimal("()", "[0 0 14400000 14400000]", "Huge page"))
 		d := waitDoc(t, srv, ann, id, time.Minute)
 		if d.Status != models.DocumentReady || d.Pages != 1 || d.Chunks != 1 {
 			t.Fatalf("got status %s (%q), %d pages, %d chunks; want ready, 1 page, 1 chunk", d.Status, d.Error, d.Pages, d.Chunks)
@@ -561,7 +499,7 @@ func TestIngestReaderTimeout(t *testing.T) {
 	db := tenantDB(t, srv, ann.user.ID)
 
 	start := time.Now()
-	id := uploadPDF(t, srv, ann, "bomb.pdf", formBombPDF())
+	id := uploadPDF(t, srv, ann, "bomb.pdf", pdftest.FormBomb())
 	wantHealthy(t, srv)
 	d := waitDoc(t, srv, ann, id, time.Minute)
 	if d.Status != models.DocumentFailed || d.Error != "timed out after 3 s" {
@@ -588,8 +526,7 @@ func TestIngestReaderKilled(t *testing.T) {
 	db := tenantDB(t, srv, ann.user.ID)
 	// The reader passes the upload's check (its first line), then reads a
 	// page of four for the worker and is killed.
-	srv.Ingester.Extractor.Command = []string{"sh", "-c",
-		`echo '{"pages":4}'; echo '{"n":1,"text":"one"}'; kill -9 $$`}
+	srv.SetReader(t, []string{"sh", "-c", `echo '{"pages":4}'; echo '{"n":1,"text":"one"}'; kill -9 $$`}, 0)
 
 	id := uploadPDF(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	d := waitDoc(t, srv, ann, id, time.Minute)

@@ -186,3 +186,19 @@ func TestRecoverPanicPassesOnAbortHandler(t *testing.T) {
 		t.Error("an aborted response got the 500 page")
 	}
 }
+
+// TestSSELineEnds checks that every line of an event's data carries its
+// "data:" field, whatever line ends the text has: a bare CR ends an SSE
+// line too, and what follows it would be lost.
+func TestSSELineEnds(t *testing.T) {
+	rec := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+	if err := startSSE(c).send("token", "one\rtwo\r\nthree\nfour"); err != nil {
+		t.Fatal(err)
+	}
+	want := "event: token\ndata: one\ndata: two\ndata: three\ndata: four\n\n"
+	if got := rec.Body.String(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -29,37 +28,21 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+	content, release, ok := h.openTenant(c, doc)
+	if !ok {
 		return
 	}
 	defer release()
-	// The children drawing pages and those locating text take turns; the
-	// PDF is read once it is this request's turn, so waiting requests do
-	// not each hold one in memory.
-	select {
-	case renderSlots <- struct{}{}:
-	case <-ctx.Done():
+	var boxes []rag.Box
+	err := withPDF(ctx, content, doc.PublicID, func(pdf []byte) (err error) {
+		boxes, err = h.docs.Extractor.Locate(ctx, pdf, n, text)
+		return err
+	})
+	if ctx.Err() != nil {
 		return // the client has gone
 	}
-	defer func() { <-renderSlots }()
-	pdf, err := content.File(ctx, doc.PublicID)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	boxes, err := h.docs.Extractor.Locate(ctx, pdf, n, text)
-	var xe *rag.ExtractError
-	switch {
-	case errors.Is(err, rag.ErrNoPage):
-		h.fail(c, http.StatusNotFound, "There is no such page.", err)
-		return
-	case errors.As(err, &xe):
-		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be read: "+xe.Reason()+".", err)
-		return
-	case err != nil:
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.failPage(c, n, "read", err)
 		return
 	}
 	if boxes == nil {

@@ -79,16 +79,16 @@ func TestPageBoxes(t *testing.T) {
 func TestPageBoxesReaderFailure(t *testing.T) {
 	t.Parallel()
 	srv, _, id := chatServer(t, nil)
-	reader, timeout := srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout
-	srv.Ingester.Extractor.Command = append([]string{"sh", "-c",
-		`if [ "$SILO_EXTRACT_MODE" = locate ]; then exec sleep 60; fi; exec "$@"`, "reader"}, reader...)
-	srv.Ingester.Extractor.Timeout = 2 * time.Second
+	t.Run("timed out", func(t *testing.T) {
+		srv.SetReader(t, append([]string{"sh", "-c",
+			`if [ "$SILO_EXTRACT_MODE" = locate ]; then exec sleep 60; fi; exec "$@"`, "reader"}, srv.Reader()...), 2*time.Second)
+		resp, body := srv.Get(t, boxesPath(id, "2", "Jacksonville is the largest city"))
+		wantStatus(t, resp, http.StatusInternalServerError, body)
+		if !strings.Contains(body, "Page 2 could not be read: timed out after 2 s.") {
+			t.Errorf("got %.300q, want the reason", body)
+		}
+	})
+	// The reader of the subtest is gone.
 	resp, body := srv.Get(t, boxesPath(id, "2", "Jacksonville is the largest city"))
-	wantStatus(t, resp, http.StatusInternalServerError, body)
-	if !strings.Contains(body, "Page 2 could not be read: timed out after 2 s.") {
-		t.Errorf("got %.300q, want the reason", body)
-	}
-	srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout = reader, timeout
-	resp, body = srv.Get(t, boxesPath(id, "2", "Jacksonville is the largest city"))
 	wantStatus(t, resp, http.StatusOK, body)
 }

@@ -3,8 +3,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"runtime"
@@ -46,24 +44,27 @@ func (h *Handler) pageImage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	img, err := h.pagePNG(c.Request.Context(), doc, n)
-	var xe *rag.ExtractError
-	switch {
-	case errors.Is(err, rag.ErrNoPage), errors.Is(err, rag.ErrNoFile):
-		h.fail(c, http.StatusNotFound, "There is no such page.", err)
-		return
-	case errors.As(err, &xe):
-		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be drawn: "+xe.Reason()+".", err)
-		return
-	case err != nil:
-		h.fail(c, http.StatusInternalServerError, "", err)
+	// A page's image never changes: a document's bytes never do, and its
+	// first drawing is the one cached. So the tag names the page, and a
+	// browser revalidating its copy is answered before the workspace is
+	// opened or the image read.
+	etag := `"` + doc.PublicID + "-" + strconv.Itoa(n) + `"`
+	cacheable := func() {
+		c.Header("Cache-Control", "private, max-age="+strconv.Itoa(int(pageImageMaxAge.Seconds())))
+		c.Header("ETag", etag)
+	}
+	if c.GetHeader("If-None-Match") == etag {
+		cacheable()
+		c.Status(http.StatusNotModified)
 		return
 	}
-	sum := sha256.Sum256(img)
-	c.Header("Cache-Control", "private, max-age="+strconv.Itoa(int(pageImageMaxAge.Seconds())))
-	c.Header("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	img, err := h.pagePNG(c.Request.Context(), doc, n)
+	if err != nil {
+		h.failPage(c, n, "drawn", err)
+		return
+	}
+	cacheable()
 	c.Header("Content-Type", "image/png")
-	// ServeContent answers a matching If-None-Match with 304.
 	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(img))
 }
 
@@ -87,13 +88,11 @@ func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]b
 		if img, err := content.PageImage(ctx, doc.PublicID, n); !errors.Is(err, rag.ErrNoPageImage) {
 			return img, err
 		}
-		pdf, err := content.File(ctx, doc.PublicID)
-		if err != nil {
-			return nil, err
-		}
-		renderSlots <- struct{}{}
-		img, err := h.docs.Extractor.Render(ctx, pdf, n)
-		<-renderSlots
+		var img []byte
+		err := withPDF(ctx, content, doc.PublicID, func(pdf []byte) (err error) {
+			img, err = h.docs.Extractor.Render(ctx, pdf, n)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -103,4 +102,37 @@ func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]b
 		return nil, err
 	}
 	return out.([]byte), nil
+}
+
+// withPDF waits for a reader slot (children drawing pages and those
+// locating text take turns, one per CPU), then reads the document's PDF
+// and calls f with it: requests waiting for a slot do not each hold a copy.
+func withPDF(ctx context.Context, content rag.Content, docID string, f func(pdf []byte) error) error {
+	select {
+	case renderSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-renderSlots }()
+	pdf, err := content.File(ctx, docID)
+	if err != nil {
+		return err
+	}
+	return f(pdf)
+}
+
+// failPage answers the error of reading page n with the reader child
+// (what it could not be: "drawn", "read"): 404 for a page or file the
+// document does not have, the reader's reason for a PDF it could not
+// read.
+func (h *Handler) failPage(c *gin.Context, n int, what string, err error) {
+	var xe *rag.ExtractError
+	switch {
+	case errors.Is(err, rag.ErrNoPage), errors.Is(err, rag.ErrNoFile):
+		h.fail(c, http.StatusNotFound, "There is no such page.", err)
+	case errors.As(err, &xe):
+		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be "+what+": "+xe.Reason()+".", err)
+	default:
+		h.fail(c, http.StatusInternalServerError, "", err)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"silo/rag"
 	"silo/testrig"
 	"silo/testrig/datasets"
+	"silo/testrig/pdftest"
 )
 
 // Helpers of the page image tests.
@@ -28,9 +29,9 @@ import (
 func countRenders(t *testing.T, srv *testrig.Server) func() int {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "renders")
-	srv.Ingester.Extractor.Command = append([]string{"sh", "-c",
+	srv.SetReader(t, append([]string{"sh", "-c",
 		`if [ "$SILO_EXTRACT_MODE" = render ]; then echo "$SILO_EXTRACT_PAGE" >> "$0"; fi; exec "$@"`, file},
-		srv.Ingester.Extractor.Command...)
+		srv.Reader()...), 0)
 	return func() int {
 		b, err := os.ReadFile(file)
 		if err != nil && !os.IsNotExist(err) {
@@ -114,7 +115,7 @@ func TestPageImage(t *testing.T) {
 	if w := m.Bounds().Dx(); w < rag.MaxPageImageWidth*99/100 {
 		t.Errorf("a Letter page: got %d pixels wide, want about %d", w, rag.MaxPageImageWidth)
 	}
-	if inked(m) == 0 {
+	if pdftest.Inked(m) == 0 {
 		t.Error("the page image is blank")
 	}
 	etag := resp.Header.Get("ETag")
@@ -212,20 +213,6 @@ func TestPageImage(t *testing.T) {
 	})
 }
 
-// inked counts the pixels that are not white.
-func inked(m image.Image) int {
-	n := 0
-	b := m.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			if r, g, bl, _ := m.At(x, y).RGBA(); r < 0xf000 || g < 0xf000 || bl < 0xf000 {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 // A document that is not ready has no page images yet, even with its file
 // in the tenant database; one that failed has none either.
 func TestPageImageNotReady(t *testing.T) {
@@ -241,9 +228,10 @@ func TestPageImageNotReady(t *testing.T) {
 	}
 	// The reader checks the upload (its first line), then takes its time
 	// over the text.
-	srv.Ingester.Extractor.Command = []string{"sh", "-c",
+	renders := filepath.Join(t.TempDir(), "renders")
+	srv.SetReader(t, []string{"sh", "-c",
 		`case "$SILO_EXTRACT_MODE" in text) echo '{"pages":4}'; exec sleep 60 ;; render) echo render >> "$0" ;; esac; exec "$1"`,
-		filepath.Join(t.TempDir(), "renders"), srv.Ingester.Extractor.Command[0]}
+		renders, srv.Reader()[0]}, 0)
 	id := uploadPDF(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
 	for deadline := time.Now().Add(time.Minute); getDoc(t, srv, ann, id).Status != models.DocumentProcessing; time.Sleep(25 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -255,7 +243,7 @@ func TestPageImageNotReady(t *testing.T) {
 		resp, body := annBrowser.Get(t, "/documents/"+doc+"/pages/1")
 		wantNoPage(t, resp, body)
 	}
-	if _, err := os.Stat(srv.Ingester.Extractor.Command[3]); !os.IsNotExist(err) {
+	if _, err := os.Stat(renders); !os.IsNotExist(err) {
 		t.Errorf("the reader was asked to draw a page (%v), want not", err)
 	}
 }
@@ -267,7 +255,7 @@ func TestPageImageHugePage(t *testing.T) {
 	srv := docServer(t, nil)
 	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
 	for _, box := range []string{"[0 0 14400000 14400000]", "[0 0 200 20000]", "[0 0 20000 200]"} {
-		id := readyDocument(t, srv, ann, "huge.pdf", onePagePDF(box, "Huge page"))
+		id := readyDocument(t, srv, ann, "huge.pdf", pdftest.Minimal("()", box, "Huge page"))
 		resp, body := annBrowser.Get(t, "/documents/"+id+"/pages/1")
 		m := wantPageImage(t, resp, body)
 		t.Logf("MediaBox %s: %d × %d pixels", box, m.Bounds().Dx(), m.Bounds().Dy())
@@ -282,7 +270,7 @@ func TestPageImageRenderFailure(t *testing.T) {
 	srv := docServer(t, nil)
 	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
 	id := readyDocument(t, srv, ann, "four.pdf", datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"))
-	reader, timeout := srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout
+	reader := srv.Reader()
 	path := "/documents/" + id + "/pages/1"
 
 	for _, tc := range []struct {
@@ -292,9 +280,8 @@ func TestPageImageRenderFailure(t *testing.T) {
 		{"timed out", `exec sleep 60`, "Page 1 could not be drawn: timed out after 2 s."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv.Ingester.Extractor.Command = append([]string{"sh", "-c",
-				`if [ "$SILO_EXTRACT_MODE" = render ]; then ` + tc.render + `; fi; exec "$@"`, "reader"}, reader...)
-			srv.Ingester.Extractor.Timeout = 2 * time.Second
+			srv.SetReader(t, append([]string{"sh", "-c",
+				`if [ "$SILO_EXTRACT_MODE" = render ]; then ` + tc.render + `; fi; exec "$@"`, "reader"}, reader...), 2*time.Second)
 			start := time.Now()
 			resp, body := annBrowser.Get(t, path)
 			wantStatus(t, resp, http.StatusInternalServerError, body)
@@ -310,7 +297,7 @@ func TestPageImageRenderFailure(t *testing.T) {
 	if n := pageImages(t, srv, ann.user.ID, id); n != 0 {
 		t.Errorf("got %d cached page images after failures, want none", n)
 	}
-	srv.Ingester.Extractor.Command, srv.Ingester.Extractor.Timeout = reader, timeout
+	// The subtests' readers are gone.
 	resp, body := annBrowser.Get(t, path)
 	_ = wantPageImage(t, resp, body)
 }

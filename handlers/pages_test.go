@@ -52,7 +52,9 @@ func newServer(t testing.TB, engine config.Engine, configure func(*config.Config
 
 // withBrowser is srv seen from another browser.
 func withBrowser(srv *testrig.Server, browser *http.Client) *testrig.Server {
-	return &testrig.Server{Server: srv.Server, Config: srv.Config, Store: srv.Store, Browser: browser}
+	b := *srv
+	b.Browser = browser
+	return &b
 }
 
 // browserWithSession is a fresh browser holding only the session cookie

@@ -69,6 +69,13 @@ func (h *Handler) apiSearch(c *gin.Context) {
 		return
 	}
 	results, err := h.search(c, doc, req.Query, req.Mode, req.K)
+	if c.Request.Context().Err() != nil {
+		return // the client has gone while it waited for a search slot
+	}
+	if errors.Is(err, rag.ErrOtherModel) {
+		h.fail(c, http.StatusConflict, "The workspace is being re-embedded for a new embedding model; vector search works again when that is done (hybrid and fulltext work now).", nil)
+		return
+	}
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -88,7 +95,7 @@ func (h *Handler) search(c *gin.Context, doc *models.Document, query, mode strin
 		return nil, err
 	}
 	defer release()
-	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, doc.PublicID, query, mode, k)
+	return h.searchTurn(ctx, content, doc.PublicID, query, mode, k)
 }
 
 // decodeJSON reads a JSON body into v, with errors a client can act on.

@@ -44,6 +44,9 @@ func (s *sseStream) send(event, data string) error {
 	if event != "" {
 		fmt.Fprintf(&b, "event: %s\n", event)
 	}
+	// A lone CR also ends an SSE line: as a line of its own it would lose
+	// its "data:" and what follows it.
+	data = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(data)
 	for _, line := range strings.Split(data, "\n") {
 		fmt.Fprintf(&b, "data: %s\n", line)
 	}

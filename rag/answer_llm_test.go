@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,9 +230,9 @@ func TestLLMFailures(t *testing.T) {
 
 func TestLLMRateLimitRetried(t *testing.T) {
 	f := testrig.NewFakeLLM(t)
-	n := 0
+	var n atomic.Int32
 	f.ReplyFunc(func(testrig.LLMRequest) testrig.LLMReply {
-		if n++; n == 1 {
+		if n.Add(1) == 1 {
 			return testrig.LLMReply{Status: 429, RetryAfter: 0}
 		}
 		return testrig.LLMReply{}
@@ -238,6 +240,50 @@ func TestLLMRateLimitRetried(t *testing.T) {
 	tokens, _, err := answer(newAnswerer(t, "openai", f, rag.LLMOptions{}), question)
 	if err != nil || !slices.Equal(tokens, testrig.DefaultTokens) || len(f.Requests()) != 2 {
 		t.Errorf("got %q, %v after %d requests; want the answer after 2", tokens, err, len(f.Requests()))
+	}
+}
+
+// A 429 without Retry-After is retried after a wait of the answerer's own
+// choosing (at least half a second, not at once), and answered then; when
+// it keeps coming, the answerer gives up as rate limited after 3 requests.
+func TestLLMRateLimitWithoutRetryAfter(t *testing.T) {
+	for _, provider := range providers {
+		t.Run(provider+"/retried", func(t *testing.T) {
+			t.Parallel()
+			f := testrig.NewFakeLLM(t)
+			var mu sync.Mutex
+			var at []time.Time
+			f.ReplyFunc(func(testrig.LLMRequest) testrig.LLMReply {
+				mu.Lock()
+				defer mu.Unlock()
+				if at = append(at, time.Now()); len(at) == 1 {
+					return testrig.LLMReply{Status: 429, NoRetryAfter: true}
+				}
+				return testrig.LLMReply{}
+			})
+			tokens, _, err := answer(newAnswerer(t, provider, f, rag.LLMOptions{}), question)
+			if err != nil || !slices.Equal(tokens, testrig.DefaultTokens) || len(f.Requests()) != 2 {
+				t.Fatalf("got %q, %v after %d requests; want the answer after 2", tokens, err, len(f.Requests()))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if wait := at[1].Sub(at[0]); wait < 500*time.Millisecond {
+				t.Errorf("retried after %v, want a wait of at least 500ms", wait)
+			}
+		})
+		t.Run(provider+"/gives up", func(t *testing.T) {
+			t.Parallel()
+			f := testrig.NewFakeLLM(t)
+			f.Reply(testrig.LLMReply{Status: 429, NoRetryAfter: true})
+			tokens, _, err := answer(newAnswerer(t, provider, f, rag.LLMOptions{}), question)
+			var ae *rag.AnswerError
+			if !errors.As(err, &ae) || ae.Kind != rag.FailRateLimit || !strings.Contains(ae.Message, "rate limiting") {
+				t.Fatalf("got %v, want an AnswerError of kind %s", err, rag.FailRateLimit)
+			}
+			if n := len(f.Requests()); n != 3 || len(tokens) != 0 {
+				t.Errorf("got %d requests and tokens %q, want 3 requests and no token", n, tokens)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -36,16 +37,21 @@ func NewContent(db *tenant.DB) Content { return Content{db: db} }
 // SaveFile stores a document's original bytes.
 func (c Content) SaveFile(ctx context.Context, docID string, pdf []byte) error {
 	sum := sha256.Sum256(pdf)
-	// Bound parameters of the driver, not bun's formatting, which would
-	// write the file into the SQL text as a hex literal twice its size.
-	q := "INSERT INTO files (document_id, content, sha256) VALUES (?, ?, ?)"
-	if c.db.Engine == "postgres" {
-		q = "INSERT INTO files (document_id, content, sha256) VALUES ($1, $2, $3)"
-	}
-	if _, err := c.db.DB.DB.ExecContext(ctx, q, docID, pdf, hex.EncodeToString(sum[:])); err != nil {
+	if err := c.execBound(ctx, "INSERT INTO files (document_id, content, sha256) VALUES (?, ?, ?)", docID, pdf, hex.EncodeToString(sum[:])); err != nil {
 		return fmt.Errorf("rag: save file of %s: %w", docID, err)
 	}
 	return nil
+}
+
+// execBound runs a statement (with ? placeholders) with the driver's bound
+// parameters, not bun's formatting, which would write a blob into the SQL
+// text as a hex literal twice its size.
+func (c Content) execBound(ctx context.Context, query string, args ...any) error {
+	if c.db.Engine == "postgres" {
+		query = pgPlaceholders(query)
+	}
+	_, err := c.db.DB.DB.ExecContext(ctx, query, args...)
+	return err
 }
 
 // File returns a document's original bytes, or ErrNoFile.
@@ -76,9 +82,10 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 	}
 	pageRow := func(i int) []any { return []any{docID, i + 1, pages[i]} }
 	if c.db.Engine == "postgres" {
+		ann := len(chunks) > annChunks
 		return c.pgReplaceIndex(ctx, docID, len(pages), pageRow, len(chunks), func(i int) []any {
 			ch := chunks[i]
-			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, halfvecBinary(vectors[i], pgDimensions)}
+			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, halfvecBinary(vectors[i], pgDimensions), ann}
 		})
 	}
 	chunkRow := func(i int) []any {
@@ -130,40 +137,47 @@ func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i 
 // ("[0.0123,…]") took about 10, and neither silo nor PostgreSQL formats or
 // parses 2,000 numbers a chunk.
 func (c Content) pgReplaceIndex(ctx context.Context, docID string, pages int, pageRow func(int) []any, chunks int, chunkRow func(int) []any) error {
+	return c.pgTx(ctx, "write the index of "+docID, func(tx pgx.Tx) error {
+		for _, table := range []string{"chunks", "pages"} {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE document_id = $1", docID); err != nil {
+				return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
+			}
+		}
+		copyRows := func(table string, columns []string, n int, row func(int) []any) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+				return row(i), nil
+			}))
+			if err != nil {
+				return fmt.Errorf("rag: copy into %s: %w", table, err)
+			}
+			return nil
+		}
+		if err := copyRows("pages", []string{"document_id", "page", "text"}, pages, pageRow); err != nil {
+			return err
+		}
+		return copyRows("chunks", []string{"document_id", "page", "page_end", "position", "text", "embedding", "ann"}, chunks, chunkRow)
+	})
+}
+
+// pgTx runs f in a transaction of pgx's own on a connection of the tenant's
+// PostgreSQL pool that knows halfvec (registerHalfvec), for COPY; what
+// names the work in errors.
+func (c Content) pgTx(ctx context.Context, what string, f func(tx pgx.Tx) error) error {
 	conn, err := c.db.DB.DB.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("rag: write the index of %s: %w", docID, err)
+		return fmt.Errorf("rag: %s: %w", what, err)
 	}
 	defer func() { _ = conn.Close() }() // back to the pool
 	return conn.Raw(func(driverConn any) error {
 		sc, ok := driverConn.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("rag: write the index of %s: the driver's connection is a %T, not pgx's", docID, driverConn)
+			return fmt.Errorf("rag: %s: the driver's connection is a %T, not pgx's", what, driverConn)
 		}
 		pc := sc.Conn()
 		if err := registerHalfvec(ctx, pc); err != nil {
 			return err
 		}
-		return pgx.BeginFunc(ctx, pc, func(tx pgx.Tx) error {
-			for _, table := range []string{"chunks", "pages"} {
-				if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE document_id = $1", docID); err != nil {
-					return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
-				}
-			}
-			copyRows := func(table string, columns []string, n int, row func(int) []any) error {
-				_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-					return row(i), nil
-				}))
-				if err != nil {
-					return fmt.Errorf("rag: copy into %s: %w", table, err)
-				}
-				return nil
-			}
-			if err := copyRows("pages", []string{"document_id", "page", "text"}, pages, pageRow); err != nil {
-				return err
-			}
-			return copyRows("chunks", []string{"document_id", "page", "page_end", "position", "text", "embedding"}, chunks, chunkRow)
-		})
+		return pgx.BeginFunc(ctx, pc, f)
 	})
 }
 
@@ -371,55 +385,20 @@ func (c Content) SetEmbeddingModel(ctx context.Context, model string, dims int) 
 }
 
 func (c Content) setModelTx(ctx context.Context, tx bun.Tx, model string, dims int) error {
-	for key, value := range map[string]string{metaEmbeddingModel: model, "embedding_dimensions": fmt.Sprint(dims)} {
-		_, err := tx.ExecContext(ctx,
-			"INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
-		if err != nil {
+	for key, value := range modelMeta(model, dims) {
+		if _, err := tx.ExecContext(ctx, metaUpsert, key, value); err != nil {
 			return fmt.Errorf("rag: record embedding model: %w", err)
 		}
 	}
 	return nil
 }
 
-// Reembed replaces every chunk's vector with one made by e and records e's
-// model, in one transaction: readers see the old vectors or the new, never a
-// mix. Documents are embedded one at a time, as ingestion does.
-func (c Content) Reembed(ctx context.Context, e Embedder) error {
-	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var rows []struct {
-			ID         int64  `bun:"id"`
-			DocumentID string `bun:"document_id"`
-			Text       string `bun:"text"`
-		}
-		if err := tx.NewSelect().Table("chunks").Column("id", "document_id", "text").Order("document_id", "position").Scan(ctx, &rows); err != nil {
-			return fmt.Errorf("rag: read chunks: %w", err)
-		}
-		for start := 0; start < len(rows); {
-			end := start
-			for end < len(rows) && rows[end].DocumentID == rows[start].DocumentID {
-				end++
-			}
-			doc := rows[start:end]
-			texts := make([]string, len(doc))
-			for i, r := range doc {
-				texts[i] = r.Text
-			}
-			vectors, err := embedDocument(ctx, e, texts)
-			if err != nil {
-				return err
-			}
-			if err := checkWidth(vectors); err != nil {
-				return err // nothing is changed: the transaction rolls back
-			}
-			for i, r := range doc {
-				if _, err := tx.ExecContext(ctx, "UPDATE chunks SET embedding = ? WHERE id = ?", c.vector(vectors[i]), r.ID); err != nil {
-					return fmt.Errorf("rag: update chunk vector: %w", err)
-				}
-			}
-			start = end
-		}
-		return c.setModelTx(ctx, tx, e.Model(), e.Dims())
-	})
+// metaUpsert writes a meta row (key, value).
+const metaUpsert = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+// modelMeta is the meta rows, by key, that record an embedding model.
+func modelMeta(model string, dims int) map[string]string {
+	return map[string]string{metaEmbeddingModel: model, "embedding_dimensions": strconv.Itoa(dims)}
 }
 
 // checkWidth refuses vectors wider than a tenant database stores, on

@@ -98,12 +98,8 @@ func (e *hashEmbedder) Dims() int { return e.dims }
 func (e *hashEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	out := make([][]float32, len(texts))
 	backing := make([]float32, len(texts)*e.dims)
-	s := scratchPool.Get().(*hashScratch)
-	defer func() {
-		if len(s.slots) <= maxPooledSlots { // a huge text's table is not kept
-			scratchPool.Put(s)
-		}
-	}()
+	s := getScratch()
+	defer putScratch(s)
 	for i, t := range texts {
 		if i%64 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -205,6 +201,16 @@ var scratchPool = sync.Pool{New: func() any {
 	return &hashScratch{tok: make([]byte, 0, 64), slots: make([]featureSlot, 1024), used: make([]int32, 0, 512)}
 }}
 
+// getScratch takes a feature table from the pool; putScratch gives it back
+// unless a huge text grew it past maxPooledSlots.
+func getScratch() *hashScratch { return scratchPool.Get().(*hashScratch) }
+
+func putScratch(s *hashScratch) {
+	if len(s.slots) <= maxPooledSlots {
+		scratchPool.Put(s)
+	}
+}
+
 // add counts one occurrence of feature h with weight w.
 func (s *hashScratch) add(h uint64, w float32) {
 	if 2*(len(s.used)+1) > len(s.slots) {
@@ -264,12 +270,8 @@ type sparseVector struct {
 // sparseEmbed returns the embeddings of texts as Embed makes them, but
 // sparse: cheap enough to embed every sentence of a search's candidates.
 func (e *hashEmbedder) sparseEmbed(texts []string) []sparseVector {
-	s := scratchPool.Get().(*hashScratch)
-	defer func() {
-		if len(s.slots) <= maxPooledSlots {
-			scratchPool.Put(s)
-		}
-	}()
+	s := getScratch()
+	defer putScratch(s)
 	v := make([]float32, e.dims) // zero between texts: only touched buckets are written
 	seen := make([]bool, e.dims)
 	out := make([]sparseVector, len(texts))

@@ -278,9 +278,10 @@ func BenchmarkHashEmbed(b *testing.B) {
 // ---- remote embedders against fake servers ----
 
 // fakeEmbedServer speaks OpenAI's POST /v1/embeddings or Ollama's POST
-// /api/embed. It answers each request with reply (by request number, from
-// 0), or with one vector per input whose first number is the input's
-// "text-N" number, and records what it was sent.
+// /api/embed (at any path, which it records). It answers each request with
+// reply (by request number, from 0), or with one vector per input: embed's
+// when set, else one whose first number is the input's "text-N" number. It
+// records what it was sent and the status it answered.
 type fakeEmbedServer struct {
 	*httptest.Server
 	provider string
@@ -289,6 +290,7 @@ type fakeEmbedServer struct {
 	mu       sync.Mutex
 	requests []fakeRequest
 	reply    func(n int, w http.ResponseWriter) bool // true: answered
+	embed    Embedder
 	shuffle  bool
 	vecLen   int // length of the returned vectors when not dims
 }
@@ -299,6 +301,7 @@ type fakeRequest struct {
 	Dimensions *int     `json:"dimensions"`
 	Auth       string   `json:"-"`
 	Path       string   `json:"-"`
+	Status     int      `json:"-"` // of the answer
 }
 
 func newFakeEmbedServer(t *testing.T, provider string, dims int) *fakeEmbedServer {
@@ -308,29 +311,57 @@ func newFakeEmbedServer(t *testing.T, provider string, dims int) *fakeEmbedServe
 	return f
 }
 
-func (f *fakeEmbedServer) serve(w http.ResponseWriter, r *http.Request) {
+// statusWriter notes the status of the answer it writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (f *fakeEmbedServer) serve(rw http.ResponseWriter, r *http.Request) {
 	var req fakeRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.Method != http.MethodPost {
-		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+		http.Error(rw, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
 		return
 	}
 	req.Auth, req.Path = r.Header.Get("Authorization"), r.URL.Path
 	f.mu.Lock()
 	n := len(f.requests)
 	f.requests = append(f.requests, req)
-	reply, shuffle, vecLen := f.reply, f.shuffle, f.vecLen
+	reply, embed, shuffle, vecLen := f.reply, f.embed, f.shuffle, f.vecLen
 	f.mu.Unlock()
+	// The status is noted before the answer ends, so before the client
+	// has it.
+	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+	defer func() {
+		f.mu.Lock()
+		f.requests[n].Status = w.status
+		f.mu.Unlock()
+	}()
 	if reply != nil && reply(n, w) {
 		return
 	}
 	if vecLen == 0 {
 		vecLen = f.dims
 	}
-	vecs := make([][]float32, len(req.Input))
-	for i, in := range req.Input {
-		id, _ := strconv.Atoi(strings.TrimPrefix(in, "text-"))
-		vecs[i] = make([]float32, vecLen)
-		vecs[i][0] = float32(id)
+	var vecs [][]float32
+	if embed != nil {
+		var err error
+		if vecs, err = embed.Embed(r.Context(), req.Input); err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+	} else {
+		vecs = make([][]float32, len(req.Input))
+		for i, in := range req.Input {
+			id, _ := strconv.Atoi(strings.TrimPrefix(in, "text-"))
+			vecs[i] = make([]float32, vecLen)
+			vecs[i][0] = float32(id)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if f.provider == "ollama" {

@@ -17,11 +17,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/gen2brain/go-fitz"
 
 	"silo/testrig/datasets"
+	"silo/testrig/pdftest"
 )
 
 // envExtractChild makes the test binary act as "silo extract".
@@ -468,20 +468,20 @@ func bigPDF(t *testing.T) []byte {
 // TestFixtures -update rewrites them.
 var fixtures = map[string]func() []byte{
 	"two-pages.pdf": func() []byte {
-		return minimalPDF("(Two pages)", "[0 0 612 792]", "Hello from page one", "And page two")
+		return pdftest.Minimal("(Two pages)", "[0 0 612 792]", "Hello from page one", "And page two")
 	},
 	// A page of 14,400,000 points square (about 5 km): MuPDF clamps it, and
 	// a renderer could be asked for a pixmap of petabytes.
 	"huge-page.pdf": func() []byte {
-		return minimalPDF("()", "[0 0 14400000 14400000]", "Huge page")
+		return pdftest.Minimal("()", "[0 0 14400000 14400000]", "Huge page")
 	},
 	// A title in UTF-16BE with a byte-order mark, as PDF writers do for
 	// anything beyond Latin-1.
 	"utf16-title.pdf": func() []byte {
-		return minimalPDF(utf16BE("Kraków – Łódź"), "[0 0 612 792]", "Title test")
+		return pdftest.Minimal(pdftest.UTF16BE("Kraków – Łódź"), "[0 0 612 792]", "Title test")
 	},
 	// Ten levels of forms, each drawing the next ten times: 10^10 strings.
-	"form-bomb.pdf": formBombPDF,
+	"form-bomb.pdf": pdftest.FormBomb,
 }
 
 func TestFixtures(t *testing.T) {
@@ -513,88 +513,6 @@ func readFixture(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// pdfWriter writes a PDF's objects and its cross-reference table.
-type pdfWriter struct {
-	buf     bytes.Buffer
-	offsets []int
-}
-
-// object writes object number len(offsets)+1.
-func (w *pdfWriter) object(body string) {
-	w.offsets = append(w.offsets, w.buf.Len())
-	fmt.Fprintf(&w.buf, "%d 0 obj\n%s\nendobj\n", len(w.offsets), body)
-}
-
-func (w *pdfWriter) stream(dict, data string) {
-	w.object(fmt.Sprintf("<< %s /Length %d >>\nstream\n%s\nendstream", dict, len(data), data))
-}
-
-func (w *pdfWriter) finish(trailer string) []byte {
-	xref := w.buf.Len()
-	fmt.Fprintf(&w.buf, "xref\n0 %d\n0000000000 65535 f \n", len(w.offsets)+1)
-	for _, o := range w.offsets {
-		fmt.Fprintf(&w.buf, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&w.buf, "trailer\n<< /Size %d %s >>\nstartxref\n%d\n%%%%EOF\n", len(w.offsets)+1, trailer, xref)
-	return w.buf.Bytes()
-}
-
-// utf16BE writes s as a PDF hex string in UTF-16BE with a byte-order mark.
-func utf16BE(s string) string {
-	var b strings.Builder
-	b.WriteString("<FEFF")
-	for _, u := range utf16.Encode([]rune(s)) {
-		fmt.Fprintf(&b, "%04X", u)
-	}
-	b.WriteString(">")
-	return b.String()
-}
-
-// minimalPDF writes a PDF with one line of Helvetica text on each page;
-// title is a PDF string, e.g. "(A title)".
-// Objects: 1 catalog, 2 pages, 3 font, 4 info, then a page and its content
-// for each text.
-func minimalPDF(title, mediaBox string, texts ...string) []byte {
-	w := &pdfWriter{}
-	w.buf.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	var kids []string
-	for i := range texts {
-		kids = append(kids, fmt.Sprintf("%d 0 R", 5+2*i))
-	}
-	w.object("<< /Type /Catalog /Pages 2 0 R >>")
-	w.object(fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(texts)))
-	w.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-	w.object(fmt.Sprintf("<< /Title %s /Producer (silo tests) >>", title))
-	for i, text := range texts {
-		w.object(fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox %s /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>", mediaBox, 6+2*i))
-		w.stream("", fmt.Sprintf("BT /F1 24 Tf 72 700 Td (%s) Tj ET", text))
-	}
-	return w.finish("/Root 1 0 R /Info 4 0 R")
-}
-
-// formBombPDF writes one page that draws form 1, which draws form 2 ten
-// times, and so on for ten levels; the last one shows a string.
-func formBombPDF() []byte {
-	const levels = 10
-	w := &pdfWriter{}
-	w.buf.WriteString("%PDF-1.4\n")
-	w.object("<< /Type /Catalog /Pages 2 0 R >>")
-	w.object("<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
-	w.object("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /X 6 0 R >> >> /Contents 4 0 R >>")
-	w.stream("", "/X Do")
-	w.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-	// Forms are objects 6 … 6+levels-1.
-	for i := range levels {
-		box := "/Type /XObject /Subtype /Form /BBox [0 0 612 792]"
-		if i == levels-1 {
-			w.stream(box+" /Resources << /Font << /F1 5 0 R >> >>", "BT /F1 12 Tf 72 700 Td (bomb) Tj ET")
-			continue
-		}
-		w.stream(fmt.Sprintf("%s /Resources << /XObject << /X %d 0 R >> >>", box, 7+i), strings.Repeat("/X Do ", 10))
-	}
-	return w.finish("/Root 1 0 R")
 }
 
 // BenchmarkExtractSquad reads the text of every page of the SQuAD PDFs, one

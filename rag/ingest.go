@@ -412,7 +412,8 @@ func (in *Ingester) extract(ctx context.Context, content Content, doc *models.Do
 		return nil
 	}
 	if x := in.claim(doc.PublicID); x != nil {
-		return x.Info(), pages, x.Pages(ctx, onPage)
+		err := x.Pages(ctx, onPage) // before pages is read: onPage appends to it
+		return x.Info(), pages, err
 	}
 	pdf, err := content.File(ctx, doc.PublicID)
 	if err != nil {
@@ -424,7 +425,9 @@ func (in *Ingester) extract(ctx context.Context, content Content, doc *models.Do
 
 // checkModel records the embedder's model in a tenant database that has
 // none, and re-embeds one whose vectors were made with another model, so
-// one database never mixes two models' vectors.
+// one database never mixes two models' vectors. Workers (and ReembedAll)
+// that find the same tenant to re-embed take turns in Reembed: the first
+// does the work, the others wait for it and go on without embedding again.
 func (in *Ingester) checkModel(ctx context.Context, content Content) error {
 	model, err := content.EmbeddingModel(ctx)
 	switch {

@@ -5,9 +5,9 @@ package rag
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"silo/testrig/datasets"
 )
@@ -150,32 +150,15 @@ func TestLocateLongText(t *testing.T) {
 // Render.
 func TestLocateErrors(t *testing.T) {
 	twoPages := readFixture(t, "two-pages.pdf")
-	slow := testExtractor()
-	slow.Timeout = 2 * time.Second
-	for _, tc := range []struct {
-		name   string
-		e      *Extractor
-		pdf    []byte
-		page   int
-		kind   error
-		reason string
-	}{
-		{"page 0", testExtractor(), twoPages, 0, ErrNoPage, "the PDF has no such page: page 0"},
-		{"page after the last", testExtractor(), twoPages, 3, ErrNoPage, "the PDF has no such page: page 3 of 2"},
-		{"not a PDF", testExtractor(), []byte("hello"), 1, ErrNotPDF, "the file is not a PDF that can be read: no PDF header"},
-		{"form bomb", slow, readFixture(t, "form-bomb.pdf"), 1, ErrTimeout, "timed out after 2 s"},
-		{"reader killed", fakeReader(`echo '{"pages":2}'; kill -9 $$`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped (signal: killed)"},
-		{"reader stops", fakeReader(`echo '{"pages":2}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped before it located the text"},
-		{"box off the page", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"boxes":[{"x":0.5,"y":0.5,"w":0.6,"h":0.1}]}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's box"},
-		{"another page", fakeReader(`echo '{"pages":2}'; echo '{"n":2,"boxes":[]}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader located text on page 2 where page 1 was due"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			boxes, err := tc.e.Locate(context.Background(), tc.pdf, tc.page, "Page")
-			if boxes != nil {
-				t.Errorf("got boxes %+v, want none", boxes)
-			}
-			_ = wantExtractError(t, err, tc.kind, tc.reason)
-		})
-	}
+	cases := pageErrorCases(t, "located the text",
+		pageErrorCase{"box off the page", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"boxes":[{"x":0.5,"y":0.5,"w":0.6,"h":0.1}]}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's box"},
+		pageErrorCase{"another page", fakeReader(`echo '{"pages":2}'; echo '{"n":2,"boxes":[]}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader located text on page 2 where page 1 was due"},
+	)
+	testPageErrors(t, cases, func(tc pageErrorCase) (string, error) {
+		boxes, err := tc.e.Locate(context.Background(), tc.pdf, tc.page, "Page")
+		if boxes != nil {
+			return fmt.Sprintf("boxes %+v", boxes), err
+		}
+		return "", err
+	})
 }

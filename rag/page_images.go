@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"github.com/uptrace/bun"
 )
 
 // ErrNoPageImage means a page's image is not in the tenant database (yet).
@@ -32,12 +30,7 @@ func (c Content) PageImage(ctx context.Context, docID string, n int) ([]byte, er
 // document's file must be in the tenant database: the image is deleted with
 // it.
 func (c Content) SavePageImage(ctx context.Context, docID string, n int, img []byte) error {
-	_, err := c.db.NewInsert().Model(&struct {
-		bun.BaseModel `bun:"table:page_images"`
-		DocumentID    string `bun:"document_id"`
-		Page          int    `bun:"page"`
-		PNG           []byte `bun:"png"`
-	}{DocumentID: docID, Page: n, PNG: img}).On("CONFLICT (document_id, page) DO NOTHING").Exec(ctx)
+	err := c.execBound(ctx, "INSERT INTO page_images (document_id, page, png) VALUES (?, ?, ?) ON CONFLICT (document_id, page) DO NOTHING", docID, n, img)
 	if err != nil {
 		return fmt.Errorf("rag: save image of page %d of %s: %w", n, docID, err)
 	}

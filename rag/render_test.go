@@ -9,15 +9,15 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"silo/models"
 	"silo/testrig/datasets"
+	"silo/testrig/pdftest"
 )
 
 // decodePageImage decodes a page image and checks it against the limits.
@@ -39,20 +39,6 @@ func decodePageImage(t *testing.T, img []byte) image.Image {
 func usesBudget(m image.Image) bool {
 	b := m.Bounds()
 	return b.Dx() >= MaxPageImageWidth*99/100 || b.Dx()*b.Dy() >= MaxPageImagePixels*97/100
-}
-
-// inked counts the pixels that are not white.
-func inked(m image.Image) int {
-	n := 0
-	b := m.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			if r, g, bl, _ := m.At(x, y).RGBA(); r < 0xf000 || g < 0xf000 || bl < 0xf000 {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // Real pages, of text and of images, rotated or not, come out as PNGs as
@@ -83,7 +69,7 @@ func TestRenderSamplePages(t *testing.T) {
 			if tc.full && !usesBudget(m) {
 				t.Errorf("got %v, want the full width or nearly all the pixels", m.Bounds().Size())
 			}
-			if inked(m) == 0 {
+			if pdftest.Inked(m) == 0 {
 				t.Error("the page image is blank")
 			}
 			t.Logf("%d × %d pixels, %d KB", m.Bounds().Dx(), m.Bounds().Dy(), len(img)>>10)
@@ -114,7 +100,7 @@ func TestRenderPageSizes(t *testing.T) {
 			t.Parallel()
 			pdf := tc.pdf
 			if pdf == nil {
-				pdf = minimalPDF("()", tc.mediaBox, "Page")
+				pdf = pdftest.Minimal("()", tc.mediaBox, "Page")
 			}
 			img, err := testExtractor().Render(context.Background(), pdf, 1)
 			if err != nil {
@@ -144,46 +130,73 @@ func pngOf(t *testing.T, w, h int) string {
 	return base64.StdEncoding.EncodeToString(b.Bytes())
 }
 
-// A page that is not there, a PDF that cannot be read and a reader that
-// fails, hangs or lies each give an *ExtractError that says so.
-func TestRenderErrors(t *testing.T) {
+// pageErrorCase is a call on a page that fails: e reading page of pdf
+// gives an *ExtractError of kind whose reason starts with reason.
+type pageErrorCase struct {
+	name   string
+	e      *Extractor
+	pdf    []byte
+	page   int
+	kind   error
+	reason string
+}
+
+// pageErrorCases are the failures Render and Locate share (a page that is
+// not there, a PDF that cannot be read, a reader that hangs, is killed or
+// stops early), then more. stopped is what the reader that stops early did
+// not get to, e.g. "drew the page".
+func pageErrorCases(t *testing.T, stopped string, more ...pageErrorCase) []pageErrorCase {
+	t.Helper()
 	twoPages := readFixture(t, "two-pages.pdf")
-	password, err := os.ReadFile(filepath.Join(datasets.Dir(t, "sample-pdfs"), "libreoffice-writer-password.pdf"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	slow := testExtractor()
 	slow.Timeout = 2 * time.Second
-	for _, tc := range []struct {
-		name   string
-		e      *Extractor
-		pdf    []byte
-		page   int
-		kind   error
-		reason string
-	}{
+	return append([]pageErrorCase{
 		{"page 0", testExtractor(), twoPages, 0, ErrNoPage, "the PDF has no such page: page 0"},
 		{"page after the last", testExtractor(), twoPages, 3, ErrNoPage, "the PDF has no such page: page 3 of 2"},
 		{"not a PDF", testExtractor(), []byte("hello"), 1, ErrNotPDF, "the file is not a PDF that can be read: no PDF header"},
-		{"password", testExtractor(), password, 1, ErrPasswordProtected, "the PDF is password-protected"},
-		{"thinner than a pixel", testExtractor(), minimalPDF("()", "[0 0 14400000 3]", "Page"), 1, ErrReaderFailed, "the PDF could not be read: the reader failed (page 1 is too thin to draw)"},
 		{"form bomb", slow, readFixture(t, "form-bomb.pdf"), 1, ErrTimeout, "timed out after 2 s"},
 		{"reader killed", fakeReader(`echo '{"pages":2}'; kill -9 $$`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped (signal: killed)"},
-		{"reader stops", fakeReader(`echo '{"pages":2}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped before it drew the page"},
-		{"not a PNG", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"aGVsbG8="}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is not a PNG"},
-		{"too wide", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, MaxPageImageWidth+1, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 1001 × 10 pixels, outside the limits"},
-		{"too many pixels", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, 100, MaxPageImagePixels/100+1) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 100 × 15001 pixels, outside the limits"},
-		{"another page", fakeReader(`echo '{"pages":2}'; echo '{"n":2,"png":"` + pngOf(t, 10, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader drew page 2 where page 1 was due"},
-	} {
+		{"reader stops", fakeReader(`echo '{"pages":2}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader stopped before it " + stopped},
+	}, more...)
+}
+
+// testPageErrors runs each case in a parallel subtest. call makes the
+// case's call and says what it got besides the error ("" for nothing),
+// which is wrong: a failed call gives nothing.
+func testPageErrors(t *testing.T, cases []pageErrorCase, call func(tc pageErrorCase) (got string, err error)) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			img, err := tc.e.Render(context.Background(), tc.pdf, tc.page)
-			if img != nil {
-				t.Errorf("got an image of %d bytes, want none", len(img))
+			got, err := call(tc)
+			if got != "" {
+				t.Errorf("got %s, want none", got)
 			}
 			_ = wantExtractError(t, err, tc.kind, tc.reason)
 		})
 	}
+}
+
+// A page that is not there, a PDF that cannot be read and a reader that
+// fails, hangs or lies each give an *ExtractError that says so.
+func TestRenderErrors(t *testing.T) {
+	twoPages := readFixture(t, "two-pages.pdf")
+	password := datasets.Read(t, "sample-pdfs", "libreoffice-writer-password.pdf")
+	cases := pageErrorCases(t, "drew the page",
+		pageErrorCase{"password", testExtractor(), password, 1, ErrPasswordProtected, "the PDF is password-protected"},
+		pageErrorCase{"thinner than a pixel", testExtractor(), pdftest.Minimal("()", "[0 0 14400000 3]", "Page"), 1, ErrReaderFailed, "the PDF could not be read: the reader failed (page 1 is too thin to draw)"},
+		pageErrorCase{"not a PNG", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"aGVsbG8="}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is not a PNG"},
+		pageErrorCase{"too wide", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, MaxPageImageWidth+1, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 1001 × 10 pixels, outside the limits"},
+		pageErrorCase{"too many pixels", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, 100, MaxPageImagePixels/100+1) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader's image is 100 × 15001 pixels, outside the limits"},
+		pageErrorCase{"another page", fakeReader(`echo '{"pages":2}'; echo '{"n":2,"png":"` + pngOf(t, 10, 10) + `"}'`), twoPages, 1, ErrReaderFailed, "the PDF could not be read: the reader drew page 2 where page 1 was due"},
+	)
+	testPageErrors(t, cases, func(tc pageErrorCase) (string, error) {
+		img, err := tc.e.Render(context.Background(), tc.pdf, tc.page)
+		if img != nil {
+			return fmt.Sprintf("an image of %d bytes", len(img)), err
+		}
+		return "", err
+	})
 }
 
 // A page image is cached per document and page, keeps the first image

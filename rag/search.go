@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -45,8 +46,8 @@ type Searcher struct {
 
 // Search returns the k best passages of the document for the query. A
 // document with k chunks or more always yields k results in the hybrid and
-// vector modes (iterative index scans on PostgreSQL, an exact scan on
-// SQLite). A hybrid search re-ranks the union of both lists by evidence
+// vector modes (an exact scan, or for a long document on PostgreSQL
+// candidates from the HNSW index by iterative scans; see annChunks). A hybrid search re-ranks the union of both lists by evidence
 // from their texts (see rerank). Each passage is its chunk widened toward
 // its best sentence with whole sentences of the chunks around it, up to
 // MaxPassageRunes.
@@ -79,6 +80,9 @@ func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode stri
 		ts, terr = c.fullTextSearch(ctx, docID, query, depth)
 	}
 	wg.Wait()
+	if mode == ModeHybrid && errors.Is(verr, ErrOtherModel) {
+		verr = nil // the full-text candidates alone
+	}
 	if err := cmp.Or(verr, terr); err != nil {
 		return nil, err
 	}
@@ -96,10 +100,23 @@ func (s Searcher) Search(ctx context.Context, c Content, docID, query, mode stri
 	return c.widen(ctx, docID, found)
 }
 
+// ErrOtherModel is a vector search of a tenant whose vectors are another
+// embedding model's than the Searcher's (while it is re-embedded for a new
+// one): compared with the query's, they would rank at random. A hybrid
+// search ranks the full-text candidates alone meanwhile.
+var ErrOtherModel = errors.New("rag: the workspace's vectors are being made again for a new embedding model")
+
 // vectorSearch ranks the document's chunks by cosine similarity to the
 // query's embedding. A query without content words has no direction and
 // finds nothing this way.
 func (s Searcher) vectorSearch(ctx context.Context, c Content, docID, query string, n int) ([]candidate, error) {
+	model, err := c.EmbeddingModel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if model != s.Embedder.Model() {
+		return nil, ErrOtherModel
+	}
 	vs, err := s.Embedder.Embed(ctx, []string{query})
 	if err != nil {
 		return nil, fmt.Errorf("rag: embed the query: %w", err)
@@ -114,26 +131,51 @@ func (s Searcher) vectorSearch(ctx context.Context, c Content, docID, query stri
 	return c.sqliteVectorSearch(ctx, docID, q, n)
 }
 
+// annChunks is the length, in chunks, above which a document's chunks go
+// into PostgreSQL's HNSW index (chunks.ann): a search of a longer document
+// takes that many candidates from the index, by a sketch of their vectors,
+// and ranks them by the whole vectors. A shorter document's chunks are all
+// ranked exactly, which costs a search little and spares ingestion the
+// index's inserts.
+const annChunks = 400
+
+// pgExactQuery ranks all of a document's chunks by cosine.
+const pgExactQuery = `SELECT id AS chunk_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score
+FROM chunks WHERE document_id = ?1 AND embedding IS NOT NULL
+ORDER BY embedding <=> ?0 LIMIT ?2`
+
+// pgANNQuery takes a long document's annChunks closest chunks by sketch
+// (embedding_sketch, the HNSW index's key) and ranks them by cosine.
+const pgANNQuery = `SELECT chunk_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score FROM (
+	SELECT id AS chunk_id, text, page, page_end, position, embedding FROM chunks
+	WHERE document_id = ?1 AND ann AND embedding IS NOT NULL
+	ORDER BY embedding_sketch(embedding)::halfvec(250) <=> (SELECT embedding_sketch(?0)::halfvec(250)) LIMIT ?2
+) c ORDER BY score DESC LIMIT ?3`
+
 func (c Content) pgVectorSearch(ctx context.Context, docID string, q []float32, n int) ([]candidate, error) {
+	var ann []bool
+	if err := c.db.NewRaw("SELECT ann FROM chunks WHERE document_id = ? ORDER BY position LIMIT 1", docID).Scan(ctx, &ann); err != nil {
+		return nil, fmt.Errorf("rag: vector search: %w", err)
+	}
 	var out []candidate
-	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// A filter on the document after an HNSW scan could leave fewer than
-		// n rows; iterative scans keep reading the index until n match.
-		for _, set := range []string{"SET LOCAL hnsw.ef_search = 200", "SET LOCAL hnsw.iterative_scan = relaxed_order"} {
-			if _, err := tx.ExecContext(ctx, set); err != nil {
-				return fmt.Errorf("rag: %s: %w", set, err)
+	v := c.vector(q)
+	var err error
+	if len(ann) == 0 || !ann[0] {
+		err = c.db.NewRaw(pgExactQuery, v, docID, n).Scan(ctx, &out)
+	} else {
+		err = c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			// A filter on the document after an HNSW scan could leave
+			// fewer candidates than asked for; iterative scans keep
+			// reading the index until they are all there.
+			if _, err := tx.ExecContext(ctx, "SELECT set_config('hnsw.ef_search', '200', true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"); err != nil {
+				return fmt.Errorf("set the HNSW scan: %w", err)
 			}
-		}
-		v := c.vector(q)
-		return tx.NewRaw(`SELECT id AS chunk_id, text, page, page_end, position, 1 - (embedding <=> ?) AS score
-			FROM chunks WHERE document_id = ? AND embedding IS NOT NULL
-			ORDER BY embedding <=> ? LIMIT ?`, v, docID, v, n).Scan(ctx, &out)
-	})
+			return tx.NewRaw(pgANNQuery, v, docID, max(annChunks, 4*n), n).Scan(ctx, &out)
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rag: vector search: %w", err)
 	}
-	// relaxed_order may return neighbours slightly out of order.
-	slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(b.Score, a.Score) })
 	return out, nil
 }
 

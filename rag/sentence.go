@@ -326,9 +326,9 @@ func pairScores(q question, texts []*passageText) []float64 {
 // the query, as sentenceMatcher embeds them.
 func sentenceSimilarities(query string, texts []*passageText) []float64 {
 	q := make([]float32, sentenceMatcher.dims)
-	s := scratchPool.Get().(*hashScratch)
+	s := getScratch()
 	sentenceMatcher.embed(s, query, q)
-	scratchPool.Put(s)
+	putScratch(s)
 	qNorm := float64(vectorNorm(q))
 	out := make([]float64, len(texts))
 	for i, p := range texts {
@@ -559,20 +559,12 @@ func termSet(text string) map[string]bool {
 	return set
 }
 
-// splitSentences cuts a passage at sentence ends.
+// splitSentences cuts a passage at sentence ends (see sentenceSpans).
 func splitSentences(text string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(text); i++ {
-		if c := text[i]; (c == '.' || c == '?' || c == '!' || c == '\n') && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\n') {
-			if s := strings.TrimSpace(text[start : i+1]); s != "" {
-				out = append(out, s)
-			}
-			start = i + 1
-		}
-	}
-	if s := strings.TrimSpace(text[start:]); s != "" {
-		out = append(out, s)
+	spans := sentenceSpans(text)
+	out := make([]string, len(spans))
+	for i, sp := range spans {
+		out[i] = text[sp.start:sp.end]
 	}
 	return out
 }

@@ -56,10 +56,15 @@ type LLMReply struct {
 	Tokens []string
 	// Status, when not 0 or 200, fails the request with that status and the
 	// server's error body: 401 and 403 as a refused key, 429 as a rate
-	// limit with a Retry-After header, anything else as a server error.
+	// limit (with a Retry-After header unless NoRetryAfter), anything else
+	// as a server error.
 	Status int
-	// RetryAfter is the Retry-After of a 429, in whole seconds rounded up.
+	// RetryAfter is the Retry-After of a 429, in whole seconds rounded up;
+	// 0 sends "Retry-After: 0".
 	RetryAfter time.Duration
+	// NoRetryAfter sends a 429 without Retry-After, as some servers do, so
+	// the client has to choose its own wait.
+	NoRetryAfter bool
 	// FirstByteDelay is waited before anything is sent, status included.
 	FirstByteDelay time.Duration
 	// TokenDelay is waited before each token.
@@ -199,6 +204,14 @@ func wait(r *http.Request, d time.Duration) bool {
 	}
 }
 
+// setRetryAfter sets the Retry-After header of reply's 429, unless it has
+// none.
+func setRetryAfter(w http.ResponseWriter, reply LLMReply) {
+	if !reply.NoRetryAfter {
+		w.Header().Set("Retry-After", strconv.Itoa(int((reply.RetryAfter+time.Second-1)/time.Second)))
+	}
+}
+
 // drop closes the connection under w without ending the response.
 func drop(w http.ResponseWriter) {
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -257,7 +270,7 @@ func (f *FakeLLM) serveOpenAI(w http.ResponseWriter, r *http.Request) {
 		openAIError(w, reply.Status, "Incorrect API key provided: "+strings.TrimPrefix(req.Authorization, "Bearer ")+".", "invalid_request_error", "invalid_api_key")
 		return
 	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", strconv.Itoa(int((reply.RetryAfter+time.Second-1)/time.Second)))
+		setRetryAfter(w, reply)
 		openAIError(w, reply.Status, "Rate limit reached for "+in.Model+" on requests per min (RPM): Limit 3, Used 3, Requested 1.", "requests", "rate_limit_exceeded")
 		return
 	default:
@@ -367,7 +380,7 @@ func (f *FakeLLM) serveOllama(w http.ResponseWriter, r *http.Request) {
 		ollamaError(w, reply.Status, "unauthorized")
 		return
 	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", strconv.Itoa(int((reply.RetryAfter+time.Second-1)/time.Second)))
+		setRetryAfter(w, reply)
 		ollamaError(w, reply.Status, "server busy, please try again. maximum pending requests exceeded")
 		return
 	default:

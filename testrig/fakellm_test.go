@@ -135,6 +135,8 @@ func TestFakeLLMErrors(t *testing.T) {
 	}{
 		{LLMReply{Status: 401}, 401, "", "Incorrect API key provided: sk-secret."},
 		{LLMReply{Status: 429, RetryAfter: 1500 * time.Millisecond}, 429, "2", "Rate limit reached"},
+		{LLMReply{Status: 429}, 429, "0", "Rate limit reached"},
+		{LLMReply{Status: 429, NoRetryAfter: true}, 429, "", "Rate limit reached"},
 		{LLMReply{Status: 500}, 500, "", "The server had an error"},
 	} {
 		f.Reply(tc.reply)

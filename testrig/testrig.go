@@ -13,9 +13,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -60,7 +62,8 @@ func installation(t testing.TB, store *models.Store) string {
 
 // PostgresTenants returns a tenant manager that makes tenant databases on
 // the PostgreSQL server of TEST_POSTGRES_URL (skipping when it is unset,
-// failing under CI=true), with a random secret key.
+// failing under CI=true), with a random secret key. The tenant databases
+// left in store when the test ends are dropped, with their users.
 func PostgresTenants(t testing.TB, store *models.Store) *tenant.Manager {
 	t.Helper()
 	server := testdb.ServerURL(t, config.Postgres)
@@ -82,6 +85,23 @@ func PostgresTenants(t testing.TB, store *models.Store) *tenant.Manager {
 	}
 	mgr := tenant.NewManager(store, prov, tenant.Options{Sealer: sealer, Installation: installation(t, store)})
 	t.Cleanup(mgr.Close)
+	t.Cleanup(func() { // before the manager closes: the tenants the test made, which a server's users leave behind
+		ctx := context.Background()
+		rows, _, err := store.Tenants(ctx, models.TenantFilter{})
+		if err != nil {
+			t.Errorf("list the tenants to drop: %v", err)
+			return
+		}
+		for _, v := range rows {
+			u, err := store.User(ctx, v.UserID)
+			if err == nil {
+				err = mgr.Delete(ctx, u)
+			}
+			if err != nil {
+				t.Errorf("drop the tenant database %s: %v", v.Name, err)
+			}
+		}
+	})
 	return mgr
 }
 
@@ -167,15 +187,16 @@ func RunExtractChild() {
 }
 
 // Ingester returns ingestion workers like silo's, with the offline
-// embedder and the test binary as the PDF reader (see RunExtractChild). It
-// does not run until its Run is called.
+// embedder and the test binary as the PDF reader (see RunExtractChild),
+// whose children skip the second the race detector sleeps at exit. It does
+// not run until its Run is called.
 func Ingester(cfg *config.Config, store *models.Store, tenants *tenant.Manager, log *slog.Logger) *rag.Ingester {
 	return &rag.Ingester{
 		Store:   store,
 		Tenants: tenants,
 		Extractor: &rag.Extractor{
 			Command:  []string{os.Args[0]},
-			Env:      []string{extractChildEnv + "=1", "GORACE=atexit_sleep_ms=0"},
+			Env:      []string{extractChildEnv + "=1", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
 			Timeout:  cfg.ExtractTimeout,
 			MemoryMB: cfg.ExtractMemMB,
 		},
@@ -185,6 +206,30 @@ func Ingester(cfg *config.Config, store *models.Store, tenants *tenant.Manager, 
 		ChunkOverlap: cfg.ChunkOverlap,
 		MaxAttempts:  2,
 		Log:          log,
+	}
+}
+
+// Reader returns the command line of the server's PDF reader child, for a
+// test to wrap in a command of its own (see SetReader).
+func (s *Server) Reader() []string {
+	return slices.Clone(s.Ingester.Extractor.Command)
+}
+
+// SetReader makes command the server's PDF reader child and, unless
+// timeout is 0, timeout its wall-clock limit, until the test (or subtest)
+// ends. The ingestion workers and the handlers read these settings without
+// a lock, so call it only while no reader child is being started: before
+// the test's uploads, or once each document is ready, failed, or held by a
+// child that was started already. The settings come back as the test
+// ends, before the server stops, so the same holds then.
+func (s *Server) SetReader(t testing.TB, command []string, timeout time.Duration) {
+	t.Helper()
+	e := s.Ingester.Extractor
+	oldCommand, oldTimeout := e.Command, e.Timeout
+	t.Cleanup(func() { e.Command, e.Timeout = oldCommand, oldTimeout })
+	e.Command = command
+	if timeout != 0 {
+		e.Timeout = timeout
 	}
 }
 

@@ -17,7 +17,7 @@ func TestMarkdown(t *testing.T) {
 		{"inline html shown as text", "hi <script>alert(1)</script> <img src=x onerror=alert(1)>", []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;"}, []string{"<script", "<img"}},
 		{"html block shown as text", "<div onclick=\"x()\">\nhello\n</div>\n\nafter", []string{"&lt;div onclick=&#34;x()&#34;&gt;", "<p>after</p>"}, []string{"<div"}},
 		{"html comment", "a <!-- secret --> b", []string{"&lt;!-- secret --&gt;"}, []string{"<!--"}},
-		{"javascript link", "[click](javascript:alert(1))", nil, []string{"javascript:"}},
+		{"javascript link", "[click](javascript:alert(1))", []string{"click"}, []string{"javascript:"}},
 		{"html in code is escaped", "`<b>x</b>`", []string{"<code>&lt;b&gt;x&lt;/b&gt;</code>"}, nil},
 		{"attribute injection via citation", `[p. 4" onmouseover="x]`, nil, []string{"onmouseover=\""}},
 	}

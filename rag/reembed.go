@@ -1,0 +1,610 @@
+package rag
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+)
+
+// metaReembedClaim is the meta key of the claim a re-embedding holds on a
+// tenant database while it works (reembedClaim, as JSON).
+const metaReembedClaim = "reembed_claim"
+
+// reembedLease is how long a claim lasts unless its worker renews it, which
+// it does every quarter lease while it works (keepClaim), however long one
+// document takes to embed: the claim of a worker that died expires, and
+// another takes the work over. A variable for tests.
+var reembedLease = 2 * time.Minute
+
+// reembedPoll is how often a re-embedding that found another's live claim
+// looks again.
+const reembedPoll = 250 * time.Millisecond
+
+// errClaimLost means another worker took a re-embedding's claim over, its
+// lease having run out.
+var errClaimLost = errors.New("rag: re-embedding lost its claim on the workspace")
+
+// reembedClaim is a re-embedding's claim on a tenant database: which worker
+// holds it, for which model, until when.
+type reembedClaim struct {
+	Owner   string    `json:"owner"`
+	Model   string    `json:"model"`
+	Expires time.Time `json:"expires"`
+
+	value string // as stored in meta
+}
+
+// newReembedClaim is a claim for model by a new owner, leased from now.
+func newReembedClaim(model string) (*reembedClaim, error) {
+	var owner [12]byte
+	if _, err := rand.Read(owner[:]); err != nil {
+		return nil, err
+	}
+	cl := &reembedClaim{Owner: hex.EncodeToString(owner[:]), Model: model}
+	return cl, cl.renew()
+}
+
+// renew moves the claim's expiry to a lease from now.
+func (cl *reembedClaim) renew() error {
+	cl.Expires = time.Now().Add(reembedLease).UTC()
+	b, err := json.Marshal(cl)
+	cl.value = string(b)
+	return err
+}
+
+// liveClaim tells whether a stored claim is one that has not expired; a
+// claim that does not parse is taken for expired.
+func liveClaim(value string) bool {
+	var cl reembedClaim
+	return value != "" && json.Unmarshal([]byte(value), &cl) == nil && time.Now().Before(cl.Expires)
+}
+
+// Reembed replaces every chunk's vector with one made by e and records e's
+// model. Readers see the old vectors or the new, never a mix, and other
+// writes to the tenant database go on while e embeds:
+//
+//  1. claim: a short write transaction reads the recorded model (when it is
+//     e's, there is nothing to do) and writes a claim with a lease into meta,
+//     unless another worker's live claim is there: then Reembed waits until
+//     that worker records the model or its claim expires;
+//  2. work: on a connection of its own, it reads the chunks and embeds them
+//     document by document, as ingestion does, into a temporary table of that
+//     connection, while a connection of the pool renews the lease (keepClaim);
+//  3. swap: a short write transaction checks that the model and the claim are
+//     still as claimed, embeds the chunks written meanwhile (documents indexed
+//     after the chunks were read), moves the new vectors into the chunks,
+//     records the model and drops the claim.
+//
+// A re-embedding that fails drops its claim and changes no chunk.
+func (c Content) Reembed(ctx context.Context, e Embedder) error {
+	conn, err := c.db.DB.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("rag: re-embed: %w", err)
+	}
+	defer func() { _ = conn.Close() }() // back to the pool
+	if c.db.Engine != "postgres" {
+		return reembed(ctx, sqliteJob{sqliteQueries{conn}, conn}, c.db.DB, e)
+	}
+	return conn.Raw(func(driverConn any) error {
+		sc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("rag: re-embed: the driver's connection is a %T, not pgx's", driverConn)
+		}
+		pc := sc.Conn()
+		if err := registerHalfvec(ctx, pc); err != nil {
+			return err
+		}
+		return reembed(ctx, pgJob{pgQueries{pc}, pc}, c.db.DB, e)
+	})
+}
+
+// reembed is Reembed on the connection of job.
+func reembed(ctx context.Context, job reembedJob, pool bun.IDB, e Embedder) error {
+	claim, from, err := claimReembed(ctx, job, e.Model())
+	if err != nil || claim == nil {
+		return err
+	}
+	err = runReembed(ctx, job, e, keepClaim(ctx, pool, claim), from)
+	// Whatever happened, leave neither the claim (when it failed) nor the
+	// temporary table (the connection goes back to the pool) behind.
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err != nil {
+		_, _ = job.exec(cleanup, "DELETE FROM meta WHERE key = ? AND value = ?", metaReembedClaim, claim.value)
+	}
+	_, _ = job.exec(cleanup, "DROP TABLE IF EXISTS "+job.temp())
+	return err
+}
+
+// claimKeeper renews a re-embedding's claim in the background, on a
+// connection of the tenant's pool, until stop: the job's own connection is
+// busy with its work, and one document may take a remote embedder longer
+// than a lease.
+type claimKeeper struct {
+	claim *reembedClaim // renewed under mu until stop returns
+	mu    sync.Mutex
+	gone  bool
+	stop  func()
+}
+
+// keepClaim starts renewing claim every quarter lease.
+func keepClaim(ctx context.Context, pool bun.IDB, claim *reembedClaim) *claimKeeper {
+	k := &claimKeeper{claim: claim}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var once sync.Once
+	k.stop = func() { once.Do(func() { cancel(); <-done }) }
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(reembedLease / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if !k.renew(ctx, pool) {
+				return
+			}
+		}
+	}()
+	return k
+}
+
+// renew moves the claim's expiry on, unless another worker has taken the
+// claim over (then it reports false). A failed write (a busy database, or
+// no free connection in the pool) is tried again at the next tick, well
+// before the lease runs out. The database is written without holding mu, so
+// that lost never waits on it.
+func (k *claimKeeper) renew(ctx context.Context, pool bun.IDB) bool {
+	k.mu.Lock()
+	next := *k.claim
+	k.mu.Unlock()
+	old := next.value
+	if err := next.renew(); err != nil {
+		return true
+	}
+	res, err := pool.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = ? AND value = ?", next.value, metaReembedClaim, old)
+	if err != nil {
+		return true
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if n == 0 {
+		k.gone = true
+		return false
+	}
+	*k.claim = next
+	return true
+}
+
+// lost reports whether another worker took the claim over.
+func (k *claimKeeper) lost() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gone
+}
+
+// claimReembed claims the tenant database to re-embed it for model,
+// waiting while another worker's claim is live. It returns the claim and
+// the model it replaces, or no claim when model is recorded already.
+func claimReembed(ctx context.Context, job reembedJob, model string) (*reembedClaim, string, error) {
+	for {
+		var claim *reembedClaim
+		var from string
+		wait := false
+		err := job.writeTx(ctx, func(q reembedQueries) error {
+			recorded, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaEmbeddingModel)
+			if err != nil || recorded == model {
+				return err
+			}
+			other, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaReembedClaim)
+			if err != nil {
+				return err
+			}
+			if liveClaim(other) {
+				wait = true
+				return nil
+			}
+			if claim, err = newReembedClaim(model); err != nil {
+				return err
+			}
+			from = recorded
+			return setMeta(ctx, q, metaReembedClaim, claim.value)
+		})
+		switch {
+		case sqliteBusy(err):
+			// Another writer held the database longer than the busy
+			// timeout: wait on.
+		case err != nil:
+			return nil, "", fmt.Errorf("rag: claim the workspace to re-embed: %w", err)
+		case !wait:
+			return claim, from, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", fmt.Errorf("rag: wait to re-embed: %w", ctx.Err())
+		case <-time.After(reembedPoll):
+		}
+	}
+}
+
+// runReembed embeds the chunks into the job's temporary table, then swaps
+// them in with the model, as Reembed describes.
+func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKeeper, from string) error {
+	claim := keeper.claim
+	defer keeper.stop()
+	for _, q := range append([]string{"DROP TABLE IF EXISTS " + job.temp()}, job.tempDDL()...) {
+		if _, err := job.exec(ctx, q); err != nil {
+			return fmt.Errorf("rag: make the table of new vectors: %w", err)
+		}
+	}
+	chunks, err := job.texts(ctx, "SELECT id, document_id, text FROM chunks ORDER BY document_id, position")
+	if err != nil {
+		return fmt.Errorf("rag: read chunks: %w", err)
+	}
+	err = embedChunks(ctx, e, chunks, func(doc []storedText, vectors [][]float32) error {
+		if err := job.stage(ctx, doc, vectors); err != nil {
+			return err
+		}
+		if keeper.lost() {
+			return errClaimLost
+		}
+		return nil
+	})
+	keeper.stop() // the claim's value is settled from here
+	if err != nil {
+		return err
+	}
+	return job.writeTx(ctx, func(q reembedQueries) error {
+		// No chunk may be written between the read of the late ones and
+		// the update, or it would keep the old model's vector.
+		if lock := job.lockChunks(); lock != "" {
+			if _, err := q.exec(ctx, lock); err != nil {
+				return fmt.Errorf("rag: lock chunks: %w", err)
+			}
+		}
+		model, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaEmbeddingModel)
+		if err != nil {
+			return err
+		}
+		held, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaReembedClaim)
+		if err != nil {
+			return err
+		}
+		if model != from || held != claim.value {
+			return errClaimLost
+		}
+		// The documents with a chunk of no new vector were indexed after
+		// the chunks were read (SQLite may give a new chunk the id of a
+		// deleted one, hence the document and text): embed them whole.
+		late, err := q.texts(ctx, "SELECT id, document_id, text FROM chunks WHERE document_id IN ("+
+			"SELECT c.document_id FROM chunks c LEFT JOIN "+job.temp()+" r "+
+			"ON r.id = c.id AND r.document_id = c.document_id AND r.text = c.text WHERE r.id IS NULL"+
+			") ORDER BY document_id, position")
+		if err != nil {
+			return fmt.Errorf("rag: read chunks written while re-embedding: %w", err)
+		}
+		if err := embedChunks(ctx, e, late, func(doc []storedText, vectors [][]float32) error {
+			return q.stage(ctx, doc, vectors)
+		}); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, "UPDATE chunks SET embedding = r.embedding FROM "+job.temp()+" r "+
+			"WHERE chunks.id = r.id AND chunks.document_id = r.document_id AND chunks.text = r.text")
+		if err != nil {
+			return fmt.Errorf("rag: update chunk vectors: %w", err)
+		}
+		for key, value := range modelMeta(e.Model(), e.Dims()) {
+			if err := setMeta(ctx, q, key, value); err != nil {
+				return fmt.Errorf("rag: record embedding model: %w", err)
+			}
+		}
+		_, err = q.exec(ctx, "DELETE FROM meta WHERE key = ?", metaReembedClaim)
+		return err
+	})
+}
+
+// setMeta writes a meta row.
+func setMeta(ctx context.Context, q reembedQueries, key, value string) error {
+	_, err := q.exec(ctx, metaUpsert, key, value)
+	return err
+}
+
+// reembedQueries are the statements of a re-embedding, on its connection
+// or in a transaction on it, with ? placeholders on either engine.
+type reembedQueries interface {
+	// exec runs a statement and returns how many rows it changed.
+	exec(ctx context.Context, query string, args ...any) (int64, error)
+	// value returns the one text column of the row a query finds, or ""
+	// when it finds none.
+	value(ctx context.Context, query string, args ...any) (string, error)
+	// texts returns the chunks a query of their id, document and text finds.
+	texts(ctx context.Context, query string, args ...any) ([]storedText, error)
+	// stage writes a document's new vectors into the temporary table, in
+	// place of any there for the same chunks.
+	stage(ctx context.Context, doc []storedText, vectors [][]float32) error
+}
+
+// reembedJob is the connection a re-embedding keeps for its work: its
+// temporary table lives there.
+type reembedJob interface {
+	reembedQueries
+	// writeTx runs f in a transaction that holds the lock on meta that
+	// re-embeddings take turns by: SQLite's write lock, PostgreSQL's
+	// SHARE ROW EXCLUSIVE lock on meta.
+	writeTx(ctx context.Context, f func(q reembedQueries) error) error
+	// lockChunks is the statement that keeps other writers off the chunks
+	// until the end of a writeTx, where its lock does not already.
+	lockChunks() string
+	// temp is the name of the temporary table of new vectors.
+	temp() string
+	// tempDDL makes it: id, document_id, text (the chunk's, as it was
+	// read) and embedding.
+	tempDDL() []string
+}
+
+// sqlQueries is a SQLite connection or a transaction on it.
+type sqlQueries interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqliteQueries are reembedQueries on SQLite. Its temporary table is in
+// the connection's temp database: writing it in autocommit takes no lock
+// on the tenant's database, so other writers go on.
+type sqliteQueries struct{ q sqlQueries }
+
+func (s sqliteQueries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s sqliteQueries) value(ctx context.Context, query string, args ...any) (string, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = rows.Close() }()
+	var v string
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+	}
+	return v, rows.Err()
+}
+
+func (s sqliteQueries) texts(ctx context.Context, query string, args ...any) ([]storedText, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []storedText
+	for rows.Next() {
+		var t storedText
+		if err := rows.Scan(&t.ID, &t.DocumentID, &t.Text); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// stage writes in batches of chunkBatch rows, the values bound parameters
+// as in insertRows.
+func (s sqliteQueries) stage(ctx context.Context, doc []storedText, vectors [][]float32) error {
+	for start := 0; start < len(doc); start += chunkBatch {
+		end := min(start+chunkBatch, len(doc))
+		var q strings.Builder
+		args := make([]any, 0, 4*(end-start))
+		q.WriteString("INSERT OR REPLACE INTO temp.reembedded (id, document_id, text, embedding) VALUES ")
+		for i := start; i < end; i++ {
+			if i > start {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			args = append(args, doc[i].ID, doc[i].DocumentID, doc[i].Text, encodeVector(vectors[i]))
+		}
+		if _, err := s.q.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("rag: write new vectors: %w", err)
+		}
+	}
+	return nil
+}
+
+// sqliteJob is a re-embedding's SQLite connection.
+type sqliteJob struct {
+	sqliteQueries
+	conn *sql.Conn
+}
+
+// writeTx begins IMMEDIATE, as the tenant's connections do
+// (tenant.sqliteDSN): the transaction holds the write lock from the start.
+func (j sqliteJob) writeTx(ctx context.Context, f func(q reembedQueries) error) error {
+	tx, err := j.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(sqliteQueries{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockChunks is none: the write lock keeps every other writer off.
+func (sqliteJob) lockChunks() string { return "" }
+
+func (sqliteJob) temp() string { return "temp.reembedded" }
+
+func (sqliteJob) tempDDL() []string {
+	return []string{"CREATE TEMP TABLE reembedded (id INTEGER PRIMARY KEY, document_id TEXT NOT NULL, text TEXT NOT NULL, embedding BLOB NOT NULL)"}
+}
+
+// sqliteBusy tells whether err is SQLite's SQLITE_BUSY (of the pure-Go
+// driver sqliteshim picks): the database is locked by another connection.
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+}
+
+// pgxQueries is a pgx connection or a transaction on it.
+type pgxQueries interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+}
+
+// pgQueries are reembedQueries on PostgreSQL. Its temporary table lives as
+// long as the session (or until reembed drops it), so it is filled by COPY
+// outside any transaction, as in pgReplaceIndex.
+type pgQueries struct{ q pgxQueries }
+
+// pgPlaceholders numbers a query's ? placeholders as PostgreSQL's $1, $2…
+// (the queries of a re-embedding have no ? of their own).
+func pgPlaceholders(query string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (p pgQueries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := p.q.Exec(ctx, pgPlaceholders(query), args...)
+	return tag.RowsAffected(), err
+}
+
+func (p pgQueries) value(ctx context.Context, query string, args ...any) (string, error) {
+	rows, _ := p.q.Query(ctx, pgPlaceholders(query), args...)
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(vs) == 0 {
+		return "", err
+	}
+	return vs[0], nil
+}
+
+func (p pgQueries) texts(ctx context.Context, query string, args ...any) ([]storedText, error) {
+	rows, _ := p.q.Query(ctx, pgPlaceholders(query), args...)
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[storedText])
+}
+
+func (p pgQueries) stage(ctx context.Context, doc []storedText, vectors [][]float32) error {
+	ids := make([]int64, len(doc))
+	for i, ch := range doc {
+		ids[i] = ch.ID
+	}
+	if _, err := p.q.Exec(ctx, "DELETE FROM pg_temp.reembedded WHERE id = ANY($1)", ids); err != nil {
+		return fmt.Errorf("rag: write new vectors: %w", err)
+	}
+	_, err := p.q.CopyFrom(ctx, pgx.Identifier{"pg_temp", "reembedded"}, []string{"id", "document_id", "text", "embedding"},
+		pgx.CopyFromSlice(len(doc), func(i int) ([]any, error) {
+			return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, halfvecBinary(vectors[i], pgDimensions)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("rag: copy new vectors: %w", err)
+	}
+	return nil
+}
+
+// pgJob is a re-embedding's PostgreSQL connection.
+type pgJob struct {
+	pgQueries
+	conn *pgx.Conn
+}
+
+// writeTx locks meta in a mode that lets reads through and makes other
+// writers of meta wait: another re-embedding's claim or swap, or a first
+// upload recording its model.
+func (j pgJob) writeTx(ctx context.Context, f func(q reembedQueries) error) error {
+	return pgx.BeginFunc(ctx, j.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("rag: lock meta: %w", err)
+		}
+		return f(pgQueries{tx})
+	})
+}
+
+// lockChunks makes writers of chunks wait (an index being written, a
+// document deleted) and lets readers through.
+func (pgJob) lockChunks() string { return "LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE" }
+
+func (pgJob) temp() string { return "pg_temp.reembedded" }
+
+// tempDDL gives the vectors PLAIN storage: they stay in the table's rows,
+// neither compressed nor TOASTed on their way to the chunks, where the
+// column's own compression applies.
+func (pgJob) tempDDL() []string {
+	return []string{
+		fmt.Sprintf("CREATE TEMPORARY TABLE reembedded (id BIGINT PRIMARY KEY, document_id TEXT NOT NULL, text TEXT NOT NULL, embedding halfvec(%d) NOT NULL)", pgDimensions),
+		"ALTER TABLE pg_temp.reembedded ALTER COLUMN embedding SET STORAGE PLAIN",
+	}
+}
+
+// storedText is a stored chunk as re-embedding reads it.
+type storedText struct {
+	ID         int64  `bun:"id"`
+	DocumentID string `bun:"document_id"`
+	Text       string `bun:"text"`
+}
+
+// embedChunks embeds chunks, ordered by document, one document at a time
+// (embedDocument) and hands each document's chunks and vectors to write,
+// once it has checked their width (checkWidth).
+func embedChunks(ctx context.Context, e Embedder, chunks []storedText, write func(doc []storedText, vectors [][]float32) error) error {
+	for start := 0; start < len(chunks); {
+		end := start + 1
+		for end < len(chunks) && chunks[end].DocumentID == chunks[start].DocumentID {
+			end++
+		}
+		doc := chunks[start:end]
+		texts := make([]string, len(doc))
+		for i, ch := range doc {
+			texts[i] = ch.Text
+		}
+		vectors, err := embedDocument(ctx, e, texts)
+		if err != nil {
+			return err
+		}
+		if len(vectors) != len(doc) {
+			return fmt.Errorf("rag: %d vectors for %d chunks", len(vectors), len(doc))
+		}
+		if err := checkWidth(vectors); err != nil {
+			return err
+		}
+		if err := write(doc, vectors); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
