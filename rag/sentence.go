@@ -76,7 +76,8 @@ type question struct {
 	absentIDF   float64 // the weight of a term none of the candidates has, for likeScore
 	wantsNumber bool
 	meaning     []float32           // the sum of its words' unit vectors, weighted by idf
-	like        []map[int32]float32 // for each term, its similarity to the words met so far
+	like        map[int32][]float32 // for each word met so far, its similarity to each term
+	nearest     []float32           // likeScore's scratch: a term's nearest similarity
 }
 
 // passageText is a candidate's text as the re-ranking reads it.
@@ -189,7 +190,8 @@ func readQuestion(tr *termReader, query string, df map[string]int, n int) questi
 			wordVectors().AddTo(q.meaning, vecs[k], float32(cmp.Or(q.idf[t], 1)))
 		}
 	}
-	q.like = make([]map[int32]float32, len(q.terms))
+	q.like = map[int32][]float32{}
+	q.nearest = make([]float32, len(q.terms))
 	return q
 }
 
@@ -322,20 +324,23 @@ func bm25Scores(q question, texts []*passageText) []float64 {
 // best sentence, and marks that sentence in cands.
 func sentenceScores(q question, cands []candidate, texts []*passageText) []float64 {
 	out := make([]float64, len(texts))
+	var lacking []int
 	for i, p := range texts {
 		best := -1.0
 		for j, s := range p.sentences {
 			score := 0.0
+			lacking = lacking[:0]
 			for k, t := range q.terms {
 				switch {
 				case p.has(j, t):
 					score += q.idf[t]
 				case j+1 < len(p.sentences) && p.has(j+1, t):
 					score += nextSentence * q.idf[t]
-				default:
-					score += q.likeScore(k, p.words[p.bounds[j]:p.bounds[j+1]])
+				case q.words[k] >= 0:
+					lacking = append(lacking, k)
 				}
 			}
+			score += q.likeScore(lacking, p.words[p.bounds[j]:p.bounds[j+1]])
 			if q.wantsNumber && hasNewNumber(cands[i].Text[s.start:s.end], q.text) {
 				score *= 1 + numberBoost
 			}
@@ -349,37 +354,46 @@ func sentenceScores(q question, cands []candidate, texts []*passageText) []float
 	return out
 }
 
-// likeScore is what question term k counts for in a sentence that lacks
-// it, whose words have the word vectors words: its weight (absentIDF when
-// no candidate has it) times likeWord, scaled by how near the nearest of
-// them is.
-func (q question) likeScore(k int, words []int32) float64 {
-	if q.words[k] < 0 {
+// likeScore is what the lacking question terms (indices of terms with a
+// word vector) count for in a sentence whose words have the word vectors
+// words: each its weight (absentIDF when no candidate has it) times
+// likeWord, scaled by how near the nearest of the words is.
+func (q question) likeScore(lacking []int, words []int32) float64 {
+	if len(lacking) == 0 {
 		return 0
 	}
-	if q.like[k] == nil {
-		q.like[k] = map[int32]float32{}
+	for _, k := range lacking {
+		q.nearest[k] = 0
 	}
-	best := float32(0)
 	for _, w := range words {
 		if w < 0 {
 			continue
 		}
-		s, ok := q.like[k][w]
-		if !ok {
-			s = wordVectors().Similarity(q.words[k], w)
-			q.like[k][w] = s
+		row := q.like[w]
+		if row == nil {
+			row = make([]float32, len(q.terms))
+			for k, v := range q.words {
+				if v >= 0 {
+					row[k] = wordVectors().Similarity(v, w)
+				}
+			}
+			q.like[w] = row
 		}
-		best = max(best, s)
+		for _, k := range lacking {
+			q.nearest[k] = max(q.nearest[k], row[k])
+		}
 	}
-	if best <= likeFloor {
-		return 0
+	score := 0.0
+	for _, k := range lacking {
+		if near := q.nearest[k]; near > likeFloor {
+			idf := q.idf[q.terms[k]]
+			if idf == 0 {
+				idf = q.absentIDF
+			}
+			score += likeWord * idf * float64(near-likeFloor) / (1 - likeFloor)
+		}
 	}
-	idf := q.idf[q.terms[k]]
-	if idf == 0 {
-		idf = q.absentIDF
-	}
-	return likeWord * idf * float64(best-likeFloor) / (1 - likeFloor)
+	return score
 }
 
 // meaningScores is the best cosine of a passage's sentences to the

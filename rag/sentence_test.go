@@ -117,7 +117,7 @@ func TestWordsOfLikeMeaning(t *testing.T) {
 		t.Fatalf("question terms %v lack physician", q.terms)
 	}
 	sentence := func(i int) []int32 { return texts[i].words[texts[i].bounds[0]:texts[i].bounds[1]] }
-	doctor, gardener := q.likeScore(k, sentence(0)), q.likeScore(k, sentence(1))
+	doctor, gardener := q.likeScore([]int{k}, sentence(0)), q.likeScore([]int{k}, sentence(1))
 	if full := q.idf["physic"]; doctor <= 0 || doctor >= likeWord*full || gardener != 0 {
 		t.Errorf("physician in a sentence with doctor counts %.3f, with gardener %.3f; want between 0 and %.3f, and 0", doctor, gardener, likeWord*full)
 	}

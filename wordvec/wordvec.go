@@ -155,9 +155,17 @@ func (t *Table) vector(id int32) string {
 }
 
 func dot(a, b string) int32 {
-	var s int32
-	for i := range len(a) {
-		s += int32(int8(a[i])) * int32(int8(b[i]))
+	b = b[:len(a)]
+	var s0, s1, s2, s3 int32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += int32(int8(a[i])) * int32(int8(b[i]))
+		s1 += int32(int8(a[i+1])) * int32(int8(b[i+1]))
+		s2 += int32(int8(a[i+2])) * int32(int8(b[i+2]))
+		s3 += int32(int8(a[i+3])) * int32(int8(b[i+3]))
 	}
-	return s
+	for ; i < len(a); i++ {
+		s0 += int32(int8(a[i])) * int32(int8(b[i]))
+	}
+	return s0 + s1 + s2 + s3
 }
