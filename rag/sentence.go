@@ -66,7 +66,8 @@ type candidate struct {
 	best     int // byte offset in Text of its best sentence
 }
 
-// question is a query as the re-ranking reads it.
+// question is a query as the re-ranking reads it, for one search: its
+// like and nearest are scratch that likeScore writes.
 type question struct {
 	text        string
 	terms       []string // distinct content terms
@@ -75,7 +76,7 @@ type question struct {
 	idf         map[string]float64
 	absentIDF   float64 // the weight of a term none of the candidates has, for likeScore
 	wantsNumber bool
-	meaning     []float32           // the sum of its words' unit vectors, weighted by idf
+	meaning     []float32           // the sum of its words' unit vectors, weighted by idf (see meaningScores)
 	like        map[int32][]float32 // for each word met so far, its similarity to each term
 	nearest     []float32           // likeScore's scratch: a term's nearest similarity
 }
@@ -120,11 +121,11 @@ func rerank(query string, vs, ts []candidate, k int) []candidate {
 	q := readQuestion(tr, query, df, len(pool))
 	features := [][]float64{
 		bm25Scores(q, texts),
-		sentenceScores(q, pool, texts),
+		sentenceScores(&q, pool, texts),
 		make([]float64, len(pool)),
 		pairScores(q, texts),
 		sentenceSimilarities(query, texts),
-		meaningScores(q, texts),
+		meaningScores(&q, texts),
 	}
 	for i, c := range pool {
 		features[2][i] = cosine[c.ChunkID]
@@ -156,7 +157,8 @@ func rerank(query string, vs, ts []candidate, k int) []candidate {
 func markBest(query string, cands []candidate) {
 	tr := newTermReader()
 	texts, df := readPassages(tr, cands)
-	sentenceScores(readQuestion(tr, query, df, len(cands)), cands, texts)
+	q := readQuestion(tr, query, df, len(cands))
+	sentenceScores(&q, cands, texts)
 }
 
 // readQuestion reads a query: its content terms (a term none of the n
@@ -284,7 +286,7 @@ func (c *readingCache) put(text string, p *passageText) {
 
 // readingSize is about how many bytes a reading of text holds.
 func readingSize(text string, p *passageText) int {
-	n := len(text) + 20*len(p.terms) + (24+4*wordVectors().Dims())*len(p.sentences)
+	n := len(text) + 20*len(p.terms) + (48+4*wordVectors().Dims())*len(p.sentences)
 	for _, v := range p.vectors {
 		n += 8*len(v.dims) + 48
 	}
@@ -322,7 +324,7 @@ func bm25Scores(q question, texts []*passageText) []float64 {
 
 // sentenceScores is the weight of the question's terms in each passage's
 // best sentence, and marks that sentence in cands.
-func sentenceScores(q question, cands []candidate, texts []*passageText) []float64 {
+func sentenceScores(q *question, cands []candidate, texts []*passageText) []float64 {
 	out := make([]float64, len(texts))
 	var lacking []int
 	for i, p := range texts {
@@ -358,7 +360,7 @@ func sentenceScores(q question, cands []candidate, texts []*passageText) []float
 // word vector) count for in a sentence whose words have the word vectors
 // words: each its weight (absentIDF when no candidate has it) times
 // likeWord, scaled by how near the nearest of the words is.
-func (q question) likeScore(lacking []int, words []int32) float64 {
+func (q *question) likeScore(lacking []int, words []int32) float64 {
 	if len(lacking) == 0 {
 		return 0
 	}
@@ -398,8 +400,10 @@ func (q question) likeScore(lacking []int, words []int32) float64 {
 
 // meaningScores is the best cosine of a passage's sentences to the
 // question as word vectors see them: each the sum of its words' unit
-// vectors, a question term's words weighted by its idf in both.
-func meaningScores(q question, texts []*passageText) []float64 {
+// vectors, a question term's words weighted by its idf in both. A term no
+// candidate has weighs 1 in the question, not absentIDF as in likeScore:
+// the replay of make eval measured no difference (BENCHMARKS.md).
+func meaningScores(q *question, texts []*passageText) []float64 {
 	qNorm := float64(vectorNorm(q.meaning))
 	out := make([]float64, len(texts))
 	if qNorm == 0 {

