@@ -848,7 +848,7 @@ func BenchmarkIngestStages(b *testing.B) {
 						b.Fatal(err)
 					}
 					mid := time.Now()
-					if err := content.ReplaceIndex(ctx, id, docs[i].pages, docs[i].chunks, docs[i].vectors); err != nil {
+					if err := content.ReplaceIndex(ctx, id, emb.Model(), docs[i].pages, docs[i].chunks, docs[i].vectors); err != nil {
 						b.Fatal(err)
 					}
 					index += time.Since(mid)

@@ -71,9 +71,13 @@ func (c Content) File(ctx context.Context, docID string) ([]byte, error) {
 const chunkBatch = 100
 
 // ReplaceIndex writes a document's pages (pages[i] is page i+1) and chunks
-// with their vectors, in one transaction, in place of any earlier ones (a
-// retried ingestion starts clean).
-func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string, chunks []Chunk, vectors [][]float32) error {
+// with their vectors, made by the embedding model model, in one
+// transaction, in place of any earlier ones (a retried ingestion starts
+// clean). It writes nothing and returns ErrOtherModel when the tenant has
+// recorded another model by then: a re-embedding for another model swapped
+// its vectors in while these were made (two silo processes configured with
+// different models, as in a rolling deploy).
+func (c Content) ReplaceIndex(ctx context.Context, docID, model string, pages []string, chunks []Chunk, vectors [][]float32) error {
 	if len(vectors) != len(chunks) {
 		return fmt.Errorf("rag: %d vectors for %d chunks", len(vectors), len(chunks))
 	}
@@ -83,7 +87,7 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 	pageRow := func(i int) []any { return []any{docID, i + 1, pages[i]} }
 	if c.db.Engine == "postgres" {
 		ann := len(chunks) > annChunks
-		return c.pgReplaceIndex(ctx, docID, len(pages), pageRow, len(chunks), func(i int) []any {
+		return c.pgReplaceIndex(ctx, docID, model, len(pages), pageRow, len(chunks), func(i int) []any {
 			ch := chunks[i]
 			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, halfvecBinary(vectors[i], pgDimensions), ann}
 		})
@@ -97,6 +101,13 @@ func (c Content) ReplaceIndex(ctx context.Context, docID string, pages []string,
 			if _, err := tx.NewDelete().Table(table).Where("document_id = ?", docID).Exec(ctx); err != nil {
 				return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
 			}
+		}
+		var recorded string
+		if err := tx.QueryRowContext(ctx, metaValue, metaEmbeddingModel).Scan(&recorded); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("rag: read the embedding model: %w", err)
+		}
+		if err := sameModel(recorded, model); err != nil {
+			return err
 		}
 		if err := insertRows(ctx, tx, "pages (document_id, page, text)", len(pages), pageRow); err != nil {
 			return err
@@ -136,12 +147,22 @@ func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i 
 // A vector then travels as 2 bytes a dimension, where its text form
 // ("[0.0123,…]") took about 10, and neither silo nor PostgreSQL formats or
 // parses 2,000 numbers a chunk.
-func (c Content) pgReplaceIndex(ctx context.Context, docID string, pages int, pageRow func(int) []any, chunks int, chunkRow func(int) []any) error {
+func (c Content) pgReplaceIndex(ctx context.Context, docID, model string, pages int, pageRow func(int) []any, chunks int, chunkRow func(int) []any) error {
 	return c.pgTx(ctx, "write the index of "+docID, func(tx pgx.Tx) error {
 		for _, table := range []string{"chunks", "pages"} {
 			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE document_id = $1", docID); err != nil {
 				return fmt.Errorf("rag: clear %s of %s: %w", table, docID, err)
 			}
+		}
+		// Read after the DELETE, whose lock on chunks a re-embedding's swap
+		// waits for (lockChunks): either it has committed, and its model
+		// shows here, or it comes after and embeds this document again.
+		var recorded string
+		if err := tx.QueryRow(ctx, pgPlaceholders(metaValue), metaEmbeddingModel).Scan(&recorded); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("rag: read the embedding model: %w", err)
+		}
+		if err := sameModel(recorded, model); err != nil {
+			return err
 		}
 		copyRows := func(table string, columns []string, n int, row func(int) []any) error {
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromSlice(n, func(i int) ([]any, error) {
@@ -157,6 +178,18 @@ func (c Content) pgReplaceIndex(ctx context.Context, docID string, pages int, pa
 		}
 		return copyRows("chunks", []string{"document_id", "page", "page_end", "position", "text", "embedding", "ann"}, chunks, chunkRow)
 	})
+}
+
+// metaValue reads the value of a meta key.
+const metaValue = "SELECT value FROM meta WHERE key = ?"
+
+// sameModel is ErrOtherModel when a tenant records a model and vectors of
+// another are to be written.
+func sameModel(recorded, model string) error {
+	if recorded != "" && recorded != model {
+		return fmt.Errorf("%w (%s, not %s)", ErrOtherModel, recorded, model)
+	}
+	return nil
 }
 
 // pgTx runs f in a transaction of pgx's own on a connection of the tenant's

@@ -387,7 +387,9 @@ func (in *Ingester) ingest(ctx context.Context, doc *models.Document, pagesDone,
 	if err != nil {
 		return &failure{reason: "the embedding service failed", err: err}
 	}
-	if err := content.ReplaceIndex(ctx, doc.PublicID, cleaned, chunks, vectors); err != nil {
+	if err := content.ReplaceIndex(ctx, doc.PublicID, in.Embedder.Model(), cleaned, chunks, vectors); errors.Is(err, ErrOtherModel) {
+		return &failure{reason: "your workspace's embedding model changed while the document was read", err: err}
+	} else if err != nil {
 		return &failure{reason: "the index could not be written", err: err}
 	}
 	// Deleted while it was being read: what was just written belongs to

@@ -212,11 +212,11 @@ func claimReembed(ctx context.Context, job reembedJob, model string) (*reembedCl
 		var from string
 		wait := false
 		err := job.writeTx(ctx, func(q reembedQueries) error {
-			recorded, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaEmbeddingModel)
+			recorded, err := q.value(ctx, metaValue, metaEmbeddingModel)
 			if err != nil || recorded == model {
 				return err
 			}
-			other, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaReembedClaim)
+			other, err := q.value(ctx, metaValue, metaReembedClaim)
 			if err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 	if err != nil {
 		return fmt.Errorf("rag: read chunks: %w", err)
 	}
-	err = embedChunks(ctx, e, chunks, func(doc []storedText, vectors [][]float32) error {
+	stage := func(doc []storedText, vectors [][]float32) error {
 		if err := job.stage(ctx, doc, vectors); err != nil {
 			return err
 		}
@@ -269,7 +269,22 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 			return errClaimLost
 		}
 		return nil
-	})
+	}
+	err = embedChunks(ctx, e, chunks, stage)
+	// Documents indexed meanwhile are embedded too, still without a lock,
+	// a few rounds at most, so that the swap, which holds the tenant's
+	// write lock, finds few or none to embed.
+	for round := 0; err == nil && round < catchUpRounds; round++ {
+		late, lerr := job.texts(ctx, lateChunks(job.temp()))
+		if lerr != nil {
+			err = fmt.Errorf("rag: read chunks written while re-embedding: %w", lerr)
+			break
+		}
+		if len(late) == 0 {
+			break
+		}
+		err = embedChunks(ctx, e, late, stage)
+	}
 	keeper.stop() // the claim's value is settled from here
 	if err != nil {
 		return err
@@ -282,24 +297,19 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 				return fmt.Errorf("rag: lock chunks: %w", err)
 			}
 		}
-		model, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaEmbeddingModel)
+		model, err := q.value(ctx, metaValue, metaEmbeddingModel)
 		if err != nil {
 			return err
 		}
-		held, err := q.value(ctx, "SELECT value FROM meta WHERE key = ?", metaReembedClaim)
+		held, err := q.value(ctx, metaValue, metaReembedClaim)
 		if err != nil {
 			return err
 		}
 		if model != from || held != claim.value {
 			return errClaimLost
 		}
-		// The documents with a chunk of no new vector were indexed after
-		// the chunks were read (SQLite may give a new chunk the id of a
-		// deleted one, hence the document and text): embed them whole.
-		late, err := q.texts(ctx, "SELECT id, document_id, text FROM chunks WHERE document_id IN ("+
-			"SELECT c.document_id FROM chunks c LEFT JOIN "+job.temp()+" r "+
-			"ON r.id = c.id AND r.document_id = c.document_id AND r.text = c.text WHERE r.id IS NULL"+
-			") ORDER BY document_id, position")
+		// Documents indexed since the last look: embed them whole.
+		late, err := q.texts(ctx, lateChunks(job.temp()))
 		if err != nil {
 			return fmt.Errorf("rag: read chunks written while re-embedding: %w", err)
 		}
@@ -321,6 +331,20 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 		_, err = q.exec(ctx, "DELETE FROM meta WHERE key = ?", metaReembedClaim)
 		return err
 	})
+}
+
+// catchUpRounds is how many times a re-embedding looks for documents
+// indexed while it embedded before it swaps the vectors in.
+const catchUpRounds = 3
+
+// lateChunks selects the chunks of the documents that have a chunk without
+// a new vector in temp: indexed after the chunks were read (SQLite may give
+// a new chunk the id of a deleted one, hence the document and text).
+func lateChunks(temp string) string {
+	return "SELECT id, document_id, text FROM chunks WHERE document_id IN (" +
+		"SELECT c.document_id FROM chunks c LEFT JOIN " + temp + " r " +
+		"ON r.id = c.id AND r.document_id = c.document_id AND r.text = c.text WHERE r.id IS NULL" +
+		") ORDER BY document_id, position"
 }
 
 // setMeta writes a meta row.

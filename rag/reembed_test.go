@@ -75,7 +75,7 @@ func writeDocument(t *testing.T, c Content, e Embedder, id string, d, n int) {
 	for p := range pages {
 		pages[p] = fmt.Sprintf("page %d", p+1)
 	}
-	if err := c.ReplaceIndex(ctx, id, pages, chunks, vectors); err != nil {
+	if err := c.ReplaceIndex(ctx, id, e.Model(), pages, chunks, vectors); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -358,11 +358,7 @@ func TestReembedLetsWritesThrough(t *testing.T) {
 		next.holdAt = 2
 		done := make(chan error, 1)
 		go func() { done <- c.Reembed(ctx, next) }()
-		select {
-		case <-next.started:
-		case err := <-done:
-			t.Fatalf("Reembed ended before embedding the second document: %v", err)
-		}
+		waitHeld(t, next.started, done, "the second document")
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		start := time.Now()
@@ -406,6 +402,73 @@ func TestReembedLetsWritesThrough(t *testing.T) {
 		if _, err := c.File(ctx, "upload"); err != nil {
 			t.Errorf("file saved while re-embedding: %v", err)
 		}
+	})
+}
+
+// waitHeld waits until a re-embedding's embedder is held at what, and
+// fails the test if the re-embedding ends first.
+func waitHeld(t *testing.T, held <-chan struct{}, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("Reembed ended before embedding %s: %v", what, err)
+	}
+}
+
+// gatedEmbedder holds its call number at until open is closed, and says
+// so on reached.
+type gatedEmbedder struct {
+	*countingEmbedder
+	at      int64
+	calls   atomic.Int64
+	reached chan struct{}
+	open    chan struct{}
+}
+
+func (g *gatedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	if g.calls.Add(1) == g.at {
+		close(g.reached)
+		<-g.open
+	}
+	return g.countingEmbedder.Embed(ctx, texts)
+}
+
+// Documents indexed while a re-embedding embeds are embedded before its
+// swap takes the write lock: a document written while the embedder works
+// on such a late one goes through at once.
+func TestReembedEmbedsLateDocumentsUnlocked(t *testing.T) {
+	forEachTenantEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		r, _, c, docs := reembedTenant(t, engine, 5, 6, 4)
+		old := NewHashEmbedder(0)
+
+		// Held at the second document while a late one is indexed, then at
+		// the fourth call: the late document.
+		counting := newCountingEmbedder(NewHashEmbedder(1000), true)
+		counting.holdAt = 2
+		next := &gatedEmbedder{countingEmbedder: counting, at: 4, reached: make(chan struct{}), open: make(chan struct{})}
+		done := make(chan error, 1)
+		go func() { done <- c.Reembed(ctx, next) }()
+		waitHeld(t, counting.started, done, "the second document")
+		writeDocument(t, c, old, "late", 7, 12)
+		close(counting.release)
+		waitHeld(t, next.reached, done, "the late document")
+		// Should the late document be embedded under the lock, this write
+		// waits for the gate, opened after 3 s.
+		opener := time.AfterFunc(3*time.Second, func() { close(next.open) })
+		start := time.Now()
+		writeDocument(t, c, old, "later", 11, 3)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("a document written while the late one was embedded waited %v", took)
+		}
+		if opener.Stop() {
+			close(next.open)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Reembed: %v", err)
+		}
+		r.wantReembedded(t, next, append(docs, "late", "later"), 5+6+4+12+3)
 	})
 }
 
@@ -523,4 +586,38 @@ func requireWaiting(t *testing.T, errs <-chan error) {
 		t.Fatalf("a re-embedding ended while the first was held in its embedder (%v); want the second waiting", err)
 	default:
 	}
+}
+
+// Vectors made with a model the tenant no longer records (a process of
+// another configuration swapped its own in meanwhile) are not written:
+// the document keeps what it had, and ingestion learns why.
+func TestReplaceIndexRefusesOtherModel(t *testing.T) {
+	forEachTenantEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		r, _, c, docs := reembedTenant(t, engine, 4)
+		old := NewHashEmbedder(0)
+		other := NewHashEmbedder(1000)
+		chunks := []Chunk{{Page: 1, PageEnd: 1, Text: "A new passage about the mill."}}
+		vectors, err := other.Embed(ctx, []string{chunks[0].Text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.ReplaceIndex(ctx, docs[0], other.Model(), []string{"page 1"}, chunks, vectors)
+		if !errors.Is(err, ErrOtherModel) {
+			t.Fatalf("vectors of %s into a tenant of %s: got %v, want ErrOtherModel", other.Model(), old.Model(), err)
+		}
+		r.wantReembedded(t, old, docs, 4)
+
+		// The recorded model's vectors go in, in place of the old chunks.
+		vectors, err = old.Embed(ctx, []string{chunks[0].Text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReplaceIndex(ctx, docs[0], old.Model(), []string{"page 1"}, chunks, vectors); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.storedChunks(t, docs[0]); len(got) != 1 || got[0].Text != chunks[0].Text {
+			t.Errorf("after a write of the recorded model: got %d chunks, want the new one", len(got))
+		}
+	})
 }

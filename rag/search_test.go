@@ -71,7 +71,7 @@ func index(t *testing.T, c rag.Content, e rag.Embedder, docID string, pages []st
 	if err := c.SetEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ReplaceIndex(context.Background(), docID, pages, chunks, vectors); err != nil {
+	if err := c.ReplaceIndex(context.Background(), docID, e.Model(), pages, chunks, vectors); err != nil {
 		t.Fatal(err)
 	}
 	return chunks
