@@ -54,6 +54,10 @@ func TestBrowserChat(t *testing.T) {
 		const img = document.querySelector(location.hash + " img").getBoundingClientRect();
 		return [...hl].every(b => { const r = b.getBoundingClientRect();
 			return r.width > 0 && r.height > 0 && r.left >= img.left - 1 && r.right <= img.right + 1 && r.top >= img.top - 1 && r.bottom <= img.bottom + 1 }) })()`)
+	// and scrolled into the pages' view, wherever on its page it lies.
+	c.waitFor("the snippet in view", `(() => { const hl = document.querySelector(location.hash + " .hl-layer .hl");
+		const r = hl.getBoundingClientRect(), pane = document.querySelector("#pages").getBoundingClientRect();
+		return r.top >= pane.top && r.bottom <= pane.bottom })()`)
 
 	// After a reload, the conversation is still there.
 	c.open(c.location())

@@ -69,13 +69,18 @@
           box.style.height = b.h * 100 + "%";
           layer.appendChild(box);
         });
-        // The layer takes the image's proportions, so the boxes' shares
-        // of it are shares of the page.
-        var fit = function () {
-          layer.style.aspectRatio = (img.naturalWidth || img.width) + " / " + (img.naturalHeight || img.height);
-        };
-        if (img.complete) fit(); else img.addEventListener("load", fit, { once: true });
         figure.appendChild(layer);
+        // The layer takes the image's proportions, so the boxes' shares
+        // of it are shares of the page; then the pages scroll to bring the
+        // snippet's first line a third of the way down, not the page's top.
+        var show = function () {
+          layer.style.aspectRatio = (img.naturalWidth || img.width) + " / " + (img.naturalHeight || img.height);
+          var pane = figure.closest(".pages");
+          if (!pane) return;
+          var top = layer.firstChild.getBoundingClientRect().top - pane.getBoundingClientRect().top;
+          pane.scrollTo({ top: pane.scrollTop + top - pane.clientHeight / 3 });
+        };
+        if (img.complete) show(); else img.addEventListener("load", show, { once: true });
       })
       .catch(function () { /* no highlight; the page still shows */ });
   }
