@@ -114,7 +114,7 @@ func extractiveAnswer(question string, passages []Result) string {
 		b.WriteString("No passage of the document matches this question.")
 		return b.String()
 	}
-	ranked := rankSentences(termSet(question), passages)
+	ranked := rankSentences(question, passages)
 	var chosen []sentence
 	for _, s := range ranked {
 		if len(chosen) == extractiveSentences || s.score == 0 || s.score < ranked[0].score/2 {

@@ -46,6 +46,25 @@ func TestExtractiveAnswer(t *testing.T) {
 	}
 }
 
+// The sentences are ranked as the search ranks them: a sentence with a
+// word like the question's comes first among those that share the rest,
+// and so does one with a new number when the question asks for one.
+func TestExtractiveAnswerRanksAsSearch(t *testing.T) {
+	for _, c := range []struct{ question, want string }{
+		{"Which physician saw the king?", "A doctor saw the king at dawn."},
+		{"When was the bridge over the river built?", "The bridge over the river was built in 1888."},
+	} {
+		passages := []Result{
+			{Page: 1, Text: "A gardener saw the king at noon. The bridge over the river was built by engineers."},
+			{Page: 2, Text: "A doctor saw the king at dawn. The bridge over the river was built in 1888."},
+		}
+		answer := extractiveAnswer(c.question, passages)
+		if want := ExtractiveLabel + "\n\n- “" + c.want + "”"; !strings.HasPrefix(answer, want) {
+			t.Errorf("%s: got %q, want it to start %q", c.question, answer, want)
+		}
+	}
+}
+
 func TestExtractiveAnswerWholeSentences(t *testing.T) {
 	passages := []Result{{Page: 2, Text: "Prices of old oil were capped by law. Predictably, old oil was withdrawn from the market. " +
 		"In 1973 Nixon named William E. Simon as the first Administrator of the Federal Energy Office."}}

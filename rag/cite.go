@@ -2,7 +2,6 @@ package rag
 
 import (
 	"cmp"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,11 +75,10 @@ func Cite(question, answer string, passages []Result) []Citation {
 		}
 	}
 	slices.SortStableFunc(used, func(a, b use) int { return cmp.Compare(a.order, b.order) })
-	q := termSet(question)
 	var out []Citation
 	for _, u := range used {
 		p := passages[u.passage]
-		c := Citation{Page: p.Page, Text: snippet(q, p.Text)}
+		c := Citation{Page: p.Page, Text: snippet(question, p.Text)}
 		if p.PageEnd > p.Page {
 			c.PageEnd = p.PageEnd
 		}
@@ -91,10 +89,10 @@ func Cite(question, answer string, passages []Result) []Citation {
 	return out
 }
 
-// snippet is the sentence of text that best matches the question's terms q,
-// or its first sentence when none matches, clipped to maxSnippet.
-func snippet(q map[string]bool, text string) string {
-	ranked := rankSentences(q, []Result{{Text: text}})
+// snippet is the sentence of text that best matches the question, or its
+// first sentence when none matches, clipped to maxSnippet.
+func snippet(question, text string) string {
+	ranked := rankSentences(question, []Result{{Text: text}})
 	if len(ranked) == 0 {
 		return ""
 	}
@@ -125,40 +123,54 @@ func (s sentence) quote(n int) string {
 	return clip(text, n)
 }
 
-// rankSentences scores every sentence of passages by the question's content
-// words q it holds, each weighted by its rarity among the sentences, so a
-// sentence holding the question's rare words ranks first; long sentences
-// are discounted, and earlier passages win ties. Best first.
-func rankSentences(q map[string]bool, passages []Result) []sentence {
+// rankSentences scores every sentence of passages against the question as
+// the search reads it (see sentenceScores): the weight of the question's
+// terms it holds, BM25 inverse frequencies among the sentences, with words
+// of like meaning for the ones it lacks and a raise for a new number when
+// the question asks for one. Long sentences are discounted, and earlier
+// passages win ties. Best first.
+func rankSentences(question string, passages []Result) []sentence {
+	tr := newTermReader()
 	var all []sentence
-	var terms []map[string]bool
+	var terms [][]string
+	var words [][]int32
 	for i, p := range passages {
 		before := ""
 		for j, s := range joinAbbreviations(splitSentences(p.Text)) {
 			r, _ := utf8.DecodeRuneInString(s)
 			all = append(all, sentence{text: s, before: before, passage: i, index: len(all), fragment: j == 0 && unicode.IsLower(r)})
-			terms = append(terms, termSet(s))
+			ts, ws := tr.read(s, nil, nil)
+			terms, words = append(terms, ts), append(words, ws)
 			before = s
 		}
 	}
 	df := map[string]int{}
 	for _, ts := range terms {
-		for t := range q {
-			if ts[t] {
+		for k, t := range ts {
+			if !slices.Contains(ts[:k], t) {
 				df[t]++
 			}
 		}
 	}
-	n := float64(len(all))
+	q := readQuestion(tr, question, df, len(all))
+	var lacking []int
 	for i := range all {
 		score := 0.0
-		for t := range q {
-			if terms[i][t] {
-				score += math.Log(1 + n/float64(1+df[t]))
+		lacking = lacking[:0]
+		for k, t := range q.terms {
+			switch {
+			case slices.Contains(terms[i], t):
+				score += q.idf[t]
+			case q.words[k] >= 0:
+				lacking = append(lacking, k)
 			}
 		}
-		if words := len(strings.Fields(all[i].text)); words > 40 {
-			score *= 40 / float64(words)
+		score += q.likeScore(lacking, words[i])
+		if q.wantsNumber && hasNewNumber(all[i].text, question) {
+			score *= 1 + numberBoost
+		}
+		if n := len(strings.Fields(all[i].text)); n > 40 {
+			score *= 40 / float64(n)
 		}
 		all[i].score = score
 	}
