@@ -501,7 +501,8 @@ func TestSearchAPIWhileReembedding(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	if err := rag.NewContent(db).SetEmbeddingModel(ctx, "another-model", 768); err != nil {
+	// What a re-embedding's swap would record.
+	if _, err := db.ExecContext(ctx, "UPDATE meta SET value = ? WHERE key = ?", "another-model", "embedding_model"); err != nil {
 		t.Fatal(err)
 	}
 	h := a.bearer()

@@ -109,7 +109,7 @@ type sentence struct {
 	before   string  // the sentence before it in its passage, if any
 	passage  int     // index of the passage among those ranked
 	index    int     // position among all the passages' sentences
-	score    float64 // the question's words it holds, rarer ones weighing more
+	score    float64 // how well it answers the question (see rankSentences)
 	fragment bool    // cut by the start of its chunk: it begins mid-sentence
 }
 
@@ -124,11 +124,10 @@ func (s sentence) quote(n int) string {
 }
 
 // rankSentences scores every sentence of passages against the question as
-// the search reads it (see sentenceScores): the weight of the question's
-// terms it holds, BM25 inverse frequencies among the sentences, with words
-// of like meaning for the ones it lacks and a raise for a new number when
-// the question asks for one. Long sentences are discounted, and earlier
-// passages win ties. Best first.
+// the search reads it (question.sentenceScore, without the next sentence's
+// share: each sentence is quoted alone), with BM25 inverse frequencies
+// among the sentences. Long sentences are discounted, and earlier passages
+// win ties. Best first.
 func rankSentences(question string, passages []Result) []sentence {
 	tr := newTermReader()
 	var all []sentence
@@ -153,22 +152,8 @@ func rankSentences(question string, passages []Result) []sentence {
 		}
 	}
 	q := readQuestion(tr, question, df, len(all))
-	var lacking []int
 	for i := range all {
-		score := 0.0
-		lacking = lacking[:0]
-		for k, t := range q.terms {
-			switch {
-			case slices.Contains(terms[i], t):
-				score += q.idf[t]
-			case q.words[k] >= 0:
-				lacking = append(lacking, k)
-			}
-		}
-		score += q.likeScore(lacking, words[i])
-		if q.wantsNumber && hasNewNumber(all[i].text, question) {
-			score *= 1 + numberBoost
-		}
+		score := q.sentenceScore(all[i].text, terms[i], nil, words[i])
 		if n := len(strings.Fields(all[i].text)); n > 40 {
 			score *= 40 / float64(n)
 		}

@@ -395,6 +395,9 @@ func (c Content) Counts(ctx context.Context, docID string) (pages, chunks int, f
 // database's vectors were made with.
 const metaEmbeddingModel = "embedding_model"
 
+// metaEmbeddingDims is the meta key of that model's dimensions.
+const metaEmbeddingDims = "embedding_dimensions"
+
 // EmbeddingModel returns the model the tenant database's vectors were made
 // with, or "" before the first document.
 func (c Content) EmbeddingModel(ctx context.Context) (string, error) {
@@ -409,21 +412,26 @@ func (c Content) EmbeddingModel(ctx context.Context) (string, error) {
 	return model, nil
 }
 
-// SetEmbeddingModel records the model (and its dimensions) the tenant
-// database's vectors are made with.
-func (c Content) SetEmbeddingModel(ctx context.Context, model string, dims int) error {
-	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return c.setModelTx(ctx, tx, model, dims)
-	})
-}
-
-func (c Content) setModelTx(ctx context.Context, tx bun.Tx, model string, dims int) error {
-	for key, value := range modelMeta(model, dims) {
-		if _, err := tx.ExecContext(ctx, metaUpsert, key, value); err != nil {
-			return fmt.Errorf("rag: record embedding model: %w", err)
+// RecordEmbeddingModel records the model (and its dimensions) the tenant
+// database's vectors are made with, if it records none yet, and returns the
+// model it records afterwards: this one, or another that a concurrent
+// writer recorded first (which the caller must not write vectors beside).
+func (c Content) RecordEmbeddingModel(ctx context.Context, model string, dims int) (string, error) {
+	err := c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", metaEmbeddingModel, model)
+		if err != nil {
+			return err
 		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, metaUpsert, metaEmbeddingDims, strconv.Itoa(dims))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("rag: record embedding model: %w", err)
 	}
-	return nil
+	return c.EmbeddingModel(ctx)
 }
 
 // metaUpsert writes a meta row (key, value).
@@ -431,7 +439,7 @@ const metaUpsert = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key
 
 // modelMeta is the meta rows, by key, that record an embedding model.
 func modelMeta(model string, dims int) map[string]string {
-	return map[string]string{metaEmbeddingModel: model, "embedding_dimensions": strconv.Itoa(dims)}
+	return map[string]string{metaEmbeddingModel: model, metaEmbeddingDims: strconv.Itoa(dims)}
 }
 
 // checkWidth refuses vectors wider than a tenant database stores, on

@@ -432,16 +432,14 @@ func (in *Ingester) extract(ctx context.Context, content Content, doc *models.Do
 // does the work, the others wait for it and go on without embedding again.
 func (in *Ingester) checkModel(ctx context.Context, content Content) error {
 	model, err := content.EmbeddingModel(ctx)
-	switch {
-	case err != nil:
-		return err
-	case model == "":
-		return content.SetEmbeddingModel(ctx, in.Embedder.Model(), in.Embedder.Dims())
-	case model != in.Embedder.Model():
-		in.Log.Info("re-embedding a workspace", "from", model, "to", in.Embedder.Model())
-		return content.Reembed(ctx, in.Embedder)
+	if err == nil && model == "" {
+		model, err = content.RecordEmbeddingModel(ctx, in.Embedder.Model(), in.Embedder.Dims())
 	}
-	return nil
+	if err != nil || model == in.Embedder.Model() {
+		return err
+	}
+	in.Log.Info("re-embedding a workspace", "from", model, "to", in.Embedder.Model())
+	return content.Reembed(ctx, in.Embedder)
 }
 
 // ReembedAll re-embeds every ready tenant database whose vectors were made

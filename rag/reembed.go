@@ -83,10 +83,12 @@ func liveClaim(value string) bool {
 //  2. work: on a connection of its own, it reads the chunks and embeds them
 //     document by document, as ingestion does, into a temporary table of that
 //     connection, while a connection of the pool renews the lease (keepClaim);
+//     then, in up to catchUpRounds more rounds, the documents indexed
+//     meanwhile (lateChunks);
 //  3. swap: a short write transaction checks that the model and the claim are
-//     still as claimed, embeds the chunks written meanwhile (documents indexed
-//     after the chunks were read), moves the new vectors into the chunks,
-//     records the model and drops the claim.
+//     still as claimed, embeds the documents indexed since the last round
+//     (few or none), moves the new vectors into the chunks, records the
+//     model and drops the claim.
 //
 // A re-embedding that fails drops its claim and changes no chunk.
 func (c Content) Reembed(ctx context.Context, e Embedder) error {
@@ -274,16 +276,8 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 	// Documents indexed meanwhile are embedded too, still without a lock,
 	// a few rounds at most, so that the swap, which holds the tenant's
 	// write lock, finds few or none to embed.
-	for round := 0; err == nil && round < catchUpRounds; round++ {
-		late, lerr := job.texts(ctx, lateChunks(job.temp()))
-		if lerr != nil {
-			err = fmt.Errorf("rag: read chunks written while re-embedding: %w", lerr)
-			break
-		}
-		if len(late) == 0 {
-			break
-		}
-		err = embedChunks(ctx, e, late, stage)
+	for round, more := 0, true; err == nil && more && round < catchUpRounds; round++ {
+		more, err = embedLate(ctx, job, job.temp(), e, stage)
 	}
 	keeper.stop() // the claim's value is settled from here
 	if err != nil {
@@ -309,14 +303,10 @@ func runReembed(ctx context.Context, job reembedJob, e Embedder, keeper *claimKe
 			return errClaimLost
 		}
 		// Documents indexed since the last look: embed them whole.
-		late, err := q.texts(ctx, lateChunks(job.temp()))
-		if err != nil {
-			return fmt.Errorf("rag: read chunks written while re-embedding: %w", err)
-		}
-		if err := embedChunks(ctx, e, late, func(doc []storedText, vectors [][]float32) error {
+		if _, err := embedLate(ctx, q, job.temp(), e, func(doc []storedText, vectors [][]float32) error {
 			return q.stage(ctx, doc, vectors)
 		}); err != nil {
-			return err
+			return fmt.Errorf("%w (in the swap)", err)
 		}
 		_, err = q.exec(ctx, "UPDATE chunks SET embedding = r.embedding FROM "+job.temp()+" r "+
 			"WHERE chunks.id = r.id AND chunks.document_id = r.document_id AND chunks.text = r.text")
@@ -345,6 +335,17 @@ func lateChunks(temp string) string {
 		"SELECT c.document_id FROM chunks c LEFT JOIN " + temp + " r " +
 		"ON r.id = c.id AND r.document_id = c.document_id AND r.text = c.text WHERE r.id IS NULL" +
 		") ORDER BY document_id, position"
+}
+
+// embedLate embeds the chunks of the documents that have a chunk without a
+// new vector in temp (lateChunks), handing them to write, and reports
+// whether there were any.
+func embedLate(ctx context.Context, q reembedQueries, temp string, e Embedder, write func(doc []storedText, vectors [][]float32) error) (bool, error) {
+	late, err := q.texts(ctx, lateChunks(temp))
+	if err != nil {
+		return false, fmt.Errorf("rag: read chunks written while re-embedding: %w", err)
+	}
+	return len(late) > 0, embedChunks(ctx, e, late, write)
 }
 
 // setMeta writes a meta row.

@@ -33,8 +33,8 @@ func fillTenant(t *testing.T, c Content, e Embedder, sizes ...int) []string {
 		writeDocument(t, c, e, id, d, n)
 		ids = append(ids, id)
 	}
-	if err := c.SetEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil {
-		t.Fatal(err)
+	if model, err := c.RecordEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil || model != e.Model() {
+		t.Fatalf("record the model: got %q, %v; want %q", model, err, e.Model())
 	}
 	return ids
 }
@@ -618,6 +618,25 @@ func TestReplaceIndexRefusesOtherModel(t *testing.T) {
 		}
 		if got := r.storedChunks(t, docs[0]); len(got) != 1 || got[0].Text != chunks[0].Text {
 			t.Errorf("after a write of the recorded model: got %d chunks, want the new one", len(got))
+		}
+	})
+}
+
+// The first model recorded stays: a second writer, of another model, learns
+// of the first instead of overwriting it, on both engines.
+func TestRecordEmbeddingModel(t *testing.T) {
+	forEachTenantEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		r := newIngestRig(t, engine)
+		c := NewContent(r.tenantDB(t))
+		if got, err := c.RecordEmbeddingModel(ctx, "model-a", 384); err != nil || got != "model-a" {
+			t.Fatalf("first record: got %q, %v; want model-a", got, err)
+		}
+		if got, err := c.RecordEmbeddingModel(ctx, "model-b", 768); err != nil || got != "model-a" {
+			t.Fatalf("second record: got %q, %v; want model-a, recorded first", got, err)
+		}
+		if model, dims := r.meta(t); model != "model-a" || dims != "384" {
+			t.Errorf("meta: got %q, %q; want model-a, 384", model, dims)
 		}
 	})
 }

@@ -68,8 +68,8 @@ func index(t *testing.T, c rag.Content, e rag.Embedder, docID string, pages []st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil {
-		t.Fatal(err)
+	if model, err := c.RecordEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil || model != e.Model() {
+		t.Fatalf("record the model: got %q, %v; want %q", model, err, e.Model())
 	}
 	if err := c.ReplaceIndex(context.Background(), docID, e.Model(), pages, chunks, vectors); err != nil {
 		t.Fatal(err)

@@ -79,6 +79,7 @@ type question struct {
 	meaning     []float32           // the sum of its words' unit vectors, weighted by idf (see meaningScores)
 	like        map[int32][]float32 // for each word met so far, its similarity to each term
 	nearest     []float32           // likeScore's scratch: a term's nearest similarity
+	lacking     []int               // sentenceScore's scratch: the terms a sentence lacks
 }
 
 // passageText is a candidate's text as the re-ranking reads it.
@@ -293,9 +294,9 @@ func readingSize(text string, p *passageText) int {
 	return n
 }
 
-// has reports whether sentence j of the passage has the term.
-func (p *passageText) has(j int, t string) bool {
-	return slices.Contains(p.terms[p.bounds[j]:p.bounds[j+1]], t)
+// sentence returns sentence j's terms and their word vectors.
+func (p *passageText) sentence(j int) ([]string, []int32) {
+	return p.terms[p.bounds[j]:p.bounds[j+1]], p.words[p.bounds[j]:p.bounds[j+1]]
 }
 
 // bm25Scores is each passage's Okapi BM25 for the question's terms.
@@ -326,26 +327,15 @@ func bm25Scores(q question, texts []*passageText) []float64 {
 // best sentence, and marks that sentence in cands.
 func sentenceScores(q *question, cands []candidate, texts []*passageText) []float64 {
 	out := make([]float64, len(texts))
-	var lacking []int
 	for i, p := range texts {
 		best := -1.0
 		for j, s := range p.sentences {
-			score := 0.0
-			lacking = lacking[:0]
-			for k, t := range q.terms {
-				switch {
-				case p.has(j, t):
-					score += q.idf[t]
-				case j+1 < len(p.sentences) && p.has(j+1, t):
-					score += nextSentence * q.idf[t]
-				case q.words[k] >= 0:
-					lacking = append(lacking, k)
-				}
+			terms, words := p.sentence(j)
+			var next []string
+			if j+1 < len(p.sentences) {
+				next, _ = p.sentence(j + 1)
 			}
-			score += q.likeScore(lacking, p.words[p.bounds[j]:p.bounds[j+1]])
-			if q.wantsNumber && hasNewNumber(cands[i].Text[s.start:s.end], q.text) {
-				score *= 1 + numberBoost
-			}
+			score := q.sentenceScore(cands[i].Text[s.start:s.end], terms, next, words)
 			if score > best {
 				best = score
 				cands[i].best = s.start
@@ -354,6 +344,31 @@ func sentenceScores(q *question, cands []candidate, texts []*passageText) []floa
 		out[i] = max(best, 0)
 	}
 	return out
+}
+
+// sentenceScore is the weight of the question's terms in a sentence, its
+// text, terms and their word vectors words: a term it has counts whole, a
+// term only the sentence after it has (next) counts nextSentence, and the
+// others by the words of like meaning it has (likeScore); all of it raised
+// by numberBoost when the question asks for a number the sentence has.
+func (q *question) sentenceScore(text string, terms, next []string, words []int32) float64 {
+	score := 0.0
+	q.lacking = q.lacking[:0]
+	for k, t := range q.terms {
+		switch {
+		case slices.Contains(terms, t):
+			score += q.idf[t]
+		case slices.Contains(next, t):
+			score += nextSentence * q.idf[t]
+		case q.words[k] >= 0:
+			q.lacking = append(q.lacking, k)
+		}
+	}
+	score += q.likeScore(q.lacking, words)
+	if q.wantsNumber && hasNewNumber(text, q.text) {
+		score *= 1 + numberBoost
+	}
+	return score
 }
 
 // likeScore is what the lacking question terms (indices of terms with a

@@ -125,10 +125,11 @@ func TestWordsOfLikeMeaning(t *testing.T) {
 	if full := q.idf["physic"]; doctor <= 0 || doctor >= likeWord*full || gardener != 0 {
 		t.Errorf("physician in a sentence with doctor counts %.3f, with gardener %.3f; want between 0 and %.3f, and 0", doctor, gardener, likeWord*full)
 	}
-	// A term in the sentence, or in the next, earns no more for words like
-	// it: the like-word credit is for lacking terms only.
-	if got := q.likeScore(nil, sentence(2)); got != 0 {
-		t.Errorf("no lacking terms: got %.3f, want 0", got)
+	// A term the sentence has earns its weight once, nothing more for
+	// words like it: the like-word credit is for lacking terms only.
+	scores := sentenceScores(&q, cands, texts)
+	if want := q.idf["physic"] + q.idf["saw"] + q.idf["king"]; math.Abs(scores[2]-want) > 1e-9 {
+		t.Errorf("the sentence with every term scores %.4f, want the sum of their weights %.4f", scores[2], want)
 	}
 	m := meaningScores(&q, texts)
 	if !(m[2] > m[0] && m[0] > m[1]) {

@@ -74,6 +74,7 @@
         // of it are shares of the page; then the pages scroll to bring the
         // snippet's first line a third of the way down, not the page's top.
         var show = function () {
+          if (mine !== asked || !layer.isConnected) return; // another source was clicked meanwhile
           layer.style.aspectRatio = (img.naturalWidth || img.width) + " / " + (img.naturalHeight || img.height);
           var pane = figure.closest(".pages");
           if (!pane) return;
