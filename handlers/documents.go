@@ -313,6 +313,10 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
+	if c.GetHeader("HX-Request") == "true" { // the list's Remove button
+		h.renderDocuments(c, "document_list.html", nil)
+		return
+	}
 	redirect(c, "/")
 }
 

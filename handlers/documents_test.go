@@ -811,5 +811,19 @@ func TestDocumentsPage(t *testing.T) {
 		resp, body = send(t, ann.Browser, http.MethodPost, srv.URL+"/documents/"+id+"/retry", "", http.Header{"X-Csrf-Token": {csrf}})
 		wantStatus(t, resp, http.StatusConflict, body)
 		wantNothingOf(t, db, id)
+
+		// It can be removed from the list, which comes back without it.
+		remove := `hx-post="/documents/` + id + `/delete"`
+		if _, list := send(t, ann.Browser, http.MethodGet, srv.URL+"/documents/list", "", nil); !strings.Contains(list, remove) {
+			t.Errorf("the failed document has no Remove button:\n%s", list)
+		}
+		resp, body = send(t, ann.Browser, http.MethodPost, srv.URL+"/documents/"+id+"/delete", "", http.Header{"X-Csrf-Token": {csrf}, "Hx-Request": {"true"}})
+		wantStatus(t, resp, http.StatusOK, body)
+		if strings.Contains(body, id) || !strings.HasPrefix(body, `<div id="documents"`) {
+			t.Errorf("remove: got\n%s\nwant the list alone, without the document", body)
+		}
+		if _, err := srv.Store.Document(context.Background(), acct.user.ID, id); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("after remove: the document's row is still there (%v)", err)
+		}
 	})
 }
