@@ -47,9 +47,13 @@ const topK = 5
 // for the latency of the search alone.
 // make eval runs it. Knobs for tuning (make eval sets none): EVAL_ENGINES
 // (sqlite,postgres), EVAL_MODES (hybrid,vector,fulltext), EVAL_DOCS (slugs;
-// default all).
+// default all), and EVAL_DIR: another folder of PDFs and
+// <slug>.questions.json in the same format, to measure other articles.
 func BenchmarkEval(b *testing.B) {
-	dir := datasets.Dir(b, "squad-pdfs")
+	dir := os.Getenv("EVAL_DIR")
+	if dir == "" {
+		dir = datasets.Dir(b, "squad-pdfs")
+	}
 	docs, err := eval.Load(dir)
 	if err != nil {
 		b.Fatal(err)
@@ -66,9 +70,8 @@ func BenchmarkEval(b *testing.B) {
 			for b.Loop() {
 				r := newRun(b, engine)
 				report := r.evaluate(b, dir, docs, modes)
-				tuned := slices.DeleteFunc(slices.Clone(report.Docs), func(d string) bool { return slices.Contains(heldOut, d) })
 				title := fmt.Sprintf("\n%s tenants, offline embedder, k = %d, latency through the API:", engine, topK)
-				if err := report.Write(os.Stdout, title, eval.Group{Name: "tuning set", Docs: tuned}, eval.Group{Name: "held out", Docs: heldOut}); err != nil {
+				if err := report.Write(os.Stdout, title, groups(report.Docs)...); err != nil {
 					b.Fatal(err)
 				}
 				if slices.Contains(modes, rag.ModeHybrid) {
@@ -80,6 +83,18 @@ func BenchmarkEval(b *testing.B) {
 			}
 		})
 	}
+}
+
+// groups splits the documents evaluated into the tuning set and the
+// held-out documents among them; none when they hold no held-out one
+// (other articles, EVAL_DIR).
+func groups(docs []string) []eval.Group {
+	held := slices.DeleteFunc(slices.Clone(docs), func(d string) bool { return !slices.Contains(heldOut, d) })
+	if len(held) == 0 {
+		return nil
+	}
+	tuned := slices.DeleteFunc(slices.Clone(docs), func(d string) bool { return slices.Contains(heldOut, d) })
+	return []eval.Group{{Name: "tuning set", Docs: tuned}, {Name: "held out", Docs: held}}
 }
 
 // list reads a comma-separated environment variable, or def when unset.
@@ -334,4 +349,16 @@ func (r *run) chunks(tb testing.TB, id string) []rag.Chunk {
 		tb.Fatalf("document %s has no chunks", id)
 	}
 	return chunks
+}
+
+// The report splits the held-out documents from the tuning set only when
+// some are among those evaluated (EVAL_DIR may hold other articles).
+func TestGroups(t *testing.T) {
+	got := groups([]string{"force", "black-death", "warsaw"})
+	if len(got) != 2 || !slices.Equal(got[0].Docs, []string{"force", "warsaw"}) || !slices.Equal(got[1].Docs, []string{"black-death"}) {
+		t.Errorf("with a held-out document: got %+v", got)
+	}
+	if got := groups([]string{"some-other-article", "another"}); got != nil {
+		t.Errorf("other articles: got %+v, want no groups", got)
+	}
 }
