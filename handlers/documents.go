@@ -313,7 +313,9 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	if c.GetHeader("HX-Request") == "true" { // the list's Remove button
+	// The list's Remove button swaps the list; anywhere else, the
+	// document's page is gone: back to the list's page.
+	if c.GetHeader("HX-Request") == "true" && c.GetHeader("HX-Target") == "documents" {
 		h.renderDocuments(c, "document_list.html", nil)
 		return
 	}

@@ -817,7 +817,7 @@ func TestDocumentsPage(t *testing.T) {
 		if _, list := send(t, ann.Browser, http.MethodGet, srv.URL+"/documents/list", "", nil); !strings.Contains(list, remove) {
 			t.Errorf("the failed document has no Remove button:\n%s", list)
 		}
-		resp, body = send(t, ann.Browser, http.MethodPost, srv.URL+"/documents/"+id+"/delete", "", http.Header{"X-Csrf-Token": {csrf}, "Hx-Request": {"true"}})
+		resp, body = send(t, ann.Browser, http.MethodPost, srv.URL+"/documents/"+id+"/delete", "", http.Header{"X-Csrf-Token": {csrf}, "Hx-Request": {"true"}, "Hx-Target": {"documents"}})
 		wantStatus(t, resp, http.StatusOK, body)
 		if strings.Contains(body, id) || !strings.HasPrefix(body, `<div id="documents"`) {
 			t.Errorf("remove: got\n%s\nwant the list alone, without the document", body)
