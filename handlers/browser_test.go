@@ -11,18 +11,21 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/audits"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"silo/config"
 	"silo/models"
 	"silo/testrig"
+	"silo/testrig/datasets"
 )
 
 // The browser tests drive Debian's Chromium through the DevTools protocol:
@@ -478,4 +481,44 @@ func TestBrowserDeleteAccount(t *testing.T) {
 	wantSignedOut(t, other)
 	wantSignedIn(t, bob, "bob@example.com")
 	c.wantNoProblems("after the deletion")
+}
+
+// TestBrowserRemoveFailedDocument removes a PDF that cannot be read from
+// the documents list, confirming in the browser's dialog: the list comes
+// back without it, with no console error.
+func TestBrowserRemoveFailedDocument(t *testing.T) {
+	t.Parallel()
+	srv := docServer(t, nil)
+	_, a := signedInAccount(t, srv, "ann@example.com")
+	resp, body := apiUpload(t, srv, a, filePart("secret.pdf", datasets.Read(t, "sample-pdfs", "libreoffice-writer-password.pdf")))
+	var failed struct{ ID, Status string }
+	wantJSON(t, resp, body, &failed)
+	if failed.Status != models.DocumentFailed {
+		t.Fatalf("the password-protected upload: got %s", body)
+	}
+	c := newChrome(t, srv)
+	var asked atomic.Value // the confirmation's message
+	err := chromedp.Listen(c.ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			asked.Store(d.Message)
+			go func() { // not in the listener: it may not call the browser
+				_, _ = chromedp.Call(c.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.signIn("ann@example.com")
+	remove := `#documents button[hx-post="/documents/` + failed.ID + `/delete"]`
+	c.waitFor("the Remove button", `!!document.querySelector('`+remove+`')`)
+	c.step("remove it", chromedp.Click(chromedp.CSS(remove)))
+	c.waitFor("the list without it", `!document.querySelector('`+remove+`') && !!document.querySelector("#documents .empty")`)
+	if got, _ := asked.Load().(string); got != "Remove secret?" {
+		t.Errorf("the confirmation asked %q, want %q", got, "Remove secret?")
+	}
+	if _, err := srv.Store.Document(context.Background(), a.user.ID, failed.ID); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("after Remove: got %v, want the document gone", err)
+	}
+	c.wantNoProblems("removing a failed document")
 }
