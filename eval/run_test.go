@@ -151,7 +151,9 @@ func newRun(tb testing.TB, engine string) *run {
 // evaluate uploads the documents, waits until they are ready and asks their
 // questions in every mode, and of the BM25 baseline; it prints, per
 // document, how many questions hybrid answers first and BM25 does not (won),
-// and the other way round (lost).
+// and the other way round (lost). A question whose hybrid passages hold an
+// answer is also put to the chat API, and it prints how many of the offline
+// answers quote one.
 func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []string) *eval.Report {
 	tb.Helper()
 	ids := make([]string, len(docs))
@@ -167,6 +169,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
 	var versus []string // hybrid against bm25 at rank 1, per document
+	held, quoted := 0, 0 // questions whose hybrid passages hold an answer, and whose chat answer quotes one
 	for i, d := range docs {
 		chunks := r.chunks(tb, ids[i])
 		texts := make([]string, len(chunks))
@@ -194,6 +197,12 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 				top := r.search(tb, ids[i], q.Question, mode)
 				rank := eval.FirstHit(top, q.Answers)
 				t.Add(rank, time.Since(start))
+				if mode == rag.ModeHybrid && rank > 0 {
+					held++
+					if eval.FirstHit([]string{r.answer(tb, ids[i], q.Question)}, q.Answers) == 1 {
+						quoted++
+					}
+				}
 				switch first := rank == 1; {
 				case first && !bmFirst[k]:
 					won++
@@ -211,6 +220,8 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	}
 	if versus != nil {
 		fmt.Fprintf(r.out, "\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
+		fmt.Fprintf(r.out, "\n%s tenants, the offline (extractive) chat answer quotes an answer for %d of the %d questions whose five passages hold one (%.3f)\n",
+			r.engine, quoted, held, float64(quoted)/float64(max(held, 1)))
 	}
 	return report
 }
@@ -332,6 +343,17 @@ func (r *run) search(tb testing.TB, id, query, mode string) []string {
 		out[i] = res.Text
 	}
 	return out
+}
+
+// answer asks the chat API a question about a document, without streaming,
+// and returns the answer: the offline extractive one, as the run's server
+// has no model.
+func (r *run) answer(tb testing.TB, id, question string) string {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": question}}})
+	var got struct{ Answer string }
+	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/chat?stream=false", "application/json", body, http.StatusOK, &got)
+	return got.Answer
 }
 
 // chunks reads a document's chunks from the tenant database: the passages
