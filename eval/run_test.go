@@ -168,7 +168,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 		r.waitReady(tb, d.Slug, ids[i])
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
-	var versus []string // hybrid against bm25 at rank 1, per document
+	var versus []string  // hybrid against bm25 at rank 1, per document
 	held, quoted := 0, 0 // questions whose hybrid passages hold an answer, and whose chat answer quotes one
 	for i, d := range docs {
 		chunks := r.chunks(tb, ids[i])
