@@ -109,24 +109,26 @@ func (c Content) ReplaceIndex(ctx context.Context, docID, model string, pages []
 		if err := sameModel(recorded, model); err != nil {
 			return err
 		}
-		if err := insertRows(ctx, tx, "pages (document_id, page, text)", len(pages), pageRow); err != nil {
+		if err := insertRows(ctx, tx.Tx, "INSERT INTO pages (document_id, page, text)", len(pages), pageRow); err != nil {
 			return err
 		}
-		return insertRows(ctx, tx, "chunks (document_id, page, page_end, position, text, embedding)", len(chunks), chunkRow)
+		return insertRows(ctx, tx.Tx, "INSERT INTO chunks (document_id, page, page_end, position, text, embedding)", len(chunks), chunkRow)
 	})
 }
 
-// insertRows writes n rows into a SQLite table (with its column list) in
-// batches of multi-row INSERTs; row(i) gives row i's values. The values are
-// bound parameters of the driver, not literals that bun's formatting writes
-// into the SQL text: a vector then reaches SQLite as a blob instead of as a
-// hex literal inside a statement of megabytes that SQLite must tokenize.
-func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i int) []any) error {
+// insertRows writes n rows into a SQLite table in batches of multi-row
+// INSERTs: insert is the statement up to VALUES ("INSERT INTO t (a, b)");
+// row(i) gives row i's values. The values are bound parameters of the
+// driver (db is database/sql's, not bun's), not literals that bun's
+// formatting writes into the SQL text: a vector then reaches SQLite as a
+// blob instead of as a hex literal inside a statement of megabytes that
+// SQLite must tokenize.
+func insertRows(ctx context.Context, db sqlQueries, insert string, n int, row func(i int) []any) error {
 	for start := 0; start < n; start += chunkBatch {
 		end := min(start+chunkBatch, n)
 		var q strings.Builder
 		args := make([]any, 0, (end-start)*6)
-		q.WriteString("INSERT INTO " + table + " VALUES ")
+		q.WriteString(insert + " VALUES ")
 		for i := start; i < end; i++ {
 			vals := row(i)
 			if i > start {
@@ -135,8 +137,8 @@ func insertRows(ctx context.Context, tx bun.Tx, table string, n int, row func(i 
 			q.WriteString("(?" + strings.Repeat(", ?", len(vals)-1) + ")")
 			args = append(args, vals...)
 		}
-		if _, err := tx.Tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("rag: insert into %s: %w", table, err)
+		if _, err := db.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("rag: %s: %w", insert, err)
 		}
 	}
 	return nil

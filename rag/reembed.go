@@ -438,24 +438,13 @@ func (s sqliteQueries) texts(ctx context.Context, query string, args ...any) ([]
 	return out, rows.Err()
 }
 
-// stage writes in batches of chunkBatch rows, the values bound parameters
-// as in insertRows.
+// stage writes in batches, as insertRows does.
 func (s sqliteQueries) stage(ctx context.Context, doc []storedText, vectors [][]float32) error {
-	for start := 0; start < len(doc); start += chunkBatch {
-		end := min(start+chunkBatch, len(doc))
-		var q strings.Builder
-		args := make([]any, 0, 4*(end-start))
-		q.WriteString("INSERT OR REPLACE INTO temp.reembedded (id, document_id, text, embedding) VALUES ")
-		for i := start; i < end; i++ {
-			if i > start {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?)")
-			args = append(args, doc[i].ID, doc[i].DocumentID, doc[i].Text, encodeVector(vectors[i]))
-		}
-		if _, err := s.q.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("rag: write new vectors: %w", err)
-		}
+	err := insertRows(ctx, s.q, "INSERT OR REPLACE INTO temp.reembedded (id, document_id, text, embedding)", len(doc), func(i int) []any {
+		return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, encodeVector(vectors[i])}
+	})
+	if err != nil {
+		return fmt.Errorf("rag: write new vectors: %w", err)
 	}
 	return nil
 }
