@@ -47,8 +47,11 @@ const topK = 5
 // for the latency of the search alone.
 // make eval runs it. Knobs for tuning (make eval sets none): EVAL_ENGINES
 // (sqlite,postgres), EVAL_MODES (hybrid,vector,fulltext), EVAL_DOCS (slugs;
-// default all), and EVAL_DIR: another folder of PDFs and
-// <slug>.questions.json in the same format, to measure other articles.
+// default all), EVAL_DIR: another folder of PDFs and
+// <slug>.questions.json in the same format, to measure other articles, and
+// EVAL_DUMP: a file path; each engine's run writes every search's and
+// chat's whole answer there (PATH.<engine>, one JSON object a line), so
+// that two builds' rankings can be compared byte for byte (diff).
 func BenchmarkEval(b *testing.B) {
 	dir := os.Getenv("EVAL_DIR")
 	if dir == "" {
@@ -115,7 +118,8 @@ type run struct {
 	user   *models.User
 	token  string
 	engine string
-	out    io.Writer // where evaluate prints its comparison; os.Stdout
+	out    io.Writer     // where evaluate prints its comparison; os.Stdout
+	dump   *json.Encoder // EVAL_DUMP's file, or nil
 }
 
 func newRun(tb testing.TB, engine string) *run {
@@ -145,7 +149,29 @@ func newRun(tb testing.TB, engine string) *run {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &run{srv: srv, user: u, token: token, engine: engine, out: os.Stdout}
+	r := &run{srv: srv, user: u, token: token, engine: engine, out: os.Stdout}
+	if path := os.Getenv("EVAL_DUMP"); path != "" {
+		f, err := os.Create(path + "." + engine)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = f.Close() })
+		r.dump = json.NewEncoder(f)
+	}
+	return r
+}
+
+// record writes what the API answered to a request to EVAL_DUMP's file.
+func (r *run) record(tb testing.TB, path string, request []byte, answer json.RawMessage) {
+	tb.Helper()
+	if r.dump == nil {
+		return
+	}
+	// The document's id is random: its questions identify it.
+	path = strings.Join(strings.Split(path, "/")[:4], "/")
+	if err := r.dump.Encode(map[string]any{"path": path, "request": json.RawMessage(request), "answer": answer}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // evaluate uploads the documents, waits until they are ready and asks their
@@ -336,8 +362,13 @@ func (r *run) waitReady(tb testing.TB, slug, id string) {
 func (r *run) search(tb testing.TB, id, query, mode string) []string {
 	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "k": topK, "mode": mode})
+	var raw json.RawMessage
+	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/search", "application/json", body, http.StatusOK, &raw)
+	r.record(tb, "/api/v1/documents/"+id+"/search", body, raw)
 	var got struct{ Results []struct{ Text string } }
-	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/search", "application/json", body, http.StatusOK, &got)
+	if err := json.Unmarshal(raw, &got); err != nil {
+		tb.Fatal(err)
+	}
 	out := make([]string, len(got.Results))
 	for i, res := range got.Results {
 		out[i] = res.Text
@@ -351,8 +382,13 @@ func (r *run) search(tb testing.TB, id, query, mode string) []string {
 func (r *run) answer(tb testing.TB, id, question string) string {
 	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": question}}})
+	var raw json.RawMessage
+	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/chat?stream=false", "application/json", body, http.StatusOK, &raw)
+	r.record(tb, "/api/v1/documents/"+id+"/chat", body, raw)
 	var got struct{ Answer string }
-	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/chat?stream=false", "application/json", body, http.StatusOK, &got)
+	if err := json.Unmarshal(raw, &got); err != nil {
+		tb.Fatal(err)
+	}
 	return got.Answer
 }
 
