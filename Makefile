@@ -25,10 +25,10 @@ test: $(ATLAS) ## run the whole test suite (PostgreSQL and MariaDB from TEST_POS
 bench: $(ATLAS) ## run the benchmarks (PostgreSQL ones need TEST_POSTGRES_URL); figures go in BENCHMARKS.md
 	$(GO) test -run '^$$' -bench 'Provision|MigrateAll' -benchtime=1x -timeout 30m ./tenant/
 	$(GO) test -run '^$$' -bench 'Pools' ./tenant/
-	$(GO) test -run '^$$' -bench 'IngestSquad|IngestStages' -benchtime=10x -timeout 30m ./rag/
-	$(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./rag/
+	$(GO) test -run '^$$' -bench 'IngestSquad|IngestStages' -benchtime=10x -timeout 30m ./ingest/
+	$(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./ingest/
 	@echo "--- the same under silo serve's default soft memory limit (MEMORY_LIMIT_MB=200, as GOMEMLIMIT):"
-	GOMEMLIMIT=200MiB $(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./rag/
+	GOMEMLIMIT=200MiB $(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./ingest/
 	$(GO) test -run '^$$' -bench 'ChatFirstByte' -benchtime=500x -timeout 30m ./handlers/
 
 .PHONY: eval

@@ -35,7 +35,8 @@ import (
 	"silo/config"
 	"silo/handlers"
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
+	"silo/pipeline"
 	"silo/schema"
 	"silo/views"
 )
@@ -54,8 +55,8 @@ commands:
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "extract" {
-		// The PDF reader child: no configuration, no secrets (see rag.Extractor).
-		os.Exit(rag.ExtractMain(os.Stdin, os.Stdout, os.Stderr))
+		// The PDF reader child: no configuration, no secrets (see pdf.Extractor).
+		os.Exit(pdf.ChildMain(os.Stdin, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -216,14 +217,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer tenants.Close()
-	ingester, err := newIngester(cfg, store, tenants.Manager, log)
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find silo's own binary for the PDF reader: %w", err)
+	}
+	parts, err := pipeline.New(cfg, store, tenants.Manager, pdf.Extractor{Command: []string{exe, "extract"}}, log)
 	if err != nil {
 		return err
 	}
-	answerer, err := rag.NewAnswerer(cfg)
-	if err != nil {
-		return fmt.Errorf("chat: %w", err)
-	}
+	ingester := parts.Ingester
 	var background sync.WaitGroup
 	defer background.Wait()
 	background.Go(func() { reconcile(ctx, tenants.Manager, log) })
@@ -240,7 +242,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Warn("no sign-in method is configured: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or DEV_LOGIN=true on http")
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := handlers.New(cfg, store, tenants.Manager, ingester, answerer, tmpl, log)
+	h := handlers.New(cfg, store, tenants.Manager, parts, tmpl, log)
 	defer h.Close()
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),

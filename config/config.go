@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"silo/chunk"
+	"silo/schema"
 )
 
 // Engine names a control-plane database engine.
@@ -115,9 +118,9 @@ const (
 	ChatOllama     = "ollama"
 )
 
-// VectorDimensions is the size of the tenant schema's vector column: the
-// most dimensions an embedding model may have (fewer are zero-padded).
-const VectorDimensions = 2000
+// minChunkSize is the smallest CHUNK_SIZE: a passage shorter than that
+// rarely holds a whole answer.
+const minChunkSize = 200
 
 // Tenant database engines.
 const (
@@ -157,8 +160,8 @@ func Parse(getenv func(string) string) (*Config, error) {
 		IngestWorkers:       p.int("INGEST_WORKERS", runtime.NumCPU()),
 		ExtractTimeout:      p.duration("EXTRACT_TIMEOUT", 60*time.Second),
 		ExtractMemMB:        p.int("EXTRACT_MEMORY_MB", 1024),
-		ChunkSize:           p.int("CHUNK_SIZE", 1000),
-		ChunkOverlap:        p.int("CHUNK_OVERLAP", 150),
+		ChunkSize:           p.int("CHUNK_SIZE", chunk.DefaultChunkSize),
+		ChunkOverlap:        p.int("CHUNK_OVERLAP", chunk.DefaultChunkOverlap),
 		EmbeddingProvider:   p.str("EMBEDDING_PROVIDER", EmbedHash),
 		EmbeddingModel:      p.str("EMBEDDING_MODEL", ""),
 		EmbeddingDimensions: p.int("EMBEDDING_DIMENSIONS", -1),
@@ -247,8 +250,8 @@ func (c *Config) Validate() error {
 	if c.ExtractTimeout <= 0 {
 		bad("EXTRACT_TIMEOUT", "%s is not a positive duration", c.ExtractTimeout)
 	}
-	if c.ChunkSize < 200 || c.ChunkSize > 1200 {
-		bad("CHUNK_SIZE", "%d is outside 200-1200 characters", c.ChunkSize)
+	if c.ChunkSize < minChunkSize || c.ChunkSize > chunk.MaxChunkRunes {
+		bad("CHUNK_SIZE", "%d is outside %d-%d characters", c.ChunkSize, minChunkSize, chunk.MaxChunkRunes)
 	}
 	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkSize/2 {
 		bad("CHUNK_OVERLAP", "%d must be at least 0 and under half of CHUNK_SIZE", c.ChunkOverlap)
@@ -258,8 +261,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("EMBEDDING_PROVIDER", "%q is not hash, openai or ollama", c.EmbeddingProvider)
 	}
-	if c.EmbeddingDimensions > VectorDimensions || c.EmbeddingProvider == EmbedHash && c.EmbeddingDimensions == 0 {
-		bad("EMBEDDING_DIMENSIONS", "%d: the tenant schema stores up to %d dimensions", c.EmbeddingDimensions, VectorDimensions)
+	if c.EmbeddingDimensions > schema.VectorDims || c.EmbeddingProvider == EmbedHash && c.EmbeddingDimensions == 0 {
+		bad("EMBEDDING_DIMENSIONS", "%d: the tenant schema stores up to %d dimensions", c.EmbeddingDimensions, schema.VectorDims)
 	}
 	for name, raw := range map[string]string{"OPENAI_BASE_URL": c.OpenAIBaseURL, "OLLAMA_HOST": c.OllamaHost} {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -376,7 +379,7 @@ func (c *Config) defaultDimensions() int {
 	case EmbedOllama:
 		return 0
 	}
-	return VectorDimensions
+	return schema.VectorDims
 }
 
 // HTTPS reports whether silo is served over https, which makes cookies

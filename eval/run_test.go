@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"silo/chunk"
 	"silo/config"
 	"silo/eval"
 	"silo/models"
-	"silo/rag"
+	"silo/search"
+	"silo/store"
 	"silo/testrig"
 	"silo/testrig/datasets"
 	"silo/testrig/testdb"
@@ -77,8 +79,8 @@ func BenchmarkEval(b *testing.B) {
 				if err := report.Write(os.Stdout, title, groups(report.Docs)...); err != nil {
 					b.Fatal(err)
 				}
-				if slices.Contains(modes, rag.ModeHybrid) {
-					h := report.Overall(rag.ModeHybrid, nil)
+				if slices.Contains(modes, search.ModeHybrid) {
+					h := report.Overall(search.ModeHybrid, nil)
 					b.ReportMetric(h.HitAt1(), "hit@1")
 					b.ReportMetric(h.HitAt5(), "hit@5")
 					b.ReportMetric(float64(h.P95())/float64(time.Millisecond), "p95-ms")
@@ -223,7 +225,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 				top := r.search(tb, ids[i], q.Question, mode)
 				rank := eval.FirstHit(top, q.Answers)
 				t.Add(rank, time.Since(start))
-				if mode == rag.ModeHybrid && rank > 0 {
+				if mode == search.ModeHybrid && rank > 0 {
 					held++
 					if eval.FirstHit([]string{r.answer(tb, ids[i], q.Question)}, q.Answers) == 1 {
 						quoted++
@@ -236,12 +238,12 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 					lost++
 				}
 			}
-			if mode == rag.ModeHybrid {
+			if mode == search.ModeHybrid {
 				versus = append(versus, fmt.Sprintf("%-26s won %3d  lost %3d  net %+4d", d.Slug, won, lost, won-lost))
 			}
 		}
-		if slices.Contains(modes, rag.ModeHybrid) {
-			r.direct(tb, ids[i], d, report.Tally(d.Slug, rag.ModeHybrid+"-direct"))
+		if slices.Contains(modes, search.ModeHybrid) {
+			r.direct(tb, ids[i], d, report.Tally(d.Slug, search.ModeHybrid+"-direct"))
 		}
 	}
 	if versus != nil {
@@ -253,7 +255,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 }
 
 // content opens the run's tenant database; release gives it back.
-func (r *run) content(tb testing.TB) (rag.Content, func()) {
+func (r *run) content(tb testing.TB) (store.Content, func()) {
 	tb.Helper()
 	ctx := context.Background()
 	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
@@ -264,10 +266,10 @@ func (r *run) content(tb testing.TB) (rag.Content, func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return rag.NewContent(db), release
+	return store.New(db), release
 }
 
-// direct asks a document's questions by calling rag.Searcher.Search in the
+// direct asks a document's questions by calling search.Searcher.Search in the
 // test process, as the API handler does: the search's own latency, without
 // HTTP, authentication and the control plane.
 func (r *run) direct(tb testing.TB, id string, d eval.Document, t *eval.Tally) {
@@ -275,10 +277,10 @@ func (r *run) direct(tb testing.TB, id string, d eval.Document, t *eval.Tally) {
 	ctx := context.Background()
 	content, release := r.content(tb)
 	defer release()
-	s := rag.Searcher{Embedder: r.srv.Ingester.Embedder}
+	s := search.Searcher{Embedder: r.srv.Ingester.Embedder}
 	for _, q := range d.Questions {
 		start := time.Now()
-		res, err := s.Search(ctx, content, id, q.Question, rag.ModeHybrid, topK)
+		res, err := s.Search(ctx, content, id, q.Question, search.ModeHybrid, topK)
 		elapsed := time.Since(start)
 		if err != nil {
 			tb.Fatal(err)
@@ -394,7 +396,7 @@ func (r *run) answer(tb testing.TB, id, question string) string {
 
 // chunks reads a document's chunks from the tenant database: the passages
 // the baseline ranks.
-func (r *run) chunks(tb testing.TB, id string) []rag.Chunk {
+func (r *run) chunks(tb testing.TB, id string) []chunk.Chunk {
 	tb.Helper()
 	ctx := context.Background()
 	content, release := r.content(tb)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"silo/eval"
-	"silo/rag"
+	"silo/search"
 	"silo/testrig/datasets"
 )
 
@@ -48,7 +48,7 @@ func TestEvalSmoke(t *testing.T) {
 	var out strings.Builder
 	r.out = &out
 	start := time.Now()
-	report := r.evaluate(t, dir, []eval.Document{doc}, []string{rag.ModeHybrid})
+	report := r.evaluate(t, dir, []eval.Document{doc}, []string{search.ModeHybrid})
 	t.Logf("evaluated in %v", time.Since(start))
 	if err := report.Write(&out, "sqlite tenant, hybrid:"); err != nil {
 		t.Fatal(err)
@@ -56,8 +56,8 @@ func TestEvalSmoke(t *testing.T) {
 	t.Log(out.String())
 
 	bm25 := report.Overall("bm25", nil)
-	hybrid := report.Overall(rag.ModeHybrid, nil)
-	direct := report.Overall(rag.ModeHybrid+"-direct", nil)
+	hybrid := report.Overall(search.ModeHybrid, nil)
+	direct := report.Overall(search.ModeHybrid+"-direct", nil)
 	for _, m := range []struct {
 		name  string
 		tally *eval.Tally

@@ -14,8 +14,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"silo/answer"
 	"silo/models"
-	"silo/rag"
+	"silo/store"
 	"silo/views"
 )
 
@@ -31,64 +32,9 @@ const (
 	pollRunning = 500 * time.Millisecond
 )
 
-// chatReply is an answer written by runChat: its text, its sources, and
-// why it ended early (nil when it did not).
-type chatReply struct {
-	Text      string
-	Citations []rag.Citation
-	Err       error
-}
-
-// runChat answers a question about a document: a follow-up is made
-// standalone, the document searched, and the answer streamed through emit
-// as it is written. An error from the search or the tenant database is
-// returned; a failure of the model, or the context ending, is in the
-// reply's Err, with what was streamed before it kept.
-func (h *Handler) runChat(ctx context.Context, content rag.Content, docID string, history []rag.Message, question string, emit func(token string) error) (chatReply, error) {
-	if n := h.cfg.ChatHistoryTurns; len(history) > n {
-		history = history[len(history)-n:]
-	}
-	standalone := question
-	if len(history) > 0 {
-		q, err := h.answerer.Standalone(ctx, history, question)
-		switch {
-		case err != nil:
-			h.log.Warn("chat: rewrite the follow-up", "err", err)
-		case strings.TrimSpace(q) != "":
-			standalone = q
-		}
-	}
-	passages, err := h.searchTurn(ctx, content, docID, standalone, rag.ModeHybrid, h.cfg.ChatTopK)
-	if err != nil {
-		if ctx.Err() != nil {
-			return chatReply{Err: ctx.Err()}, nil
-		}
-		return chatReply{}, err
-	}
-	var text strings.Builder
-	err = h.answerer.Answer(ctx, rag.AnswerRequest{Question: standalone, History: history, Passages: passages}, func(token string) error {
-		text.WriteString(token)
-		return emit(token)
-	})
-	return chatReply{Text: text.String(), Citations: rag.Cite(standalone, text.String(), passages), Err: err}, nil
-}
-
-// searchTurn searches a document once a search slot is free: searches are
-// CPU work (on SQLite all of it in this process), one at a time per CPU,
-// for chats and the search API alike.
-func (h *Handler) searchTurn(ctx context.Context, content rag.Content, docID, query, mode string, k int) ([]rag.Result, error) {
-	select {
-	case h.searching <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-h.searching }()
-	return rag.Searcher{Embedder: h.docs.Embedder}.Search(ctx, content, docID, query, mode, k)
-}
-
 // failureMessage is what a person reads about an answer that ended early.
 func failureMessage(err error) string {
-	var ae *rag.AnswerError
+	var ae *answer.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae.Message
@@ -100,26 +46,26 @@ func failureMessage(err error) string {
 
 // tenantContent opens the tenant database of a document's owner. Call
 // release when done.
-func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (rag.Content, func(), error) {
+func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (store.Content, func(), error) {
 	v, err := h.store.VectorDatabaseByUser(ctx, doc.UserID)
 	if err != nil {
-		return rag.Content{}, nil, err
+		return store.Content{}, nil, err
 	}
 	db, release, err := h.tenants.DB(ctx, v)
 	if err != nil {
-		return rag.Content{}, nil, err
+		return store.Content{}, nil, err
 	}
-	return rag.NewContent(db), release, nil
+	return store.New(db), release, nil
 }
 
 // openTenant opens the tenant database of a document's owner for a
 // request; when it cannot, it has answered 500 and ok is false. Call
 // release when done.
-func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content rag.Content, release func(), ok bool) {
+func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content store.Content, release func(), ok bool) {
 	content, release, err := h.tenantContent(c.Request.Context(), doc)
 	if err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
-		return rag.Content{}, nil, false
+		return store.Content{}, nil, false
 	}
 	return content, release, true
 }
@@ -127,7 +73,7 @@ func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content rag.
 // failLookup answers a failed lookup: 404 with msg for a thing the
 // document does not have, 500 otherwise.
 func (h *Handler) failLookup(c *gin.Context, err error, msg string) {
-	if errors.Is(err, rag.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		h.fail(c, http.StatusNotFound, msg, nil)
 		return
 	}
@@ -137,12 +83,12 @@ func (h *Handler) failLookup(c *gin.Context, err error, msg string) {
 // openDocument loads the signed-in user's ready document and opens its
 // tenant database; when it cannot, it has answered and ok is false. Call
 // release when done.
-func (h *Handler) openDocument(c *gin.Context) (doc *models.Document, content rag.Content, release func(), ok bool) {
+func (h *Handler) openDocument(c *gin.Context) (doc *models.Document, content store.Content, release func(), ok bool) {
 	if doc, ok = h.readyDocument(c); !ok {
-		return nil, rag.Content{}, nil, false
+		return nil, store.Content{}, nil, false
 	}
 	if content, release, ok = h.openTenant(c, doc); !ok {
-		return nil, rag.Content{}, nil, false
+		return nil, store.Content{}, nil, false
 	}
 	return doc, content, release, true
 }
@@ -212,8 +158,8 @@ func (r *runningAnswers) stop(key string) {
 // the conversations about it and the open one.
 type chatPageData struct {
 	documentPageData
-	Conversations []rag.Conversation
-	Conversation  *rag.Conversation
+	Conversations []store.Conversation
+	Conversation  *store.Conversation
 	Messages      []messageView
 	Answerer      string
 }
@@ -221,19 +167,19 @@ type chatPageData struct {
 // messageView is one message as chat_message.html shows it.
 type messageView struct {
 	DocID string
-	rag.StoredMessage
+	store.StoredMessage
 }
 
 // Live reports whether the answer is still being written, so the page
 // opens its stream.
 func (m messageView) Live() bool {
-	return m.Role == rag.RoleAssistant && (m.Status == rag.StatusPending || m.Status == rag.StatusRunning)
+	return m.Role == store.RoleAssistant && (m.Status == store.StatusPending || m.Status == store.StatusRunning)
 }
 
 // HTML is the message rendered: an answer's markdown, or a question as
 // plain text.
 func (m messageView) HTML() template.HTML {
-	if m.Role == rag.RoleUser {
+	if m.Role == store.RoleUser {
 		return template.HTML("<p>" + template.HTMLEscapeString(m.Content) + "</p>") //nolint:gosec // escaped
 	}
 	return views.Markdown(m.Content)
@@ -249,7 +195,7 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 	}
 	defer release()
 	var err error
-	d := chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}, Answerer: h.answerer.Name()}
+	d := chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}, Answerer: h.chat.Answerer.Name()}
 	if d.Conversations, err = content.Conversations(ctx, doc.PublicID, maxConversationsListed); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -285,7 +231,7 @@ func (h *Handler) ask(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	var conv *rag.Conversation
+	var conv *store.Conversation
 	var err error
 	if id := c.PostForm("conversation"); id != "" {
 		conv, err = content.Conversation(ctx, doc.PublicID, id)
@@ -296,8 +242,8 @@ func (h *Handler) ask(c *gin.Context) {
 		h.failLookup(c, err, "There is no such conversation.")
 		return
 	}
-	q := &rag.StoredMessage{Role: rag.RoleUser, Content: question}
-	a := &rag.StoredMessage{Role: rag.RoleAssistant, Status: rag.StatusPending}
+	q := &store.StoredMessage{Role: store.RoleUser, Content: question}
+	a := &store.StoredMessage{Role: store.RoleAssistant, Status: store.StatusPending}
 	if err := content.AddMessages(ctx, conv.ID, q, a); err != nil {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -317,19 +263,19 @@ func (h *Handler) ask(c *gin.Context) {
 // openMessage loads a message of the signed-in user's ready document named
 // in the path, with the document and its tenant database; when it cannot,
 // it has answered and ok is false. Call release when done.
-func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content rag.Content, m *rag.StoredMessage, release func(), ok bool) {
+func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content store.Content, m *store.StoredMessage, release func(), ok bool) {
 	if doc, content, release, ok = h.openDocument(c); !ok {
-		return nil, rag.Content{}, nil, nil, false
+		return nil, store.Content{}, nil, nil, false
 	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
 	if err != nil {
-		err = rag.ErrNotFound // not a message id
+		err = store.ErrNotFound // not a message id
 	} else if m, err = content.Message(c.Request.Context(), doc.PublicID, id); err == nil {
 		return doc, content, m, release, true
 	}
 	h.failLookup(c, err, "There is no such message.")
 	release()
-	return nil, rag.Content{}, nil, nil, false
+	return nil, store.Content{}, nil, nil, false
 }
 
 // answerStream writes a pending answer into the page over SSE: "token"
@@ -344,14 +290,14 @@ func (h *Handler) answerStream(c *gin.Context) {
 	}
 	defer release()
 	ctx := c.Request.Context()
-	if m.Role != rag.RoleAssistant {
+	if m.Role != store.RoleAssistant {
 		h.fail(c, http.StatusNotFound, "There is no such answer.", nil)
 		return
 	}
 	var claimed bool
 	var err error
-	if m.Status == rag.StatusPending {
-		if claimed, err = content.ClaimMessage(ctx, m.ID, h.answerer.Name()); err != nil {
+	if m.Status == store.StatusPending {
+		if claimed, err = content.ClaimMessage(ctx, m.ID, h.chat.Answerer.Name()); err != nil {
 			h.fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
@@ -375,11 +321,11 @@ func (h *Handler) answerStream(c *gin.Context) {
 // The answer is written in the background, so a person who closes the
 // page, or whose connection drops, finds it finished when they come back;
 // only the stop button (or the chat timeout) ends it early.
-func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, requestContent rag.Content, m *rag.StoredMessage) {
+func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, requestContent store.Content, m *store.StoredMessage) {
 	// The writer holds the tenant database for itself: it may outlive
 	// this request.
 	content, release, err := h.tenantContent(h.backgroundCtx, doc)
-	var history []rag.Message
+	var history []answer.Message
 	var question string
 	if err == nil {
 		if history, question, err = questionOf(c.Request.Context(), content, m); err != nil {
@@ -388,7 +334,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 	}
 	if err != nil {
 		// The claimed answer must not stay running with nobody writing it.
-		h.finishAnswer(c.Request.Context(), requestContent, doc, m, chatReply{}, err)
+		h.finishAnswer(c.Request.Context(), requestContent, doc, m, answer.Reply{}, err)
 		_ = h.sendDone(sse, doc, m)
 		return
 	}
@@ -399,12 +345,12 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 	h.running.add(key, cancel)
 	gone := c.Request.Context().Done()
 	tokens := make(chan string)
-	finished := make(chan *rag.StoredMessage, 1)
+	finished := make(chan *store.StoredMessage, 1)
 	h.background.Go(func() {
 		defer release()
 		defer cancel()
 		defer h.running.remove(key)
-		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
+		reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(token string) error {
 			select {
 			case tokens <- token:
 			case <-gone: // nobody is watching; the answer goes on
@@ -429,19 +375,19 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 
 // finishAnswer saves how an answer ended: done, stopped by the person,
 // failed with the reason. What was written is kept in every case.
-func (h *Handler) finishAnswer(ctx context.Context, content rag.Content, doc *models.Document, m *rag.StoredMessage, reply chatReply, err error) {
-	m.Content, m.Citations, m.Status, m.Answerer = reply.Text, reply.Citations, rag.StatusDone, h.answerer.Name()
+func (h *Handler) finishAnswer(ctx context.Context, content store.Content, doc *models.Document, m *store.StoredMessage, reply answer.Reply, err error) {
+	m.Content, m.Citations, m.Status, m.Answerer = reply.Text, reply.Citations, store.StatusDone, h.chat.Answerer.Name()
 	switch {
 	case err != nil:
 		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
-		m.Status, m.Error = rag.StatusFailed, "The document could not be searched. Please try again."
+		m.Status, m.Error = store.StatusFailed, "The document could not be searched. Please try again."
 	case reply.Err != nil && h.backgroundCtx.Err() != nil:
-		m.Status, m.Error = rag.StatusFailed, "The server restarted while answering. Please try again."
+		m.Status, m.Error = store.StatusFailed, "The server restarted while answering. Please try again."
 	case reply.Err != nil && ctx.Err() != nil && !errors.Is(reply.Err, context.DeadlineExceeded):
-		m.Status = rag.StatusStopped
+		m.Status = store.StatusStopped
 	case reply.Err != nil:
 		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
-		m.Status, m.Error = rag.StatusFailed, failureMessage(reply.Err)
+		m.Status, m.Error = store.StatusFailed, failureMessage(reply.Err)
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -452,37 +398,37 @@ func (h *Handler) finishAnswer(ctx context.Context, content rag.Content, doc *mo
 
 // questionOf returns the question an answer answers and the turns before
 // it, oldest first.
-func questionOf(ctx context.Context, content rag.Content, answer *rag.StoredMessage) ([]rag.Message, string, error) {
-	msgs, err := content.Messages(ctx, answer.ConversationID)
+func questionOf(ctx context.Context, content store.Content, a *store.StoredMessage) ([]answer.Message, string, error) {
+	msgs, err := content.Messages(ctx, a.ConversationID)
 	if err != nil {
 		return nil, "", err
 	}
-	var turns []rag.Message
+	var turns []answer.Message
 	for _, m := range msgs {
-		if m.ID == answer.ID {
+		if m.ID == a.ID {
 			break
 		}
-		if m.Role == rag.RoleAssistant && m.Status != rag.StatusDone && m.Content == "" {
+		if m.Role == store.RoleAssistant && m.Status != store.StatusDone && m.Content == "" {
 			continue // an answer never written is no turn
 		}
-		turns = append(turns, rag.Message{Role: m.Role, Content: m.Content})
+		turns = append(turns, answer.Message{Role: m.Role, Content: m.Content})
 	}
-	if len(turns) == 0 || turns[len(turns)-1].Role != rag.RoleUser {
-		return nil, "", fmt.Errorf("chat: answer %d follows no question", answer.ID)
+	if len(turns) == 0 || turns[len(turns)-1].Role != store.RoleUser {
+		return nil, "", fmt.Errorf("chat: answer %d follows no question", a.ID)
 	}
 	return turns[:len(turns)-1], turns[len(turns)-1].Content, nil
 }
 
 // awaitAnswer waits for an answer another request is writing to end, and
 // takes one left running by a server that stopped for failed.
-func (h *Handler) awaitAnswer(ctx context.Context, content rag.Content, doc *models.Document, m *rag.StoredMessage) (*rag.StoredMessage, error) {
+func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, doc *models.Document, m *store.StoredMessage) (*store.StoredMessage, error) {
 	tick := time.NewTicker(pollRunning)
 	defer tick.Stop()
-	for m.Status == rag.StatusRunning || m.Status == rag.StatusPending {
+	for m.Status == store.StatusRunning || m.Status == store.StatusPending {
 		// Only a running answer has a start to judge: a pending one is
 		// this request's copy from before another claimed it.
-		if m.Status == rag.StatusRunning && time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
-			m.Status, m.Error = rag.StatusFailed, "The answer was interrupted. Please try again."
+		if m.Status == store.StatusRunning && time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
+			m.Status, m.Error = store.StatusFailed, "The answer was interrupted. Please try again."
 			return m, content.FinishMessage(ctx, m)
 		}
 		select {
@@ -499,7 +445,7 @@ func (h *Handler) awaitAnswer(ctx context.Context, content rag.Content, doc *mod
 }
 
 // sendDone sends the finished message as the stream's last event.
-func (h *Handler) sendDone(sse *sseStream, doc *models.Document, m *rag.StoredMessage) error {
+func (h *Handler) sendDone(sse *sseStream, doc *models.Document, m *store.StoredMessage) error {
 	var b strings.Builder
 	if err := h.views.Render(&b, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m}); err != nil {
 		h.log.Error("chat: render the answer", "err", err)
@@ -541,7 +487,7 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 		h.fail(c, http.StatusConflict, "Only a stopped or failed answer can be tried again.", nil)
 		return
 	}
-	m.Status, m.Error = rag.StatusPending, ""
+	m.Status, m.Error = store.StatusPending, ""
 	if c.GetHeader("HX-Request") != "true" {
 		c.Redirect(http.StatusSeeOther, "/documents/"+doc.PublicID+"?c="+m.ConversationID)
 		return

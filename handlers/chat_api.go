@@ -8,18 +8,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"silo/rag"
+	"silo/answer"
+	"silo/store"
 )
 
 // chatRequest is the body of POST /api/v1/documents/{id}/chat: the
 // conversation so far, oldest first, ending with the question.
 type chatRequest struct {
-	Messages []rag.Message `json:"messages"`
+	Messages []answer.Message `json:"messages"`
 }
 
 // check validates the conversation and splits it into the turns before the
 // question and the question.
-func (r chatRequest) check() (history []rag.Message, question, problem string) {
+func (r chatRequest) check() (history []answer.Message, question, problem string) {
 	n := len(r.Messages)
 	switch {
 	case n == 0:
@@ -28,7 +29,7 @@ func (r chatRequest) check() (history []rag.Message, question, problem string) {
 		return nil, "", "messages may hold at most 100 turns"
 	}
 	for _, m := range r.Messages {
-		if m.Role != rag.RoleUser && m.Role != rag.RoleAssistant {
+		if m.Role != store.RoleUser && m.Role != store.RoleAssistant {
 			return nil, "", `each message's role must be "user" or "assistant"`
 		}
 		if len(m.Content) > maxQueryLength*8 {
@@ -36,7 +37,7 @@ func (r chatRequest) check() (history []rag.Message, question, problem string) {
 		}
 	}
 	last := r.Messages[n-1]
-	if last.Role != rag.RoleUser {
+	if last.Role != store.RoleUser {
 		return nil, "", `the last message must be the question, with role "user"`
 	}
 	question = strings.TrimSpace(last.Content)
@@ -47,9 +48,9 @@ func (r chatRequest) check() (history []rag.Message, question, problem string) {
 }
 
 // citationsOrEmpty keeps a JSON array an array when there are no sources.
-func citationsOrEmpty(cs []rag.Citation) []rag.Citation {
+func citationsOrEmpty(cs []store.Citation) []store.Citation {
 	if cs == nil {
-		return []rag.Citation{}
+		return []store.Citation{}
 	}
 	return cs
 }
@@ -83,12 +84,12 @@ func (h *Handler) apiChat(c *gin.Context) {
 	defer release()
 	ctx := c.Request.Context()
 	if c.Query("stream") == "false" {
-		reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
+		reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
 		if err != nil {
 			h.fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
-		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.answerer.Name()}
+		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
 			h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
 			body["error"], body["kind"] = failureMessage(reply.Err), failureKind(reply.Err)
@@ -107,33 +108,33 @@ func (h *Handler) apiChat(c *gin.Context) {
 		}
 		return sse.send(event, string(b))
 	}
-	reply, err := h.runChat(ctx, content, doc.PublicID, history, question, func(token string) error {
+	reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(token string) error {
 		return send("token", gin.H{"text": token})
 	})
-	status := rag.StatusDone
+	status := store.StatusDone
 	switch {
 	case err != nil:
 		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
-		status = rag.StatusFailed
-		_ = send("error", gin.H{"kind": rag.FailOther, "message": "The document could not be searched. Please try again."})
+		status = store.StatusFailed
+		_ = send("error", gin.H{"kind": answer.FailOther, "message": "The document could not be searched. Please try again."})
 	case reply.Err != nil && ctx.Err() != nil:
 		return // the client went away
 	case reply.Err != nil:
 		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
-		status = rag.StatusFailed
+		status = store.StatusFailed
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 		_ = send("error", gin.H{"kind": failureKind(reply.Err), "message": failureMessage(reply.Err)})
 	default:
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 	}
-	_ = send("done", gin.H{"status": status, "answerer": h.answerer.Name()})
+	_ = send("done", gin.H{"status": status, "answerer": h.chat.Answerer.Name()})
 }
 
 // failureKind is the AnswerError kind of an answer's failure.
 func failureKind(err error) string {
-	var ae *rag.AnswerError
+	var ae *answer.Error
 	if errors.As(err, &ae) {
 		return ae.Kind
 	}
-	return rag.FailOther
+	return answer.FailOther
 }

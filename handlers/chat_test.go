@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"silo/answer"
 	"silo/config"
 	"silo/models"
-	"silo/rag"
+	"silo/search"
+	"silo/store"
 	"silo/testrig"
 	"silo/testrig/datasets"
 	"silo/testrig/testdb"
@@ -81,13 +83,13 @@ func apiChatEvents(t *testing.T, srv *testrig.Server, a account, id, body string
 // chatBody is an API chat request of alternating turns ending with the
 // question.
 func chatBody(turns ...string) string {
-	var msgs []rag.Message
+	var msgs []answer.Message
 	for i, content := range turns {
-		role := rag.RoleUser
+		role := store.RoleUser
 		if i%2 == 1 {
-			role = rag.RoleAssistant
+			role = store.RoleAssistant
 		}
-		msgs = append(msgs, rag.Message{Role: role, Content: content})
+		msgs = append(msgs, answer.Message{Role: role, Content: content})
 	}
 	b, _ := json.Marshal(map[string]any{"messages": msgs})
 	return string(b)
@@ -96,7 +98,7 @@ func chatBody(turns ...string) string {
 // apiStream is what an API chat stream said, in order.
 type apiStream struct {
 	Tokens    []string
-	Citations []rag.Citation
+	Citations []store.Citation
 	Error     struct{ Kind, Message string }
 	Done      struct{ Status, Answerer string }
 	Order     []string // event names, consecutive repeats folded
@@ -121,7 +123,7 @@ func readAPIStream(t *testing.T, s *eventStream) apiStream {
 			err = json.Unmarshal([]byte(ev.Data), &tok)
 			out.Tokens = append(out.Tokens, tok.Text)
 		case "citations":
-			var c struct{ Citations []rag.Citation }
+			var c struct{ Citations []store.Citation }
 			err = json.Unmarshal([]byte(ev.Data), &c)
 			out.Citations = c.Citations
 		case "error":
@@ -234,7 +236,7 @@ func TestChatExtractive(t *testing.T) {
 	wantStatus(t, resp, http.StatusOK, body)
 	var got struct {
 		Answer, Answerer string
-		Citations        []rag.Citation
+		Citations        []store.Citation
 	}
 	wantJSON(t, resp, body, &got)
 	if got.Answerer != "extractive" || !strings.Contains(got.Answer, "St. Johns") || !regexp.MustCompile(`\[p\. \d+\]`).MatchString(got.Answer) {
@@ -334,7 +336,7 @@ func TestChatAPIWithoutStreaming(t *testing.T) {
 	wantStatus(t, resp, http.StatusOK, body)
 	var got struct {
 		Answer    string
-		Citations []rag.Citation
+		Citations []store.Citation
 	}
 	wantJSON(t, resp, body, &got)
 	if got.Answer != "The St. Johns River [p. 1]." || len(got.Citations) == 0 {
@@ -393,12 +395,12 @@ type failureCase struct {
 // failureCases are the ways a model fails, each with what the person is
 // told and how many tokens came first.
 var failureCases = []failureCase{
-	{name: "401", reply: testrig.LLMReply{Status: http.StatusUnauthorized}, kind: rag.FailAuth, message: "key"},
-	{name: "429", reply: testrig.LLMReply{Status: http.StatusTooManyRequests}, kind: rag.FailRateLimit, message: "rate limit"},
-	{name: "timeout", reply: testrig.LLMReply{FirstByteDelay: 5 * time.Second}, timeout: time.Second, kind: rag.FailTimeout, message: "within"},
-	{name: "connection refused", closed: true, kind: rag.FailUnavailable, message: "reach"},
-	{name: "cut mid-way", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutEnd, CutAfter: 3}, kind: rag.FailInterrupted, message: "cut", partial: 3},
-	{name: "connection dropped", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutDrop, CutAfter: 2}, kind: rag.FailInterrupted, message: "cut", partial: 2},
+	{name: "401", reply: testrig.LLMReply{Status: http.StatusUnauthorized}, kind: answer.FailAuth, message: "key"},
+	{name: "429", reply: testrig.LLMReply{Status: http.StatusTooManyRequests}, kind: answer.FailRateLimit, message: "rate limit"},
+	{name: "timeout", reply: testrig.LLMReply{FirstByteDelay: 5 * time.Second}, timeout: time.Second, kind: answer.FailTimeout, message: "within"},
+	{name: "connection refused", closed: true, kind: answer.FailUnavailable, message: "reach"},
+	{name: "cut mid-way", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutEnd, CutAfter: 3}, kind: answer.FailInterrupted, message: "cut", partial: 3},
+	{name: "connection dropped", reply: testrig.LLMReply{Tokens: testrig.Words("The St. Johns River runs north"), Cut: testrig.CutDrop, CutAfter: 2}, kind: answer.FailInterrupted, message: "cut", partial: 2},
 }
 
 // configure sets the case's CHAT_TIMEOUT, if it has one.
@@ -507,12 +509,12 @@ func TestSearchAPIWhileReembedding(t *testing.T) {
 	}
 	h := a.bearer()
 	h.Set("Content-Type", "application/json")
-	search := func(mode string) (*http.Response, string) {
+	searchAPI := func(mode string) (*http.Response, string) {
 		return send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/documents/"+id+"/search", `{"query": "river", "mode": "`+mode+`"}`, h)
 	}
-	resp, body := search(rag.ModeVector)
+	resp, body := searchAPI(search.ModeVector)
 	wantRefusal(t, resp, body, http.StatusConflict, "re-embedded")
-	resp, body = search(rag.ModeHybrid)
+	resp, body = searchAPI(search.ModeHybrid)
 	var got struct{ Results []struct{ Text string } }
 	wantJSON(t, resp, body, &got)
 	if len(got.Results) == 0 {

@@ -15,7 +15,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
+	"silo/store"
 )
 
 // maxFilesPerUpload bounds how many files one upload request may carry.
@@ -87,7 +88,7 @@ func tooLarge(format string, args ...any) *refusal {
 func (h *Handler) readUpload(fileName string, r io.Reader) ([]byte, error) {
 	fileName = cleanFileName(fileName)
 	limit := int64(h.cfg.MaxUploadMB) << 20
-	pdf, err := io.ReadAll(io.LimitReader(r, limit+1))
+	file, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -95,16 +96,16 @@ func (h *Handler) readUpload(fileName string, r io.Reader) ([]byte, error) {
 		}
 		return nil, refuse("%s could not be received completely; please try again", fileName)
 	}
-	if int64(len(pdf)) > limit {
+	if int64(len(file)) > limit {
 		return nil, tooLarge("%s is larger than %d MB", fileName, h.cfg.MaxUploadMB)
 	}
-	return pdf, nil
+	return file, nil
 }
 
 // addDocument checks one uploaded file (read by readUpload) and, if it is a
 // PDF silo takes, stores its bytes in the tenant database and queues it. A
 // refused file leaves nothing behind and comes back as a *refusal.
-func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName string, pdf []byte) (*models.Document, error) {
+func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName string, file []byte) (*models.Document, error) {
 	fileName = cleanFileName(fileName)
 	n, err := h.store.CountDocuments(ctx, u.ID)
 	if err != nil {
@@ -114,22 +115,22 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		return nil, refuse("%s: you have reached the limit of %d documents; delete some first", fileName, h.cfg.MaxDocuments)
 	}
 	switch {
-	case len(pdf) == 0:
+	case len(file) == 0:
 		return nil, refuse("%s is empty", fileName)
-	case !bytes.Contains(pdf[:min(len(pdf), 1024)], []byte("%PDF-")):
+	case !bytes.Contains(file[:min(len(file), 1024)], []byte("%PDF-")):
 		return nil, refuse("%s is not a PDF", fileName)
 	}
-	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(pdf)), Status: models.DocumentQueued}
+	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(file)), Status: models.DocumentQueued}
 	// The reader child that checks the PDF here reads its pages later, for
 	// the worker it is handed to.
-	x, err := h.docs.Start(ctx, pdf)
+	x, err := h.readers.Start(ctx, file)
 	switch {
-	case errors.Is(err, rag.ErrPasswordProtected):
+	case errors.Is(err, pdf.ErrPasswordProtected):
 		// Kept, failed, so the list says why; its bytes are not.
 		doc.Status, doc.Error = models.DocumentFailed, models.ReasonPasswordProtected
 		return doc, h.store.InsertDocument(ctx, doc)
 	case err != nil:
-		return nil, refuse("%s could not be read as a PDF (%s)", fileName, rag.Reason(err))
+		return nil, refuse("%s could not be read as a PDF (%s)", fileName, pdf.Reason(err))
 	}
 	defer func() {
 		if x != nil {
@@ -156,8 +157,8 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		return nil, err
 	}
 	defer release()
-	content := rag.NewContent(db)
-	if err := content.SaveFile(ctx, doc.PublicID, pdf); err != nil {
+	content := store.New(db)
+	if err := content.SaveFile(ctx, doc.PublicID, file); err != nil {
 		return nil, err
 	}
 	if err := h.store.InsertDocument(ctx, doc); err != nil {
@@ -166,9 +167,9 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 		}
 		return nil, err
 	}
-	h.docs.Handoff(doc.PublicID, x)
+	h.readers.Handoff(doc.PublicID, x)
 	x = nil
-	h.docs.Notify()
+	h.ingester.Notify()
 	return doc, nil
 }
 
@@ -197,9 +198,9 @@ func (h *Handler) upload(c *gin.Context) {
 	u := currentUser(c)
 	var refused []string
 	err := eachFile(c, func(name string, part io.Reader) error {
-		pdf, err := h.readUpload(name, part)
+		file, err := h.readUpload(name, part)
 		if err == nil {
-			_, err = h.addDocument(c.Request.Context(), u, name, pdf)
+			_, err = h.addDocument(c.Request.Context(), u, name, file)
 		}
 		var r *refusal
 		if errors.As(err, &r) {
@@ -336,7 +337,7 @@ func (h *Handler) retryDocument(c *gin.Context) {
 		h.fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	h.docs.Notify()
+	h.ingester.Notify()
 	if c.GetHeader("HX-Request") == "true" {
 		h.renderDocuments(c, "document_list.html", nil)
 		return
@@ -396,19 +397,19 @@ func (h *Handler) apiUpload(c *gin.Context) {
 	// The file is only stored once the request is known to hold no other:
 	// a second file refuses the request with nothing stored.
 	var name string
-	var pdf []byte
+	var file []byte
 	err := eachFile(c, func(n string, part io.Reader) error {
 		if name != "" {
 			return refuse("send one file per request")
 		}
 		name = n
 		var err error
-		pdf, err = h.readUpload(n, part)
+		file, err = h.readUpload(n, part)
 		return err
 	})
 	var doc *models.Document
 	if err == nil {
-		doc, err = h.addDocument(c.Request.Context(), currentUser(c), name, pdf)
+		doc, err = h.addDocument(c.Request.Context(), currentUser(c), name, file)
 	}
 	var r *refusal
 	switch {

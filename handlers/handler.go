@@ -45,7 +45,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -54,9 +53,13 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/oauth2"
 
+	"silo/answer"
 	"silo/config"
+	"silo/ingest"
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
+	"silo/pipeline"
+	"silo/search"
 	"silo/static"
 	"silo/tenant"
 	"silo/views"
@@ -73,18 +76,16 @@ type Handler struct {
 	cfg      *config.Config
 	store    *models.Store
 	tenants  *tenant.Manager
-	docs     *rag.Ingester
-	answerer rag.Answerer
+	readers  *pdf.Pool
+	ingester *ingest.Ingester
+	searcher *search.Searcher
+	chat     *answer.Chat
 	// running lets a stop button reach the request writing an answer.
-	running runningAnswers
-	// searching bounds the searches run at once (they are CPU-bound), so
-	// that under load a new chat's stream still opens at once and waits
-	// for its turn there.
-	searching chan struct{}
-	views     *views.Templates
-	log       *slog.Logger
-	sessions  *scs.SessionManager
-	google    *oauth2.Config
+	running  runningAnswers
+	views    *views.Templates
+	log      *slog.Logger
+	sessions *scs.SessionManager
+	google   *oauth2.Config
 	// httpClient talks to Google; its timeout bounds a sign-in.
 	httpClient *http.Client
 	// stop ends the session clean-up goroutine, which closes done.
@@ -96,14 +97,15 @@ type Handler struct {
 }
 
 // New returns the handlers for one server. Close stops what it started.
-func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, docs *rag.Ingester, answerer rag.Answerer, tmpl *views.Templates, log *slog.Logger) *Handler {
+func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts pipeline.Parts, tmpl *views.Templates, log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg:        cfg,
 		store:      store,
 		tenants:    tenants,
-		docs:       docs,
-		answerer:   answerer,
-		searching:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		readers:    parts.Readers,
+		ingester:   parts.Ingester,
+		searcher:   parts.Searcher,
+		chat:       parts.Chat,
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},

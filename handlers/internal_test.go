@@ -17,6 +17,7 @@ import (
 
 	"silo/config"
 	"silo/models"
+	"silo/pipeline"
 	"silo/schema"
 	"silo/views"
 )
@@ -79,7 +80,7 @@ func newTestHandler(t *testing.T) (*Handler, *syncBuffer) {
 	}
 	cfg.DatabaseURL = databaseURL
 	logs := &syncBuffer{}
-	h := New(cfg, store, nil, nil, nil, tmpl, slog.New(slog.NewTextHandler(logs, nil))) // no tenant, document or chat routes here
+	h := New(cfg, store, nil, pipeline.Parts{}, tmpl, slog.New(slog.NewTextHandler(logs, nil))) // no tenant, document or chat routes here
 	t.Cleanup(h.Close)
 	return h, logs
 }

@@ -7,15 +7,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
 )
 
 // pageBoxes answers GET /documents/:id/pages/:n/boxes?text=…: where text
 // (a citation's snippet) lies on page n of the signed-in user's ready
 // document, as {"boxes": [{"x", "y", "w", "h"}]} in fractions of the page
 // image, one box a line; the list is empty when the page does not have the
-// text. The PDF reader child looks (see rag.Extractor.Locate). A text over
-// rag.MaxLocateText bytes is refused with 422; the same pages as for
+// text. The PDF reader child looks (see pdf.Extractor.Locate). A text over
+// pdf.MaxLocateText bytes is refused with 422; the same pages as for
 // pageImage are 404.
 func (h *Handler) pageBoxes(c *gin.Context) {
 	doc, n, ok := h.readyPage(c)
@@ -23,7 +23,7 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	text := c.Query("text")
-	if len(text) > rag.MaxLocateText {
+	if len(text) > pdf.MaxLocateText {
 		h.fail(c, http.StatusUnprocessableEntity, "The text to find is too long.", nil)
 		return
 	}
@@ -33,9 +33,9 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	defer release()
-	var boxes []rag.Box
-	err := withPDF(ctx, content, doc.PublicID, func(pdf []byte) (err error) {
-		boxes, err = h.docs.Extractor.Locate(ctx, pdf, n, text)
+	var boxes []pdf.Box
+	err := withPDF(ctx, content, doc.PublicID, func(file []byte) (err error) {
+		boxes, err = h.readers.Extractor.Locate(ctx, file, n, text)
 		return err
 	})
 	if ctx.Err() != nil {
@@ -46,7 +46,7 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	if boxes == nil {
-		boxes = []rag.Box{}
+		boxes = []pdf.Box{}
 	}
 	c.JSON(http.StatusOK, gin.H{"boxes": boxes})
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"silo/rag"
+	"silo/pdf"
 )
 
 // boxesPath is the address of the boxes of text on page n of document id.
@@ -24,7 +24,7 @@ func TestPageBoxes(t *testing.T) {
 	srv, _, id := chatServer(t, nil)
 	// Page 2 of jacksonville-florida.pdf opens with this, over two lines.
 	sentence := "Jacksonville is the largest city by population in the U.S. state of Florida, and the largest city by area in the contiguous United States."
-	var got struct{ Boxes []rag.Box }
+	var got struct{ Boxes []pdf.Box }
 
 	resp, body := srv.Get(t, boxesPath(id, "2", sentence))
 	wantStatus(t, resp, http.StatusOK, body)
@@ -50,7 +50,7 @@ func TestPageBoxes(t *testing.T) {
 		}
 	}
 
-	resp, body = srv.Get(t, boxesPath(id, "2", strings.Repeat("a", rag.MaxLocateText+1)))
+	resp, body = srv.Get(t, boxesPath(id, "2", strings.Repeat("a", pdf.MaxLocateText+1)))
 	wantStatus(t, resp, http.StatusUnprocessableEntity, body)
 
 	other, _ := signedInAccount(t, srv, "other@example.com")

@@ -13,7 +13,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
+	"silo/store"
 )
 
 // pageImageMaxAge is how long a browser may reuse a page image without
@@ -77,7 +78,7 @@ func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]b
 	}
 	defer release()
 	img, err := content.PageImage(ctx, doc.PublicID, n)
-	if !errors.Is(err, rag.ErrNoPageImage) {
+	if !errors.Is(err, store.ErrNoPageImage) {
 		return img, err
 	}
 	out, err, _ := pageRenders.Do(doc.PublicID+"/"+strconv.Itoa(n), func() (any, error) {
@@ -85,12 +86,12 @@ func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]b
 		// when the first of them gives up; the reader's timeout bounds it.
 		ctx := context.WithoutCancel(ctx)
 		// A render that ended just before this one started cached the page.
-		if img, err := content.PageImage(ctx, doc.PublicID, n); !errors.Is(err, rag.ErrNoPageImage) {
+		if img, err := content.PageImage(ctx, doc.PublicID, n); !errors.Is(err, store.ErrNoPageImage) {
 			return img, err
 		}
 		var img []byte
-		err := withPDF(ctx, content, doc.PublicID, func(pdf []byte) (err error) {
-			img, err = h.docs.Extractor.Render(ctx, pdf, n)
+		err := withPDF(ctx, content, doc.PublicID, func(file []byte) (err error) {
+			img, err = h.readers.Extractor.Render(ctx, file, n)
 			return err
 		})
 		if err != nil {
@@ -107,7 +108,7 @@ func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]b
 // withPDF waits for a reader slot (children drawing pages and those
 // locating text take turns, one per CPU), then reads the document's PDF
 // and calls f with it: requests waiting for a slot do not each hold a copy.
-func withPDF(ctx context.Context, content rag.Content, docID string, f func(pdf []byte) error) error {
+func withPDF(ctx context.Context, content store.Content, docID string, f func(pdf []byte) error) error {
 	select {
 	case renderSlots <- struct{}{}:
 	case <-ctx.Done():
@@ -126,9 +127,9 @@ func withPDF(ctx context.Context, content rag.Content, docID string, f func(pdf 
 // document does not have, the reader's reason for a PDF it could not
 // read.
 func (h *Handler) failPage(c *gin.Context, n int, what string, err error) {
-	var xe *rag.ExtractError
+	var xe *pdf.ExtractError
 	switch {
-	case errors.Is(err, rag.ErrNoPage), errors.Is(err, rag.ErrNoFile):
+	case errors.Is(err, pdf.ErrNoPage), errors.Is(err, store.ErrNoFile):
 		h.fail(c, http.StatusNotFound, "There is no such page.", err)
 	case errors.As(err, &xe):
 		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be "+what+": "+xe.Reason()+".", err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
 	"silo/testrig"
 	"silo/testrig/datasets"
 	"silo/testrig/pdftest"
@@ -68,8 +68,8 @@ func wantPageImage(t *testing.T, resp *http.Response, body string) image.Image {
 	if err != nil {
 		t.Fatalf("the page image is not a PNG: %v", err)
 	}
-	if b := m.Bounds(); b.Dx() > rag.MaxPageImageWidth || b.Dx()*b.Dy() > rag.MaxPageImagePixels {
-		t.Errorf("got %d × %d pixels, want at most %d wide and %d pixels", b.Dx(), b.Dy(), rag.MaxPageImageWidth, rag.MaxPageImagePixels)
+	if b := m.Bounds(); b.Dx() > pdf.MaxPageImageWidth || b.Dx()*b.Dy() > pdf.MaxPageImagePixels {
+		t.Errorf("got %d × %d pixels, want at most %d wide and %d pixels", b.Dx(), b.Dy(), pdf.MaxPageImageWidth, pdf.MaxPageImagePixels)
 	}
 	return m
 }
@@ -112,8 +112,8 @@ func TestPageImage(t *testing.T) {
 
 	resp, first := annBrowser.Get(t, path+"1")
 	m := wantPageImage(t, resp, first)
-	if w := m.Bounds().Dx(); w < rag.MaxPageImageWidth*99/100 {
-		t.Errorf("a Letter page: got %d pixels wide, want about %d", w, rag.MaxPageImageWidth)
+	if w := m.Bounds().Dx(); w < pdf.MaxPageImageWidth*99/100 {
+		t.Errorf("a Letter page: got %d pixels wide, want about %d", w, pdf.MaxPageImageWidth)
 	}
 	if pdftest.Inked(m) == 0 {
 		t.Error("the page image is blank")

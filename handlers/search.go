@@ -10,7 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
-	"silo/rag"
+	"silo/search"
+	"silo/store"
 )
 
 // Search limits.
@@ -62,9 +63,9 @@ func (h *Handler) apiSearch(c *gin.Context) {
 		return
 	}
 	if req.Mode == "" {
-		req.Mode = rag.ModeHybrid
+		req.Mode = search.ModeHybrid
 	}
-	if req.Mode != rag.ModeHybrid && req.Mode != rag.ModeVector && req.Mode != rag.ModeFullText {
+	if req.Mode != search.ModeHybrid && req.Mode != search.ModeVector && req.Mode != search.ModeFullText {
 		h.fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
 		return
 	}
@@ -72,7 +73,7 @@ func (h *Handler) apiSearch(c *gin.Context) {
 	if c.Request.Context().Err() != nil {
 		return // the client has gone while it waited for a search slot
 	}
-	if errors.Is(err, rag.ErrOtherModel) {
+	if errors.Is(err, store.ErrOtherModel) {
 		h.fail(c, http.StatusConflict, "The workspace is being re-embedded for a new embedding model; vector search works again when that is done (hybrid and fulltext work now).", nil)
 		return
 	}
@@ -88,14 +89,14 @@ func (h *Handler) apiSearch(c *gin.Context) {
 }
 
 // search runs a query against a document in the signed-in user's database.
-func (h *Handler) search(c *gin.Context, doc *models.Document, query, mode string, k int) ([]rag.Result, error) {
+func (h *Handler) search(c *gin.Context, doc *models.Document, query, mode string, k int) ([]search.Result, error) {
 	ctx := c.Request.Context()
 	content, release, err := h.tenantContent(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return h.searchTurn(ctx, content, doc.PublicID, query, mode, k)
+	return h.searcher.Search(ctx, content, doc.PublicID, query, mode, k)
 }
 
 // decodeJSON reads a JSON body into v, with errors a client can act on.

@@ -179,3 +179,8 @@ func atlasError(err error) error {
 	}
 	return err
 }
+
+// VectorDims is the width of a tenant database's vectors: PostgreSQL
+// tenants store them as halfvec(2000) (HNSW's limit), and no tenant, on
+// either engine, holds wider ones; shorter ones are zero-padded.
+const VectorDims = 2000

@@ -41,9 +41,16 @@ var ErrEvicted = errors.New("tenant: the tenant database was evicted while it wa
 // engine.
 type DB struct {
 	*bun.DB
-	// Engine is "postgres" (a PostgreSQL server or Neon) or "sqlite".
+	// Engine is EnginePostgres (a PostgreSQL server or Neon) or
+	// EngineSQLite.
 	Engine string
 }
+
+// Engines of an open tenant database (DB.Engine).
+const (
+	EnginePostgres = "postgres"
+	EngineSQLite   = "sqlite"
+)
 
 // PoolStats is a snapshot of the Pools.
 type PoolStats struct {
@@ -396,13 +403,13 @@ func openDB(ctx context.Context, t Tenant, conns int) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tenant: %s: %w", t.Name, err)
 		}
-		db = &DB{DB: bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New()), Engine: "postgres"}
+		db = &DB{DB: bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New()), Engine: EnginePostgres}
 	case t.DSN != "":
 		sqldb, err := sql.Open(sqliteshim.ShimName, sqliteDSN(t.DSN))
 		if err != nil {
 			return nil, fmt.Errorf("tenant: open %s: %w", t.Name, err)
 		}
-		db = &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Engine: "sqlite"}
+		db = &DB{DB: bun.NewDB(sqldb, sqlitedialect.New()), Engine: EngineSQLite}
 	default:
 		return nil, fmt.Errorf("tenant: %s has no DSN", t.Name)
 	}

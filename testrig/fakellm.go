@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"silo/rag"
+	"silo/answer"
 )
 
 // FakeLLM is a chat model server for tests. It speaks OpenAI's chat
@@ -41,11 +41,11 @@ type FakeLLM struct {
 
 // LLMRequest is a request the fake received.
 type LLMRequest struct {
-	API           string        // "openai" or "ollama"
-	Model         string        // the model asked for
-	Stream        bool          // whether the answer was asked for as a stream
-	Messages      []rag.Message // the prompt, roles "system", "user", "assistant"
-	Authorization string        // the Authorization header
+	API           string           // "openai" or "ollama"
+	Model         string           // the model asked for
+	Stream        bool             // whether the answer was asked for as a stream
+	Messages      []answer.Message // the prompt, roles "system", "user", "assistant"
+	Authorization string           // the Authorization header
 }
 
 // LLMReply is how the fake answers one request. The zero value answers
@@ -258,7 +258,7 @@ func (f *FakeLLM) serveOpenAI(w http.ResponseWriter, r *http.Request) {
 	}
 	req := LLMRequest{API: "openai", Model: in.Model, Stream: in.Stream, Authorization: r.Header.Get("Authorization")}
 	for _, m := range in.Messages {
-		req.Messages = append(req.Messages, rag.Message{Role: m.Role, Content: textOf(m.Content)})
+		req.Messages = append(req.Messages, answer.Message{Role: m.Role, Content: textOf(m.Content)})
 	}
 	reply, seq := f.begin(req)
 	if !wait(r, reply.FirstByteDelay) {
@@ -357,9 +357,9 @@ func quote(s string) string {
 
 // ollamaChat is the part of an Ollama chat request the fake reads.
 type ollamaChat struct {
-	Model    string        `json:"model"`
-	Stream   *bool         `json:"stream"`
-	Messages []rag.Message `json:"messages"`
+	Model    string           `json:"model"`
+	Stream   *bool            `json:"stream"`
+	Messages []answer.Message `json:"messages"`
 }
 
 func (f *FakeLLM) serveOllama(w http.ResponseWriter, r *http.Request) {

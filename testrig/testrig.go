@@ -23,8 +23,10 @@ import (
 
 	"silo/config"
 	"silo/handlers"
+	"silo/ingest"
 	"silo/models"
-	"silo/rag"
+	"silo/pdf"
+	"silo/pipeline"
 	"silo/schema"
 	"silo/tenant"
 	"silo/testrig/testdb"
@@ -126,7 +128,9 @@ type Server struct {
 	// so tests can see them.
 	Browser *http.Client
 	// Ingester ingests the server's uploads.
-	Ingester *rag.Ingester
+	Ingester *ingest.Ingester
+	// Readers are the server's PDF reader children.
+	Readers *pdf.Pool
 	// Tenants is the server's tenant manager.
 	Tenants *tenant.Manager
 }
@@ -159,19 +163,16 @@ func newServer(t testing.TB, cfg *config.Config, store *models.Store, newTenants
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tenants := newTenants(log)
-	ing := Ingester(cfg, store, tenants, log)
-	answerer, err := rag.NewAnswerer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := handlers.New(cfg, store, tenants, ing, answerer, tmpl, log)
+	parts := Parts(t, cfg, store, tenants, log)
+	ing := parts.Ingester
+	h := handlers.New(cfg, store, tenants, parts, tmpl, log)
 	srv.Config.Handler = h.Router()
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var workers sync.WaitGroup
 	workers.Go(func() { ing.Run(ctx) })
 	t.Cleanup(func() { srv.Close(); h.Close(); cancel(); workers.Wait() })
-	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser(), Ingester: ing, Tenants: tenants}
+	return &Server{Server: srv, Config: cfg, Store: store, Browser: NewBrowser(), Ingester: ing, Readers: parts.Readers, Tenants: tenants}
 }
 
 // extractChildEnv marks the test binary started as the PDF reader child.
@@ -182,37 +183,33 @@ const extractChildEnv = "SILO_TEST_EXTRACT_CHILD"
 // thing in TestMain.
 func RunExtractChild() {
 	if os.Getenv(extractChildEnv) == "1" {
-		os.Exit(rag.ExtractMain(os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(pdf.ChildMain(os.Stdin, os.Stdout, os.Stderr))
 	}
 }
 
-// Ingester returns ingestion workers like silo's, with the offline
-// embedder and the test binary as the PDF reader (see RunExtractChild),
-// whose children skip the second the race detector sleeps at exit. It does
-// not run until its Run is called.
-func Ingester(cfg *config.Config, store *models.Store, tenants *tenant.Manager, log *slog.Logger) *rag.Ingester {
-	return &rag.Ingester{
-		Store:   store,
-		Tenants: tenants,
-		Extractor: &rag.Extractor{
-			Command:  []string{os.Args[0]},
-			Env:      []string{extractChildEnv + "=1", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
-			Timeout:  cfg.ExtractTimeout,
-			MemoryMB: cfg.ExtractMemMB,
-		},
-		Embedder:     rag.NewHashEmbedder(cfg.EmbeddingDimensions),
-		Workers:      2,
-		ChunkSize:    cfg.ChunkSize,
-		ChunkOverlap: cfg.ChunkOverlap,
-		MaxAttempts:  2,
-		Log:          log,
+// Parts returns the content pipeline as silo builds it (pipeline.New),
+// with the test binary as the PDF reader (see RunExtractChild), whose
+// children skip the second the race detector sleeps at exit, no reader
+// children started ahead, two ingestion workers and two attempts at a
+// failing document. Its Ingester does not run until its Run is called.
+func Parts(t testing.TB, cfg *config.Config, store *models.Store, tenants *tenant.Manager, log *slog.Logger) pipeline.Parts {
+	t.Helper()
+	parts, err := pipeline.New(cfg, store, tenants, pdf.Extractor{
+		Command: []string{os.Args[0]},
+		Env:     []string{extractChildEnv + "=1", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
+	}, log)
+	if err != nil {
+		t.Fatal(err)
 	}
+	parts.Readers.Warm = 0
+	parts.Ingester.Workers, parts.Ingester.MaxAttempts = 2, 2
+	return parts
 }
 
 // Reader returns the command line of the server's PDF reader child, for a
 // test to wrap in a command of its own (see SetReader).
 func (s *Server) Reader() []string {
-	return slices.Clone(s.Ingester.Extractor.Command)
+	return slices.Clone(s.Readers.Extractor.Command)
 }
 
 // SetReader makes command the server's PDF reader child and, unless
@@ -224,7 +221,7 @@ func (s *Server) Reader() []string {
 // ends, before the server stops, so the same holds then.
 func (s *Server) SetReader(t testing.TB, command []string, timeout time.Duration) {
 	t.Helper()
-	e := s.Ingester.Extractor
+	e := s.Readers.Extractor
 	oldCommand, oldTimeout := e.Command, e.Timeout
 	t.Cleanup(func() { e.Command, e.Timeout = oldCommand, oldTimeout })
 	e.Command = command

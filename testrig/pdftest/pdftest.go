@@ -1,6 +1,6 @@
 // Package pdftest writes small PDFs for tests, by hand, object by object,
 // and looks at the page images a reader draws of them. It imports nothing
-// of silo, so package rag's own tests can use it too.
+// of silo, so the internal tests of any package can use it.
 package pdftest
 
 import (

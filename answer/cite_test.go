@@ -1,0 +1,103 @@
+package answer
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"silo/search"
+	"silo/store"
+)
+
+func TestCitedPages(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		want   []pageSpan
+	}{
+		{"It rose [p. 3].", []pageSpan{{3, 3}}},
+		{"It rose [p.3] and fell [p. 12–13] then [pp. 4-5].", []pageSpan{{3, 3}, {12, 13}, {4, 5}}},
+		{"Both [p. 3, 5] and [pp. 2; 7–8] and [p. 1, p. 9].", []pageSpan{{3, 3}, {5, 5}, {2, 2}, {7, 8}, {1, 1}, {9, 9}}},
+		{"Backwards [p. 9–2] is page 9.", []pageSpan{{9, 9}}},
+		{"Not citations: (p. 3), p. 4, [3], [page 5], [p. x].", nil},
+	} {
+		if got := citedPages(tc.answer); !slices.Equal(got, tc.want) {
+			t.Errorf("citedPages(%q) = %v, want %v", tc.answer, got, tc.want)
+		}
+	}
+}
+
+// citePassages are three passages found for a question about a river.
+var citePassages = []search.Result{
+	{Page: 2, Text: "The river is long. It flows north into the Atlantic Ocean at Jacksonville. Fishing is popular."},
+	{Page: 4, PageEnd: 5, Text: "Its source is a marsh in Indian River County. The marsh is wide."},
+	{Page: 7, Text: "Boats use the river. The river flows north, one of few rivers that do."},
+}
+
+func TestCiteFollowsTheAnswer(t *testing.T) {
+	q := "Which way does the river flow?"
+	got := Cite(q, "It flows north [p. 7], from a marsh [p. 5]. See also [p. 7] and [p. 99].", citePassages)
+	want := []store.Citation{
+		{Page: 7, Text: "The river flows north, one of few rivers that do."},
+		{Page: 4, PageEnd: 5, Text: "Its source is a marsh in Indian River County."},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestCiteWithoutCitations(t *testing.T) {
+	for _, answer := range []string{"It flows north.", "It flows north [p. 99]."} {
+		got := Cite("Where does the river flow into the ocean?", answer, citePassages)
+		if len(got) != 3 || got[0].Page != 2 || got[1].Page != 4 || got[2].Page != 7 {
+			t.Fatalf("%q: got %+v, want every passage in order", answer, got)
+		}
+		if want := "It flows north into the Atlantic Ocean at Jacksonville."; got[0].Text != want {
+			t.Errorf("%q: snippet %q, want %q", answer, got[0].Text, want)
+		}
+	}
+	if got := Cite("q", "a", nil); got != nil {
+		t.Errorf("no passages: got %+v, want none", got)
+	}
+}
+
+func TestCiteMergesRepeats(t *testing.T) {
+	p := search.Result{Page: 3, Text: "Same text."}
+	if got := Cite("text", "[p. 3]", []search.Result{p, p}); len(got) != 1 {
+		t.Errorf("got %+v, want one citation", got)
+	}
+}
+
+func TestCiteSnippet(t *testing.T) {
+	long := strings.Repeat("word ", 40) + "élan " + strings.Repeat("ünïcode ", 60) + "end."
+	got := Cite("élan", "[p. 1]", []search.Result{{Page: 1, Text: "Nothing here. " + long}})
+	if len(got) != 1 {
+		t.Fatalf("got %d citations, want 1", len(got))
+	}
+	s := got[0].Text
+	if len(s) > maxSnippet || !utf8.ValidString(s) || !strings.HasSuffix(s, "…") || !strings.HasPrefix(s, "word word") {
+		t.Errorf("snippet of %d bytes %q: want the long sentence clipped to ≤ %d bytes of valid UTF-8 ending in …", len(s), s, maxSnippet)
+	}
+	// No sentence shares a word with the question: the first one stands in.
+	got = Cite("zebra", "", []search.Result{{Page: 1, Text: "First sentence. Second sentence."}})
+	if got[0].Text != "First sentence." {
+		t.Errorf("snippet %q, want the first sentence", got[0].Text)
+	}
+}
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"one two three four", 12, "one two…"},
+		{"abcdefghijklmnop", 10, "abcdefg…"},
+		{"ééééé", 8, "éé…"},
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want || len(got) > tc.n && got != tc.in {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
