@@ -15,6 +15,7 @@ import (
 	"silo/models"
 	"silo/schema"
 	"silo/tenant"
+	"silo/tenant/neon"
 )
 
 // tenants is the tenant machinery of one process: the manager, its
@@ -71,7 +72,7 @@ func openTenants(ctx context.Context, cfg *config.Config, store *models.Store, l
 		}
 		prov, closeProv = pg, pg.Close
 	case config.TenantNeon:
-		prov = tenant.NewNeon(cfg.NeonAPIURL, cfg.NeonAPIKey, cfg.NeonRegion, migrator, nil)
+		prov = neon.New(cfg.NeonAPIURL, cfg.NeonAPIKey, cfg.NeonRegion, migrator, nil)
 	default:
 		sq, err := tenant.NewSQLite(ctx, filepath.Join(cfg.DataDir, "tenants"), migrator)
 		if err != nil {

@@ -224,7 +224,7 @@ func TestReconcileOrphans(t *testing.T) {
 			v := r.ensure(t, u)
 
 			// An orphan: a tenant database (with its role) and no row.
-			orphan := Tenant{Name: namePrefix + randomName(), Location: r.real.Locations()[0], Password: newPassword()}
+			orphan := Tenant{Name: NamePrefix + randomName(), Location: r.real.Locations()[0], Password: newPassword()}
 			r.own(orphan.Name)
 			if _, err := r.real.Create(ctx, &orphan); err != nil {
 				t.Fatal(err)
@@ -248,7 +248,7 @@ func TestReconcileOrphans(t *testing.T) {
 			if engine == enginePostgres {
 				// A role left without its database (a crash between the
 				// two) is an orphan too.
-				role := namePrefix + randomName()
+				role := NamePrefix + randomName()
 				r.own(role)
 				if _, err := r.admin(t, "postgres").Exec(ctx, "CREATE ROLE "+role); err != nil {
 					t.Fatal(err)

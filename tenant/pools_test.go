@@ -37,7 +37,7 @@ func poolsSQLiteTenants(t testing.TB, n int) []Tenant {
 	}
 	out := make([]Tenant, n)
 	for i := range out {
-		out[i] = Tenant{Name: fmt.Sprintf("%spools%02d", namePrefix, i), Location: dir}
+		out[i] = Tenant{Name: fmt.Sprintf("%spools%02d", NamePrefix, i), Location: dir}
 		if _, err := prov.Create(ctx, &out[i]); err != nil {
 			t.Fatal(err)
 		}
@@ -506,14 +506,14 @@ func TestPoolsOpenFailure(t *testing.T) {
 	}
 
 	// A missing SQLite file is an error, and is not made.
-	missing := filepath.Join(t.TempDir(), namePrefix+"gone.db")
-	if _, _, err := p.Acquire(ctx, 2, poolsOpener(Tenant{Name: namePrefix + "gone", DSN: missing}, nil)); err == nil {
+	missing := filepath.Join(t.TempDir(), NamePrefix+"gone.db")
+	if _, _, err := p.Acquire(ctx, 2, poolsOpener(Tenant{Name: NamePrefix + "gone", DSN: missing}, nil)); err == nil {
 		t.Error("acquire of a missing SQLite file: got no error")
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the missing tenant file: got %v, want it still missing", err)
 	}
-	if _, _, err := p.Acquire(ctx, 3, poolsOpener(Tenant{Name: namePrefix + "none"}, nil)); err == nil {
+	if _, _, err := p.Acquire(ctx, 3, poolsOpener(Tenant{Name: NamePrefix + "none"}, nil)); err == nil {
 		t.Error("acquire of a tenant without DSN: got no error")
 	}
 	poolsCheckStats(t, p.Stats(), PoolStats{MaxConns: 8, Misses: 3})
@@ -525,13 +525,13 @@ func TestPoolsSQLitePathNeedsEscaping(t *testing.T) {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, namePrefix+"odd.db")
+	path := filepath.Join(dir, NamePrefix+"odd.db")
 	if err := copyFile(ts[0].DSN, path); err != nil {
 		t.Fatal(err)
 	}
 	p := NewPools(8)
 	defer p.Close()
-	db, release := poolsAcquire(t, p, 1, Tenant{Name: namePrefix + "odd", DSN: path})
+	db, release := poolsAcquire(t, p, 1, Tenant{Name: NamePrefix + "odd", DSN: path})
 	defer release()
 	if err := poolsInsertMeta(context.Background(), db, "k", "v"); err != nil {
 		t.Fatal(err)

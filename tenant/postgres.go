@@ -272,7 +272,7 @@ func (p *Postgres) Drop(ctx context.Context, t Tenant) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(t.Name, namePrefix) {
+	if !strings.HasPrefix(t.Name, NamePrefix) {
 		return fmt.Errorf("tenant: refusing to drop %q: not a tenant database", t.Name)
 	}
 	ident := pgx.Identifier{t.Name}.Sanitize()
@@ -293,7 +293,7 @@ func (p *Postgres) Existing(ctx context.Context) ([]Tenant, error) {
 	for _, loc := range p.order {
 		rows, err := p.servers[loc].pool.Query(ctx, `
 			SELECT datname FROM pg_database WHERE starts_with(datname, $1)
-			UNION SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, namePrefix)
+			UNION SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, NamePrefix)
 		if err != nil {
 			return nil, fmt.Errorf("tenant: list databases on %s: %w", loc, err)
 		}

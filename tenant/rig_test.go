@@ -297,7 +297,7 @@ func (r *rig) databases(t testing.TB) []string {
 			continue
 		}
 		name, ok := strings.CutSuffix(f, ".db")
-		if !ok || !strings.HasPrefix(name, namePrefix) {
+		if !ok || !strings.HasPrefix(name, NamePrefix) {
 			t.Errorf("tenants directory holds %s: want only tenant files", f)
 			continue
 		}
@@ -444,7 +444,7 @@ func (p *testProv) Existing(ctx context.Context) ([]Tenant, error) {
 	}
 	var out []Tenant
 	for _, t := range all {
-		if p.r.owns(t.Name) || !strings.HasPrefix(t.Name, namePrefix) {
+		if p.r.owns(t.Name) || !strings.HasPrefix(t.Name, NamePrefix) {
 			out = append(out, t)
 		}
 	}

@@ -25,7 +25,7 @@ type SQLite struct {
 }
 
 // templateFile is the template's name in the tenants directory; it does not
-// start with namePrefix, so it is never taken for a tenant.
+// start with NamePrefix, so it is never taken for a tenant.
 const templateFile = ".template.db"
 
 // NewSQLite returns a provisioner of tenant files in dir, with the template
@@ -104,7 +104,7 @@ func (p *SQLite) Drop(_ context.Context, t Tenant) error {
 
 // Existing lists the tenant files in the directory.
 func (p *SQLite) Existing(context.Context) ([]Tenant, error) {
-	paths, err := filepath.Glob(filepath.Join(p.dir, namePrefix+"*.db"))
+	paths, err := filepath.Glob(filepath.Join(p.dir, NamePrefix+"*.db"))
 	if err != nil {
 		return nil, err
 	}

@@ -52,9 +52,9 @@ type Provisioner interface {
 	Migrator() *schema.Migrator
 }
 
-// namePrefix starts the name of every tenant database silo makes; nothing
+// NamePrefix starts the name of every tenant database silo makes; nothing
 // else is ever dropped.
-const namePrefix = "silo_t_"
+const NamePrefix = "silo_t_"
 
 // leaseTime bounds how long one worker may hold a provisioning row before
 // another may take over (a crashed worker's lease runs out).
@@ -63,9 +63,9 @@ const leaseTime = 2 * time.Minute
 // prefix starts the names of this installation's tenant databases.
 func (m *Manager) prefix() string {
 	if m.installation == "" {
-		return namePrefix
+		return NamePrefix
 	}
-	return namePrefix + m.installation + "_"
+	return NamePrefix + m.installation + "_"
 }
 
 // nameFor is the tenant database name of a user: derived from the

@@ -1,6 +1,6 @@
-// These tests are in package tenant_test because silo/testrig, which holds
-// the fake Neon API, imports silo/tenant.
-package tenant_test
+// The tests run the provisioner against testrig's fake Neon API, which
+// speaks Neon's HTTP API, through a real tenant.Manager.
+package neon_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"silo/models"
 	"silo/schema"
 	"silo/tenant"
+	"silo/tenant/neon"
 	"silo/testrig"
 	"silo/testrig/testdb"
 )
@@ -26,7 +27,7 @@ import (
 // fresh SQLite control plane.
 type neonRig struct {
 	fake     *testrig.FakeNeon
-	prov     *tenant.Neon
+	prov     *neon.Neon
 	migrator *schema.Migrator
 	sealer   *tenant.Sealer
 	store    *models.Store
@@ -44,7 +45,7 @@ func newNeonRig(t *testing.T) *neonRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(migrator.Close)
-	prov := tenant.NewNeon(fake.URL, fake.APIKey, neonRegion, migrator, nil)
+	prov := neon.New(fake.URL, fake.APIKey, neonRegion, migrator, nil)
 	prov.SetWaits(time.Millisecond, time.Millisecond) // the fake answers at once
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -399,7 +400,7 @@ func TestNeonLeavesOtherProjectsAlone(t *testing.T) {
 
 func TestNeonClientErrorFailsAtOnce(t *testing.T) {
 	r := newNeonRig(t)
-	prov := tenant.NewNeon(r.fake.URL, "napi_wrong", neonRegion, r.migrator, nil)
+	prov := neon.New(r.fake.URL, "napi_wrong", neonRegion, r.migrator, nil)
 	prov.SetWaits(time.Hour, time.Hour) // a retry would hang the test
 	tn := tenant.Tenant{Name: "silo_t_x"}
 	_, err := prov.Create(context.Background(), &tn)

@@ -1,4 +1,6 @@
-package tenant
+// Package neon provisions tenant databases as Neon projects, one a tenant,
+// through the Neon API.
+package neon
 
 import (
 	"bytes"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"silo/schema"
+	"silo/tenant"
 )
 
 // The role and database of a tenant project's default branch. Create asks
@@ -51,10 +54,10 @@ type Neon struct {
 	poll    time.Duration // the first wait between polls of an operation; it doubles
 }
 
-// NewNeon returns a provisioner of Neon projects in region (such as
+// New returns a provisioner of Neon projects in region (such as
 // aws-us-east-2) through the API at apiURL with apiKey, migrated by migrator
 // (tenant/postgres). client nil means a client with a 30-second timeout.
-func NewNeon(apiURL, apiKey, region string, migrator *schema.Migrator, client *http.Client) *Neon {
+func New(apiURL, apiKey, region string, migrator *schema.Migrator, client *http.Client) *Neon {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -83,7 +86,7 @@ func (n *Neon) Migrator() *schema.Migrator { return n.migrator }
 // AtlasURL is the project owner's connection URI without channel_binding,
 // which atlas's PostgreSQL driver (lib/pq) would send to the server as a
 // setting, and fail.
-func (n *Neon) AtlasURL(t Tenant) string {
+func (n *Neon) AtlasURL(t tenant.Tenant) string {
 	u, err := url.Parse(t.DSN)
 	if err != nil {
 		return t.DSN
@@ -118,9 +121,9 @@ type neonOperation struct {
 // made, and brings its database to the newest tenant schema. When several
 // projects carry the tenant's name (a retried creation made two), the
 // oldest is kept and the others deleted.
-func (n *Neon) Create(ctx context.Context, t *Tenant) (string, error) {
-	if !strings.HasPrefix(t.Name, namePrefix) {
-		return "", fmt.Errorf("tenant: refusing to create project %q: not a tenant name", t.Name)
+func (n *Neon) Create(ctx context.Context, t *tenant.Tenant) (string, error) {
+	if !strings.HasPrefix(t.Name, tenant.NamePrefix) {
+		return "", fmt.Errorf("neon: refusing to create project %q: not a tenant name", t.Name)
 	}
 	projects, err := n.projectsNamed(ctx, t.Name)
 	if err != nil {
@@ -306,18 +309,18 @@ func (n *Neon) connectionURI(ctx context.Context, projectID string) (string, err
 // Drop deletes the tenant's project. Without its id (a crash came before
 // it was recorded) it deletes every project with the tenant's name. Only
 // projects whose name is a tenant name are ever deleted.
-func (n *Neon) Drop(ctx context.Context, t Tenant) error {
-	if !strings.HasPrefix(t.Name, namePrefix) {
-		return fmt.Errorf("tenant: refusing to drop %q: not a tenant database", t.Name)
+func (n *Neon) Drop(ctx context.Context, t tenant.Tenant) error {
+	if !strings.HasPrefix(t.Name, tenant.NamePrefix) {
+		return fmt.Errorf("neon: refusing to drop %q: not a tenant database", t.Name)
 	}
 	if t.ExternalID == "" || t.ExternalID == t.Name {
 		projects, err := n.projectsNamed(ctx, t.Name)
 		if err != nil {
-			return fmt.Errorf("tenant: drop %s: %w", t.Name, err)
+			return fmt.Errorf("neon: drop %s: %w", t.Name, err)
 		}
 		for _, p := range projects {
 			if err := n.deleteProject(ctx, p.ID); err != nil {
-				return fmt.Errorf("tenant: drop %s: %w", t.Name, err)
+				return fmt.Errorf("neon: drop %s: %w", t.Name, err)
 			}
 		}
 		return nil
@@ -330,13 +333,13 @@ func (n *Neon) Drop(ctx context.Context, t Tenant) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("tenant: drop %s: %w", t.Name, err)
+		return fmt.Errorf("neon: drop %s: %w", t.Name, err)
 	}
-	if !strings.HasPrefix(body.Project.Name, namePrefix) {
-		return fmt.Errorf("tenant: refusing to drop project %s: it is %q, not a tenant's", t.ExternalID, body.Project.Name)
+	if !strings.HasPrefix(body.Project.Name, tenant.NamePrefix) {
+		return fmt.Errorf("neon: refusing to drop project %s: it is %q, not a tenant's", t.ExternalID, body.Project.Name)
 	}
 	if err := n.deleteProject(ctx, t.ExternalID); err != nil {
-		return fmt.Errorf("tenant: drop %s: %w", t.Name, err)
+		return fmt.Errorf("neon: drop %s: %w", t.Name, err)
 	}
 	return nil
 }
@@ -351,15 +354,15 @@ func (n *Neon) deleteProject(ctx context.Context, id string) error {
 }
 
 // Existing lists the projects whose name is a tenant name.
-func (n *Neon) Existing(ctx context.Context) ([]Tenant, error) {
-	projects, err := n.projects(ctx, namePrefix)
+func (n *Neon) Existing(ctx context.Context) ([]tenant.Tenant, error) {
+	projects, err := n.projects(ctx, tenant.NamePrefix)
 	if err != nil {
-		return nil, fmt.Errorf("tenant: list projects: %w", err)
+		return nil, fmt.Errorf("neon: list projects: %w", err)
 	}
-	var out []Tenant
+	var out []tenant.Tenant
 	for _, p := range projects {
-		if strings.HasPrefix(p.Name, namePrefix) {
-			out = append(out, Tenant{Name: p.Name, Location: p.RegionID, ExternalID: p.ID})
+		if strings.HasPrefix(p.Name, tenant.NamePrefix) {
+			out = append(out, tenant.Tenant{Name: p.Name, Location: p.RegionID, ExternalID: p.ID})
 		}
 	}
 	return out, nil
