@@ -2,6 +2,8 @@ package answer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -63,4 +65,46 @@ func (c *Chat) Turn(ctx context.Context, content store.Content, docID string, hi
 		return emit(token)
 	})
 	return Reply{Text: text.String(), Citations: Cite(standalone, text.String(), passages), Err: err}, nil
+}
+
+// History returns the question the answer id answers and the turns before
+// it, oldest first, from a conversation's stored messages; an answer that
+// was never written is no turn.
+func History(msgs []store.StoredMessage, id int64) ([]Message, string, error) {
+	var turns []Message
+	for _, m := range msgs {
+		if m.ID == id {
+			break
+		}
+		if m.Role == store.RoleAssistant && m.Status != store.StatusDone && m.Content == "" {
+			continue
+		}
+		turns = append(turns, Message{Role: m.Role, Content: m.Content})
+	}
+	if len(turns) == 0 || turns[len(turns)-1].Role != store.RoleUser {
+		return nil, "", fmt.Errorf("chat: answer %d follows no question", id)
+	}
+	return turns[:len(turns)-1], turns[len(turns)-1].Content, nil
+}
+
+// FailureMessage is what a person reads about an answer that ended early.
+func FailureMessage(err error) string {
+	var ae *Error
+	switch {
+	case errors.As(err, &ae):
+		return ae.Message
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The answer took too long and was stopped."
+	}
+	return "The answer could not be finished."
+}
+
+// FailureKind is the Error kind of an answer's failure: FailOther for an
+// error that is not an *Error.
+func FailureKind(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Kind
+	}
+	return FailOther
 }

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"silo/models"
+	"silo/web"
 )
 
 // Session keys of a Google sign-in in flight.
@@ -26,7 +25,7 @@ const (
 
 // loginPageData is what login.html shows.
 type loginPageData struct {
-	base
+	web.Frame
 	Google bool
 	Dev    bool
 	Error  string
@@ -34,7 +33,7 @@ type loginPageData struct {
 }
 
 func (h *Handler) loginPage(c *gin.Context) {
-	if currentUser(c) != nil {
+	if web.CurrentUser(c) != nil {
 		c.Redirect(http.StatusSeeOther, "/")
 		return
 	}
@@ -44,8 +43,8 @@ func (h *Handler) loginPage(c *gin.Context) {
 // renderLogin shows the sign-in page, with the reason the last attempt was
 // refused, if any.
 func (h *Handler) renderLogin(c *gin.Context, status int, reason, email string) {
-	h.render(c, status, "login.html", loginPageData{
-		base:   h.page(c, "Sign in"),
+	h.Render(c, status, "login.html", loginPageData{
+		Frame:  h.Frame(c, "Sign in"),
 		Google: h.google != nil,
 		Dev:    h.cfg.DevLoginEnabled(),
 		Error:  reason,
@@ -66,19 +65,16 @@ func (h *Handler) signIn(c *gin.Context, p models.Profile) {
 	p.IsAdmin = h.cfg.IsAdmin(p.Email)
 	u, err := h.store.SignIn(c.Request.Context(), p)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	if err := h.sessions.RenewToken(c); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+	if err := h.SignIn(c, u); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	h.sessions.Put(c, sessionUserID, u.ID)
-	c.Set(ctxUser, u)
-	h.newCSRFToken(c)
 	h.log.Info("signed in", "user", u.PublicID)
 	h.ensureWorkspace(c, u, signInProvisionWait)
-	redirect(c, "/")
+	web.Redirect(c, "/")
 }
 
 // devLogin signs in with an e-mail address alone. The route exists only when
@@ -94,20 +90,20 @@ func (h *Handler) devLogin(c *gin.Context) {
 
 // logout ends the session.
 func (h *Handler) logout(c *gin.Context) {
-	if err := h.sessions.Destroy(c); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+	if err := h.Sessions.Destroy(c); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	redirect(c, "/login")
+	web.Redirect(c, "/login")
 }
 
 // googleStart sends the browser to Google with a fresh state and a PKCE
 // challenge, both remembered in the session.
 func (h *Handler) googleStart(c *gin.Context) {
-	state := randomString()
+	state := web.RandomToken()
 	verifier := oauth2.GenerateVerifier()
-	h.sessions.Put(c, sessionOAuthState, state)
-	h.sessions.Put(c, sessionOAuthVerifier, verifier)
+	h.Sessions.Put(c, sessionOAuthState, state)
+	h.Sessions.Put(c, sessionOAuthVerifier, verifier)
 	c.Redirect(http.StatusFound, h.google.AuthCodeURL(state,
 		oauth2.S256ChallengeOption(verifier),
 		oauth2.SetAuthURLParam("prompt", "select_account")))
@@ -126,8 +122,8 @@ type googleUser struct {
 // session started with, the code is exchanged with the PKCE verifier, and
 // only a verified e-mail signs in.
 func (h *Handler) googleCallback(c *gin.Context) {
-	state := h.sessions.PopString(c, sessionOAuthState)
-	verifier := h.sessions.PopString(c, sessionOAuthVerifier)
+	state := h.Sessions.PopString(c, sessionOAuthState)
+	verifier := h.Sessions.PopString(c, sessionOAuthVerifier)
 	if state == "" || subtle.ConstantTimeCompare([]byte(c.Query("state")), []byte(state)) != 1 {
 		h.refuseSignIn(c, http.StatusBadRequest, "This sign-in was not started here or has expired. Please try again.",
 			errors.New("oauth state mismatch"))
@@ -197,11 +193,4 @@ func httpsOnly(u string) string {
 		return u
 	}
 	return ""
-}
-
-// randomString is 256 random bits, URL-safe.
-func randomString() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b)
 }

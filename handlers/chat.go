@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"silo/models"
 	"silo/store"
 	"silo/views"
+	"silo/web"
 )
 
 // Chat limits.
@@ -31,18 +31,6 @@ const (
 	// request is writing looks for its end.
 	pollRunning = 500 * time.Millisecond
 )
-
-// failureMessage is what a person reads about an answer that ended early.
-func failureMessage(err error) string {
-	var ae *answer.Error
-	switch {
-	case errors.As(err, &ae):
-		return ae.Message
-	case errors.Is(err, context.DeadlineExceeded):
-		return "The answer took too long and was stopped."
-	}
-	return "The answer could not be finished."
-}
 
 // tenantContent opens the tenant database of a document's owner. Call
 // release when done.
@@ -64,7 +52,7 @@ func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (stor
 func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content store.Content, release func(), ok bool) {
 	content, release, err := h.tenantContent(c.Request.Context(), doc)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return store.Content{}, nil, false
 	}
 	return content, release, true
@@ -74,10 +62,10 @@ func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content stor
 // document does not have, 500 otherwise.
 func (h *Handler) failLookup(c *gin.Context, err error, msg string) {
 	if errors.Is(err, store.ErrNotFound) {
-		h.fail(c, http.StatusNotFound, msg, nil)
+		h.Fail(c, http.StatusNotFound, msg, nil)
 		return
 	}
-	h.fail(c, http.StatusInternalServerError, "", err)
+	h.Fail(c, http.StatusInternalServerError, "", err)
 }
 
 // openDocument loads the signed-in user's ready document and opens its
@@ -101,7 +89,7 @@ func (h *Handler) readyDocument(c *gin.Context) (*models.Document, bool) {
 		return nil, false
 	}
 	if doc.Status != models.DocumentReady {
-		h.fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready yet.", nil)
+		h.Fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready yet.", nil)
 		return nil, false
 	}
 	return doc, true
@@ -195,9 +183,9 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 	}
 	defer release()
 	var err error
-	d := chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}, Answerer: h.chat.Answerer.Name()}
+	d := chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}, Answerer: h.chat.Answerer.Name()}
 	if d.Conversations, err = content.Conversations(ctx, doc.PublicID, maxConversationsListed); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	if id := c.Query("c"); id != "" {
@@ -207,14 +195,14 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 		}
 		msgs, err := content.Messages(ctx, id)
 		if err != nil {
-			h.fail(c, http.StatusInternalServerError, "", err)
+			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
 		for _, m := range msgs {
 			d.Messages = append(d.Messages, messageView{DocID: doc.PublicID, StoredMessage: m})
 		}
 	}
-	h.render(c, http.StatusOK, "document.html", d)
+	h.Render(c, http.StatusOK, "document.html", d)
 }
 
 // ask is the chat form: it saves the question and an empty answer, and
@@ -227,7 +215,7 @@ func (h *Handler) ask(c *gin.Context) {
 	defer release()
 	question := strings.TrimSpace(c.PostForm("question"))
 	if msg := checkQuestion(question); msg != "" {
-		h.fail(c, http.StatusUnprocessableEntity, msg, nil)
+		h.Fail(c, http.StatusUnprocessableEntity, msg, nil)
 		return
 	}
 	ctx := c.Request.Context()
@@ -245,7 +233,7 @@ func (h *Handler) ask(c *gin.Context) {
 	q := &store.StoredMessage{Role: store.RoleUser, Content: question}
 	a := &store.StoredMessage{Role: store.RoleAssistant, Status: store.StatusPending}
 	if err := content.AddMessages(ctx, conv.ID, q, a); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	to := "/documents/" + doc.PublicID + "?c=" + conv.ID
@@ -254,7 +242,7 @@ func (h *Handler) ask(c *gin.Context) {
 		return
 	}
 	c.Header("HX-Push-Url", to)
-	h.render(c, http.StatusOK, "chat_turn.html", gin.H{
+	h.Render(c, http.StatusOK, "chat_turn.html", gin.H{
 		"Conversation": conv,
 		"Messages":     []messageView{{DocID: doc.PublicID, StoredMessage: *q}, {DocID: doc.PublicID, StoredMessage: *a}},
 	})
@@ -291,18 +279,18 @@ func (h *Handler) answerStream(c *gin.Context) {
 	defer release()
 	ctx := c.Request.Context()
 	if m.Role != store.RoleAssistant {
-		h.fail(c, http.StatusNotFound, "There is no such answer.", nil)
+		h.Fail(c, http.StatusNotFound, "There is no such answer.", nil)
 		return
 	}
 	var claimed bool
 	var err error
 	if m.Status == store.StatusPending {
 		if claimed, err = content.ClaimMessage(ctx, m.ID, h.chat.Answerer.Name()); err != nil {
-			h.fail(c, http.StatusInternalServerError, "", err)
+			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
 	}
-	sse := startSSE(c)
+	sse := web.StartSSE(c)
 	if claimed {
 		h.streamAnswer(c, sse, doc, content, m)
 		return
@@ -321,14 +309,14 @@ func (h *Handler) answerStream(c *gin.Context) {
 // The answer is written in the background, so a person who closes the
 // page, or whose connection drops, finds it finished when they come back;
 // only the stop button (or the chat timeout) ends it early.
-func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Document, requestContent store.Content, m *store.StoredMessage) {
+func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Document, requestContent store.Content, m *store.StoredMessage) {
 	// The writer holds the tenant database for itself: it may outlive
 	// this request.
 	content, release, err := h.tenantContent(h.backgroundCtx, doc)
 	var history []answer.Message
 	var question string
 	if err == nil {
-		if history, question, err = questionOf(c.Request.Context(), content, m); err != nil {
+		if history, question, err = turnsBefore(c.Request.Context(), content, m); err != nil {
 			release()
 		}
 	}
@@ -338,7 +326,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 		_ = h.sendDone(sse, doc, m)
 		return
 	}
-	key := answerKey(currentUser(c).ID, m.ID)
+	key := answerKey(web.CurrentUser(c).ID, m.ID)
 	// The whole turn (search, rewrite, answer) ends before a reader would
 	// take the answer for lost (awaitAnswer).
 	ctx, cancel := context.WithTimeout(h.backgroundCtx, h.cfg.ChatTimeout+runningGrace/2)
@@ -362,7 +350,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *sseStream, doc *models.Docum
 		finished <- m
 	})
 	for token := range tokens {
-		if err := sse.send("token", template.HTMLEscapeString(token)); err != nil {
+		if err := sse.Send("token", template.HTMLEscapeString(token)); err != nil {
 			return
 		}
 	}
@@ -387,7 +375,7 @@ func (h *Handler) finishAnswer(ctx context.Context, content store.Content, doc *
 		m.Status = store.StatusStopped
 	case reply.Err != nil:
 		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
-		m.Status, m.Error = store.StatusFailed, failureMessage(reply.Err)
+		m.Status, m.Error = store.StatusFailed, answer.FailureMessage(reply.Err)
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -396,27 +384,14 @@ func (h *Handler) finishAnswer(ctx context.Context, content store.Content, doc *
 	}
 }
 
-// questionOf returns the question an answer answers and the turns before
-// it, oldest first.
-func questionOf(ctx context.Context, content store.Content, a *store.StoredMessage) ([]answer.Message, string, error) {
+// turnsBefore returns the question an answer answers and the turns before
+// it, oldest first (answer.History).
+func turnsBefore(ctx context.Context, content store.Content, a *store.StoredMessage) ([]answer.Message, string, error) {
 	msgs, err := content.Messages(ctx, a.ConversationID)
 	if err != nil {
 		return nil, "", err
 	}
-	var turns []answer.Message
-	for _, m := range msgs {
-		if m.ID == a.ID {
-			break
-		}
-		if m.Role == store.RoleAssistant && m.Status != store.StatusDone && m.Content == "" {
-			continue // an answer never written is no turn
-		}
-		turns = append(turns, answer.Message{Role: m.Role, Content: m.Content})
-	}
-	if len(turns) == 0 || turns[len(turns)-1].Role != store.RoleUser {
-		return nil, "", fmt.Errorf("chat: answer %d follows no question", a.ID)
-	}
-	return turns[:len(turns)-1], turns[len(turns)-1].Content, nil
+	return answer.History(msgs, a.ID)
 }
 
 // awaitAnswer waits for an answer another request is writing to end, and
@@ -445,13 +420,13 @@ func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, doc *m
 }
 
 // sendDone sends the finished message as the stream's last event.
-func (h *Handler) sendDone(sse *sseStream, doc *models.Document, m *store.StoredMessage) error {
+func (h *Handler) sendDone(sse *web.SSE, doc *models.Document, m *store.StoredMessage) error {
 	var b strings.Builder
 	if err := h.views.Render(&b, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m}); err != nil {
 		h.log.Error("chat: render the answer", "err", err)
 		return err
 	}
-	return sse.send("done", b.String())
+	return sse.Send("done", b.String())
 }
 
 // stopAnswer is an answer's stop button: the stream saves what was
@@ -462,10 +437,10 @@ func (h *Handler) stopAnswer(c *gin.Context) {
 	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
 	if err != nil {
-		h.fail(c, http.StatusNotFound, "There is no such message.", nil)
+		h.Fail(c, http.StatusNotFound, "There is no such message.", nil)
 		return
 	}
-	h.running.stop(answerKey(currentUser(c).ID, id))
+	h.running.stop(answerKey(web.CurrentUser(c).ID, id))
 	c.Status(http.StatusNoContent)
 }
 
@@ -480,11 +455,11 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 	ctx := c.Request.Context()
 	retried, err := content.RetryMessage(ctx, m.ID)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	if !retried {
-		h.fail(c, http.StatusConflict, "Only a stopped or failed answer can be tried again.", nil)
+		h.Fail(c, http.StatusConflict, "Only a stopped or failed answer can be tried again.", nil)
 		return
 	}
 	m.Status, m.Error = store.StatusPending, ""
@@ -492,5 +467,5 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/documents/"+doc.PublicID+"?c="+m.ConversationID)
 		return
 	}
-	h.render(c, http.StatusOK, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m})
+	h.Render(c, http.StatusOK, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m})
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -10,6 +9,7 @@ import (
 
 	"silo/answer"
 	"silo/store"
+	"silo/web"
 )
 
 // chatRequest is the body of POST /api/v1/documents/{id}/chat: the
@@ -69,12 +69,12 @@ func (h *Handler) apiChat(c *gin.Context) {
 	}
 	var req chatRequest
 	if err := decodeJSON(c, &req); err != nil {
-		h.fail(c, http.StatusBadRequest, err.Error(), nil)
+		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
 	history, question, problem := req.check()
 	if problem != "" {
-		h.fail(c, http.StatusUnprocessableEntity, problem, nil)
+		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
 		return
 	}
 	content, release, ok := h.openTenant(c, doc)
@@ -86,13 +86,13 @@ func (h *Handler) apiChat(c *gin.Context) {
 	if c.Query("stream") == "false" {
 		reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
 		if err != nil {
-			h.fail(c, http.StatusInternalServerError, "", err)
+			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
 		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
 			h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
-			body["error"], body["kind"] = failureMessage(reply.Err), failureKind(reply.Err)
+			body["error"], body["kind"] = answer.FailureMessage(reply.Err), answer.FailureKind(reply.Err)
 			c.JSON(http.StatusBadGateway, body)
 			return
 		}
@@ -100,13 +100,13 @@ func (h *Handler) apiChat(c *gin.Context) {
 		return
 	}
 
-	sse := startSSE(c)
+	sse := web.StartSSE(c)
 	send := func(event string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
-		return sse.send(event, string(b))
+		return sse.Send(event, string(b))
 	}
 	reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(token string) error {
 		return send("token", gin.H{"text": token})
@@ -123,18 +123,9 @@ func (h *Handler) apiChat(c *gin.Context) {
 		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
 		status = store.StatusFailed
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
-		_ = send("error", gin.H{"kind": failureKind(reply.Err), "message": failureMessage(reply.Err)})
+		_ = send("error", gin.H{"kind": answer.FailureKind(reply.Err), "message": answer.FailureMessage(reply.Err)})
 	default:
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 	}
 	_ = send("done", gin.H{"status": status, "answerer": h.chat.Answerer.Name()})
-}
-
-// failureKind is the AnswerError kind of an answer's failure.
-func failureKind(err error) string {
-	var ae *answer.Error
-	if errors.As(err, &ae) {
-		return ae.Kind
-	}
-	return answer.FailOther
 }

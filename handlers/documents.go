@@ -17,6 +17,7 @@ import (
 	"silo/models"
 	"silo/pdf"
 	"silo/store"
+	"silo/web"
 )
 
 // maxFilesPerUpload bounds how many files one upload request may carry.
@@ -24,7 +25,7 @@ const maxFilesPerUpload = 20
 
 // documentsPageData is what documents.html and document_list.html show.
 type documentsPageData struct {
-	base
+	web.Frame
 	Documents []models.Document
 	Errors    []string // why files of the last upload were refused
 	MaxMB     int
@@ -44,7 +45,7 @@ func (d documentsPageData) Busy() bool {
 // documentsPage lists the signed-in user's documents, with the upload form.
 func (h *Handler) documentsPage(c *gin.Context) {
 	if !h.workspaceReady(c) {
-		h.render(c, http.StatusOK, "documents_pending.html", workspaceData{base: h.page(c, "Setting up your workspace")})
+		h.Render(c, http.StatusOK, "documents_pending.html", workspaceData{Frame: h.Frame(c, "Setting up your workspace")})
 		return
 	}
 	h.renderDocuments(c, "documents.html", nil)
@@ -54,13 +55,13 @@ func (h *Handler) documentsPage(c *gin.Context) {
 func (h *Handler) documentList(c *gin.Context) { h.renderDocuments(c, "document_list.html", nil) }
 
 func (h *Handler) renderDocuments(c *gin.Context, name string, refused []string) {
-	docs, err := h.store.DocumentsByUser(c.Request.Context(), currentUser(c).ID)
+	docs, err := h.store.DocumentsByUser(c.Request.Context(), web.CurrentUser(c).ID)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	h.render(c, http.StatusOK, name, documentsPageData{
-		base: h.page(c, "Your documents"), Documents: docs, Errors: refused, MaxMB: h.cfg.MaxUploadMB,
+	h.Render(c, http.StatusOK, name, documentsPageData{
+		Frame: h.Frame(c, "Your documents"), Documents: docs, Errors: refused, MaxMB: h.cfg.MaxUploadMB,
 	})
 }
 
@@ -195,7 +196,7 @@ func cleanFileName(name string) string {
 // upload takes the files of the page's upload form (htmx, multipart, field
 // "file", several at once) and answers with the list, refusals on top.
 func (h *Handler) upload(c *gin.Context) {
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	var refused []string
 	err := eachFile(c, func(name string, part io.Reader) error {
 		file, err := h.readUpload(name, part)
@@ -214,7 +215,7 @@ func (h *Handler) upload(c *gin.Context) {
 	case errors.As(err, &r):
 		refused = append(refused, r.reason)
 	case err != nil:
-		h.fail(c, http.StatusInternalServerError, "The upload failed; please try again.", err)
+		h.Fail(c, http.StatusInternalServerError, "The upload failed; please try again.", err)
 		return
 	}
 	h.renderDocuments(c, "document_list.html", refused)
@@ -258,20 +259,20 @@ func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
 
 // documentPageData is what document.html shows.
 type documentPageData struct {
-	base
+	web.Frame
 	Doc *models.Document
 }
 
 // userDocument loads the signed-in user's document named in the path; any
 // other id, another tenant's included, is 404.
 func (h *Handler) userDocument(c *gin.Context) (*models.Document, bool) {
-	doc, err := h.store.Document(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	doc, err := h.store.Document(c.Request.Context(), web.CurrentUser(c).ID, c.Param("id"))
 	if errors.Is(err, models.ErrNotFound) {
-		h.fail(c, http.StatusNotFound, "There is no such document.", nil)
+		h.Fail(c, http.StatusNotFound, "There is no such document.", nil)
 		return nil, false
 	}
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return nil, false
 	}
 	return doc, true
@@ -287,7 +288,7 @@ func (h *Handler) documentPage(c *gin.Context) {
 		h.chatPage(c, doc)
 		return
 	}
-	h.render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{base: h.page(c, doc.Title), Doc: doc}})
+	h.Render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}})
 }
 
 // removeDocument deletes a document's bytes, pages, chunks and
@@ -311,7 +312,7 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 		return
 	}
 	if err := h.removeDocument(c.Request.Context(), doc); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	// The list's Remove button swaps the list; anywhere else, the
@@ -320,7 +321,7 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 		h.renderDocuments(c, "document_list.html", nil)
 		return
 	}
-	redirect(c, "/")
+	web.Redirect(c, "/")
 }
 
 // retryDocument queues a failed document again.
@@ -330,11 +331,11 @@ func (h *Handler) retryDocument(c *gin.Context) {
 		return
 	}
 	if !doc.Retryable() {
-		h.fail(c, http.StatusConflict, "This document cannot be retried: "+doc.Error+".", nil)
+		h.Fail(c, http.StatusConflict, "This document cannot be retried: "+doc.Error+".", nil)
 		return
 	}
 	if err := h.store.RequeueDocument(c.Request.Context(), doc.ID); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	h.ingester.Notify()
@@ -342,7 +343,7 @@ func (h *Handler) retryDocument(c *gin.Context) {
 		h.renderDocuments(c, "document_list.html", nil)
 		return
 	}
-	redirect(c, "/documents/"+doc.PublicID)
+	web.Redirect(c, "/documents/"+doc.PublicID)
 }
 
 // documentJSON is a document as the API shows it.
@@ -370,9 +371,9 @@ func newDocumentJSON(d *models.Document) documentJSON {
 
 // apiDocuments answers GET /api/v1/documents: the token owner's documents.
 func (h *Handler) apiDocuments(c *gin.Context) {
-	docs, err := h.store.DocumentsByUser(c.Request.Context(), currentUser(c).ID)
+	docs, err := h.store.DocumentsByUser(c.Request.Context(), web.CurrentUser(c).ID)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	out := make([]documentJSON, len(docs))
@@ -409,14 +410,14 @@ func (h *Handler) apiUpload(c *gin.Context) {
 	})
 	var doc *models.Document
 	if err == nil {
-		doc, err = h.addDocument(c.Request.Context(), currentUser(c), name, file)
+		doc, err = h.addDocument(c.Request.Context(), web.CurrentUser(c), name, file)
 	}
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
-		h.fail(c, r.status, r.reason, nil)
+		h.Fail(c, r.status, r.reason, nil)
 	case err != nil:
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 	default:
 		c.JSON(http.StatusAccepted, gin.H{"id": doc.PublicID, "status": doc.Status, "error": doc.Error})
 	}
@@ -429,7 +430,7 @@ func (h *Handler) apiDeleteDocument(c *gin.Context) {
 		return
 	}
 	if err := h.removeDocument(c.Request.Context(), doc); err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	c.Status(http.StatusNoContent)

@@ -1,5 +1,6 @@
-// Package handlers serves silo over HTTP: gin handlers and middleware, one
-// file per area.
+// Package handlers serves silo over HTTP: gin handlers, one file per area,
+// on what package web shares, and the Router that serves them all, the
+// admin pages and API of package handlers/admin (the /admin routes) too.
 //
 // Routes, the UI action behind each, and the template it renders:
 //
@@ -45,16 +46,15 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/oauth2"
 
 	"silo/answer"
 	"silo/config"
+	"silo/handlers/admin"
 	"silo/ingest"
 	"silo/models"
 	"silo/pdf"
@@ -63,16 +63,16 @@ import (
 	"silo/static"
 	"silo/tenant"
 	"silo/views"
+	"silo/web"
 )
 
 // maxBodyBytes bounds every request body (uploads get their own limit).
 const maxBodyBytes = 1 << 20
 
-// sessionCleanup is how often expired sessions are deleted.
-const sessionCleanup = 10 * time.Minute
-
 // Handler holds what the handlers need; its methods are the handlers.
 type Handler struct {
+	*web.Base
+	admin    *admin.Admin
 	cfg      *config.Config
 	store    *models.Store
 	tenants  *tenant.Manager
@@ -81,16 +81,13 @@ type Handler struct {
 	searcher *search.Searcher
 	chat     *answer.Chat
 	// running lets a stop button reach the request writing an answer.
-	running  runningAnswers
-	views    *views.Templates
-	log      *slog.Logger
-	sessions *scs.SessionManager
-	google   *oauth2.Config
+	running runningAnswers
+	views   *views.Templates
+	log     *slog.Logger
+	google  *oauth2.Config
 	// httpClient talks to Google; its timeout bounds a sign-in.
 	httpClient *http.Client
-	// stop ends the session clean-up goroutine, which closes done.
-	stop, done chan struct{}
-	// background runs migration runs; Close cancels backgroundCtx and waits.
+	// background writes answers; Close cancels backgroundCtx and waits.
 	background       sync.WaitGroup
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
@@ -98,7 +95,10 @@ type Handler struct {
 
 // New returns the handlers for one server. Close stops what it started.
 func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts pipeline.Parts, tmpl *views.Templates, log *slog.Logger) *Handler {
+	base := web.New(cfg, store, tmpl, log)
 	h := &Handler{
+		Base:       base,
+		admin:      admin.New(base, store, tenants, log),
 		cfg:        cfg,
 		store:      store,
 		tenants:    tenants,
@@ -109,21 +109,8 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts
 		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
 	}
 	h.backgroundCtx, h.cancelBackground = context.WithCancel(context.Background())
-	sm := scs.New()
-	sm.Store = store.SessionStore()
-	sm.Lifetime = 30 * 24 * time.Hour
-	sm.IdleTimeout = 7 * 24 * time.Hour
-	sm.Cookie.Name = "silo_session"
-	sm.Cookie.HttpOnly = true
-	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Secure = cfg.HTTPS()
-	sm.Cookie.Persist = true
-	sm.ErrorFunc = h.sessionError
-	h.sessions = sm
 	if cfg.GoogleEnabled() {
 		h.google = &oauth2.Config{
 			ClientID:     cfg.GoogleClientID,
@@ -137,37 +124,17 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts
 			},
 		}
 	}
-	go h.deleteExpiredSessions()
 	return h
 }
 
-// Close stops the session clean-up goroutine and any migration run, and
-// waits for them. A run stopped half-way is finished by the next one.
+// Close stops the session clean-up, the answers being written and any
+// migration run, and waits for them. A run stopped half-way is finished by
+// the next one; an answer stopped so ends as failed.
 func (h *Handler) Close() {
-	close(h.stop)
 	h.cancelBackground()
 	h.background.Wait()
-	<-h.done
-}
-
-// deleteExpiredSessions deletes expired sessions every sessionCleanup until
-// Close.
-func (h *Handler) deleteExpiredSessions() {
-	defer close(h.done)
-	tick := time.NewTicker(sessionCleanup)
-	defer tick.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-tick.C:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := h.store.DeleteExpiredSessions(ctx); err != nil {
-				h.log.Error("delete expired sessions", "err", err)
-			}
-			cancel()
-		}
-	}
+	h.admin.Close()
+	h.Base.Close()
 }
 
 // Router returns the whole HTTP surface. Pages run inside the session
@@ -177,42 +144,38 @@ func (h *Handler) Router() http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(nil) // ClientIP is the peer; silo reads no forwarding header
-	r.Use(h.logRequests, h.recoverPanic, securityHeaders(h.cfg.HTTPS()))
-	r.NoRoute(h.notFound)
-	r.NoMethod(h.methodNotAllowed)
+	r.Use(h.LogRequests, h.RecoverPanic, web.SecurityHeaders(h.cfg.HTTPS()))
+	r.NoRoute(h.NotFound)
+	r.NoMethod(h.MethodNotAllowed)
 
 	r.GET("/healthz", h.healthz)
 	r.StaticFS("/static", http.FS(static.FS))
 
-	api := r.Group("/api/v1", h.requireToken)
-	api.POST("/documents", limitBody(h.uploadLimit(1)), h.apiUpload)
-	api = api.Group("", limitBody(maxBodyBytes))
+	api := r.Group("/api/v1", h.RequireToken)
+	api.POST("/documents", web.LimitBody(h.uploadLimit(1)), h.apiUpload)
+	api = api.Group("", web.LimitBody(maxBodyBytes))
 	api.GET("/documents", h.apiDocuments)
 	api.GET("/documents/:id", h.apiDocument)
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
 	api.POST("/documents/:id/chat", h.apiChat)
 	api.DELETE("/account", h.apiDeleteAccount)
-	apiAdmin := api.Group("/admin", h.requireAdmin)
-	apiAdmin.GET("/tenants", h.apiTenants)
-	apiAdmin.POST("/tenants/migrate", h.apiMigrate)
-	apiAdmin.GET("/migrations/:id", h.apiRun)
 
 	// Uploads get a body limit of their own; everything else 1 MiB, set
 	// before the CSRF check reads a form.
-	r.POST("/documents", limitBody(h.uploadLimit(maxFilesPerUpload)), h.loadUser, h.checkCSRF, h.requireUser, h.upload)
-	web := r.Group("/", limitBody(maxBodyBytes), h.loadUser, h.checkCSRF)
-	web.GET("/login", h.loginPage)
-	web.POST("/logout", h.logout)
+	r.POST("/documents", web.LimitBody(h.uploadLimit(maxFilesPerUpload)), h.LoadUser, h.CheckCSRF, h.RequireUser, h.upload)
+	pages := r.Group("/", web.LimitBody(maxBodyBytes), h.LoadUser, h.CheckCSRF)
+	pages.GET("/login", h.loginPage)
+	pages.POST("/logout", h.logout)
 	if h.google != nil {
-		web.GET("/auth/google", h.googleStart)
-		web.GET("/auth/google/callback", h.googleCallback)
+		pages.GET("/auth/google", h.googleStart)
+		pages.GET("/auth/google/callback", h.googleCallback)
 	}
 	if h.cfg.DevLoginEnabled() {
-		web.POST("/auth/dev", h.devLogin)
+		pages.POST("/auth/dev", h.devLogin)
 	}
 
-	signedIn := web.Group("/", h.requireUser)
+	signedIn := pages.Group("/", h.RequireUser)
 	signedIn.GET("/", h.documentsPage)
 	signedIn.GET("/workspace", h.workspaceStatus)
 	signedIn.GET("/documents/list", h.documentList)
@@ -230,27 +193,16 @@ func (h *Handler) Router() http.Handler {
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)
 	signedIn.POST("/account/delete", h.deleteAccount)
 
-	admin := signedIn.Group("/admin", h.requireAdmin)
-	admin.GET("", h.adminPage)
-	admin.POST("/migrations", h.migrateAll)
-	admin.GET("/migrations/:id", h.runPage)
-	admin.GET("/migrations/:id/events", h.runEvents)
-	admin.POST("/migrations/:id/retry", h.retryFailed)
+	h.admin.Routes(signedIn, api)
 
-	withSessions := h.sessions.LoadAndSave(r)
+	withSessions := h.Sessions.LoadAndSave(r)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if sessionless(req.URL.Path) {
+		if web.Sessionless(req.URL.Path) {
 			r.ServeHTTP(w, req)
 			return
 		}
 		withSessions.ServeHTTP(w, req)
 	})
-}
-
-// sessionless reports whether requests for path run without a session: the
-// API (bearer tokens), the health check and static files.
-func sessionless(path string) bool {
-	return path == "/healthz" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/static/")
 }
 
 // healthz answers 200 when the control plane answers, 503 otherwise.

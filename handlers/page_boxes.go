@@ -24,7 +24,7 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 	}
 	text := c.Query("text")
 	if len(text) > pdf.MaxLocateText {
-		h.fail(c, http.StatusUnprocessableEntity, "The text to find is too long.", nil)
+		h.Fail(c, http.StatusUnprocessableEntity, "The text to find is too long.", nil)
 		return
 	}
 	ctx := c.Request.Context()
@@ -62,7 +62,7 @@ func (h *Handler) readyPage(c *gin.Context) (doc *models.Document, n int, ok boo
 	n, err := strconv.Atoi(c.Param("n"))
 	// One address per page: "01" and "+1" are not page 1.
 	if err != nil || strconv.Itoa(n) != c.Param("n") || n < 1 || n > doc.Pages || doc.Status != models.DocumentReady {
-		h.fail(c, http.StatusNotFound, "There is no such page.", nil)
+		h.Fail(c, http.StatusNotFound, "There is no such page.", nil)
 		return nil, 0, false
 	}
 	return doc, n, true

@@ -130,10 +130,10 @@ func (h *Handler) failPage(c *gin.Context, n int, what string, err error) {
 	var xe *pdf.ExtractError
 	switch {
 	case errors.Is(err, pdf.ErrNoPage), errors.Is(err, store.ErrNoFile):
-		h.fail(c, http.StatusNotFound, "There is no such page.", err)
+		h.Fail(c, http.StatusNotFound, "There is no such page.", err)
 	case errors.As(err, &xe):
-		h.fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be "+what+": "+xe.Reason()+".", err)
+		h.Fail(c, http.StatusInternalServerError, "Page "+strconv.Itoa(n)+" could not be "+what+": "+xe.Reason()+".", err)
 	default:
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 	}
 }

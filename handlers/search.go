@@ -45,28 +45,28 @@ func (h *Handler) apiSearch(c *gin.Context) {
 	}
 	var req searchRequest
 	if err := decodeJSON(c, &req); err != nil {
-		h.fail(c, http.StatusBadRequest, err.Error(), nil)
+		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
 	req.Query = strings.TrimSpace(req.Query)
 	switch {
 	case req.Query == "":
-		h.fail(c, http.StatusUnprocessableEntity, "query must not be empty", nil)
+		h.Fail(c, http.StatusUnprocessableEntity, "query must not be empty", nil)
 		return
 	case utf8.RuneCountInString(req.Query) > maxQueryLength:
-		h.fail(c, http.StatusUnprocessableEntity, "query is longer than 2000 characters", nil)
+		h.Fail(c, http.StatusUnprocessableEntity, "query is longer than 2000 characters", nil)
 		return
 	case req.K == 0:
 		req.K = defaultTopK
 	case req.K < 1 || req.K > maxTopK:
-		h.fail(c, http.StatusUnprocessableEntity, "k must be between 1 and 50", nil)
+		h.Fail(c, http.StatusUnprocessableEntity, "k must be between 1 and 50", nil)
 		return
 	}
 	if req.Mode == "" {
 		req.Mode = search.ModeHybrid
 	}
 	if req.Mode != search.ModeHybrid && req.Mode != search.ModeVector && req.Mode != search.ModeFullText {
-		h.fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
+		h.Fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
 		return
 	}
 	results, err := h.search(c, doc, req.Query, req.Mode, req.K)
@@ -74,11 +74,11 @@ func (h *Handler) apiSearch(c *gin.Context) {
 		return // the client has gone while it waited for a search slot
 	}
 	if errors.Is(err, store.ErrOtherModel) {
-		h.fail(c, http.StatusConflict, "The workspace is being re-embedded for a new embedding model; vector search works again when that is done (hybrid and fulltext work now).", nil)
+		h.Fail(c, http.StatusConflict, "The workspace is being re-embedded for a new embedding model; vector search works again when that is done (hybrid and fulltext work now).", nil)
 		return
 	}
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	out := make([]resultJSON, len(results))

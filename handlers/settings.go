@@ -10,11 +10,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
+	"silo/web"
 )
 
 // settingsData is what settings.html shows.
 type settingsData struct {
-	base
+	web.Frame
 	Tokens   []models.APIToken
 	NewToken string // shown once, right after it is made
 	Error    string
@@ -26,14 +27,14 @@ func (h *Handler) settingsPage(c *gin.Context) {
 }
 
 func (h *Handler) renderSettings(c *gin.Context, status int, newToken, message string) {
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	tokens, err := h.store.APITokensByUser(c.Request.Context(), u.ID)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	h.render(c, status, "settings.html", settingsData{
-		base: h.page(c, "Settings"), Tokens: tokens, NewToken: newToken, Error: message,
+	h.Render(c, status, "settings.html", settingsData{
+		Frame: h.Frame(c, "Settings"), Tokens: tokens, NewToken: newToken, Error: message,
 	})
 }
 
@@ -47,9 +48,9 @@ func (h *Handler) createToken(c *gin.Context) {
 		h.renderSettings(c, http.StatusUnprocessableEntity, "", "A token name is at most 100 characters.")
 		return
 	}
-	tok, err := h.store.CreateAPIToken(c.Request.Context(), currentUser(c).ID, name)
+	tok, err := h.store.CreateAPIToken(c.Request.Context(), web.CurrentUser(c).ID, name)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	h.renderSettings(c, http.StatusOK, tok, "")
@@ -57,37 +58,37 @@ func (h *Handler) createToken(c *gin.Context) {
 
 // revokeToken deletes one of the user's API tokens.
 func (h *Handler) revokeToken(c *gin.Context) {
-	err := h.store.DeleteAPIToken(c.Request.Context(), currentUser(c).ID, c.Param("id"))
+	err := h.store.DeleteAPIToken(c.Request.Context(), web.CurrentUser(c).ID, c.Param("id"))
 	if errors.Is(err, models.ErrNotFound) {
-		h.fail(c, http.StatusNotFound, "", nil)
+		h.Fail(c, http.StatusNotFound, "", nil)
 		return
 	}
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	redirect(c, "/settings")
+	web.Redirect(c, "/settings")
 }
 
 // deleteAccount deletes the signed-in user after they typed their e-mail
 // address to confirm: their tenant database, rows, tokens and sessions.
 func (h *Handler) deleteAccount(c *gin.Context) {
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	if models.NormalizeEmail(c.PostForm("confirm")) != u.Email {
 		h.renderSettings(c, http.StatusUnprocessableEntity, "", "Type your e-mail address exactly to confirm that the account should be deleted.")
 		return
 	}
 	if err := h.removeAccount(c, u); err != nil {
-		h.fail(c, http.StatusInternalServerError, "Your account could not be deleted completely; silo will finish the job. Please try again later.", err)
+		h.Fail(c, http.StatusInternalServerError, "Your account could not be deleted completely; silo will finish the job. Please try again later.", err)
 		return
 	}
-	redirect(c, "/login")
+	web.Redirect(c, "/login")
 }
 
 // apiDeleteAccount answers DELETE /api/v1/account.
 func (h *Handler) apiDeleteAccount(c *gin.Context) {
-	if err := h.removeAccount(c, currentUser(c)); err != nil {
-		h.fail(c, http.StatusInternalServerError, "the account could not be deleted completely; silo will finish the job", err)
+	if err := h.removeAccount(c, web.CurrentUser(c)); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "the account could not be deleted completely; silo will finish the job", err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -99,18 +100,18 @@ func (h *Handler) removeAccount(c *gin.Context, u *models.User) error {
 	if err := h.tenants.Delete(c.Request.Context(), u); err != nil {
 		return err
 	}
-	err := h.sessions.Iterate(c.Request.Context(), func(ctx context.Context) error {
-		if h.sessions.GetInt64(ctx, sessionUserID) == u.ID {
-			return h.sessions.Destroy(ctx)
+	err := h.Sessions.Iterate(c.Request.Context(), func(ctx context.Context) error {
+		if h.Sessions.GetInt64(ctx, web.SessionUserID) == u.ID {
+			return h.Sessions.Destroy(ctx)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if !sessionless(c.Request.URL.Path) {
+	if !web.Sessionless(c.Request.URL.Path) {
 		// This request's own session is committed after the handler returns.
-		if err := h.sessions.Destroy(c); err != nil {
+		if err := h.Sessions.Destroy(c); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"silo/models"
 	"silo/tenant"
+	"silo/web"
 )
 
 // How long a request waits for a tenant database to be made before it shows
@@ -22,7 +23,7 @@ const (
 // workspaceData is what workspace.html shows while a tenant database is not
 // ready.
 type workspaceData struct {
-	base
+	web.Frame
 	Failed bool // the last attempt failed; the next poll tries again
 }
 
@@ -43,7 +44,7 @@ func (h *Handler) ensureWorkspace(c *gin.Context, u *models.User, wait time.Dura
 // ready, tries to finish it (another attempt, or waiting for the one under
 // way) for a moment.
 func (h *Handler) workspaceReady(c *gin.Context) bool {
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	v, err := h.store.VectorDatabaseByUser(c.Request.Context(), u.ID)
 	if err == nil && v.Status == models.TenantReady {
 		return true
@@ -59,5 +60,5 @@ func (h *Handler) workspaceStatus(c *gin.Context) {
 		c.Status(http.StatusOK)
 		return
 	}
-	h.render(c, http.StatusOK, "workspace.html", workspaceData{base: h.page(c, "Setting up"), Failed: true})
+	h.Render(c, http.StatusOK, "workspace.html", workspaceData{Frame: h.Frame(c, "Setting up"), Failed: true})
 }

@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"fmt"
@@ -9,15 +9,15 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// sseStream writes server-sent events to one client and flushes each.
-type sseStream struct {
+// SSE writes server-sent events to one client and flushes each.
+type SSE struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
 }
 
-// startSSE sends the event-stream headers and lifts the server's write
+// StartSSE sends the event-stream headers and lifts the server's write
 // timeout for this response: a stream lasts as long as it needs to.
-func startSSE(c *gin.Context) *sseStream {
+func StartSSE(c *gin.Context) *SSE {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -35,11 +35,11 @@ func startSSE(c *gin.Context) *sseStream {
 	// Send the headers now, so the client (and any proxy) sees the stream
 	// open before the first event, which may be long coming.
 	_ = rc.Flush()
-	return &sseStream{w: c.Writer, rc: rc}
+	return &SSE{w: c.Writer, rc: rc}
 }
 
-// send writes one event; data may span lines.
-func (s *sseStream) send(event, data string) error {
+// Send writes one event; data may span lines.
+func (s *SSE) Send(event, data string) error {
 	var b strings.Builder
 	if event != "" {
 		fmt.Fprintf(&b, "event: %s\n", event)

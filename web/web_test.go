@@ -1,4 +1,4 @@
-package handlers
+package web
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 
 	"silo/config"
 	"silo/models"
-	"silo/pipeline"
 	"silo/schema"
 	"silo/views"
 )
@@ -40,9 +39,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// newTestHandler returns a Handler on a fresh, migrated SQLite control plane
-// (this package cannot use testrig, which imports it) and what it logs.
-func newTestHandler(t *testing.T) (*Handler, *syncBuffer) {
+// newTestBase returns a Base on a fresh, migrated SQLite control plane (this
+// package cannot use testrig, which imports it) and what it logs.
+func newTestBase(t *testing.T) (*Base, *syncBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	atlas := os.Getenv("ATLAS_BIN")
@@ -80,16 +79,17 @@ func newTestHandler(t *testing.T) (*Handler, *syncBuffer) {
 	}
 	cfg.DatabaseURL = databaseURL
 	logs := &syncBuffer{}
-	h := New(cfg, store, nil, pipeline.Parts{}, tmpl, slog.New(slog.NewTextHandler(logs, nil))) // no tenant, document or chat routes here
-	t.Cleanup(h.Close)
-	return h, logs
+	b := New(cfg, store, tmpl, slog.New(slog.NewTextHandler(logs, nil)))
+	t.Cleanup(b.Close)
+	return b, logs
 }
 
-// panicRouter is the page middleware of Router with routes that panic.
-func panicRouter(h *Handler) http.Handler {
+// panicRouter is the page middleware of handlers.Router with routes that
+// panic.
+func panicRouter(b *Base) http.Handler {
 	r := gin.New()
 	r.ContextWithFallback = true // as Router: the session lives in the request's context
-	r.Use(h.logRequests, h.recoverPanic, securityHeaders(false))
+	r.Use(b.LogRequests, b.RecoverPanic, SecurityHeaders(false))
 	r.GET("/boom", func(*gin.Context) { panic("kaboom-before-writing") })
 	r.GET("/half", func(c *gin.Context) {
 		c.String(http.StatusOK, "first half")
@@ -97,13 +97,13 @@ func panicRouter(h *Handler) http.Handler {
 	})
 	r.GET("/abort", func(*gin.Context) { panic(http.ErrAbortHandler) })
 	r.GET("/api/v1/boom", func(*gin.Context) { panic("kaboom-in-the-api") })
-	return h.sessions.LoadAndSave(r)
+	return b.Sessions.LoadAndSave(r)
 }
 
 func TestRecoverPanicShowsErrorPage(t *testing.T) {
-	h, logs := newTestHandler(t)
+	b, logs := newTestBase(t)
 	rec := httptest.NewRecorder()
-	panicRouter(h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
+	panicRouter(b).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
 
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("got status %d, want 500", rec.Code)
@@ -133,9 +133,9 @@ func TestRecoverPanicShowsErrorPage(t *testing.T) {
 }
 
 func TestRecoverPanicAfterWritingKeepsResponse(t *testing.T) {
-	h, logs := newTestHandler(t)
+	b, logs := newTestBase(t)
 	rec := httptest.NewRecorder()
-	panicRouter(h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/half", nil))
+	panicRouter(b).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/half", nil))
 
 	if rec.Code != http.StatusOK {
 		t.Errorf("got status %d, want the 200 already sent", rec.Code)
@@ -149,9 +149,9 @@ func TestRecoverPanicAfterWritingKeepsResponse(t *testing.T) {
 }
 
 func TestRecoverPanicAnswersAPIWithJSON(t *testing.T) {
-	h, logs := newTestHandler(t)
+	b, logs := newTestBase(t)
 	rec := httptest.NewRecorder()
-	panicRouter(h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/boom", nil))
+	panicRouter(b).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/boom", nil))
 
 	if rec.Code != http.StatusInternalServerError {
 		t.Errorf("got status %d, want 500", rec.Code)
@@ -170,12 +170,12 @@ func TestRecoverPanicAnswersAPIWithJSON(t *testing.T) {
 // http.ErrAbortHandler is net/http's way to abort a response; it passes
 // through, unlogged.
 func TestRecoverPanicPassesOnAbortHandler(t *testing.T) {
-	h, logs := newTestHandler(t)
+	b, logs := newTestBase(t)
 	rec := httptest.NewRecorder()
 	var got any
 	func() {
 		defer func() { got = recover() }()
-		panicRouter(h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/abort", nil))
+		panicRouter(b).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/abort", nil))
 	}()
 	if err, _ := got.(error); !errors.Is(err, http.ErrAbortHandler) {
 		t.Errorf("got panic %v, want http.ErrAbortHandler to go on up", got)
@@ -195,7 +195,7 @@ func TestSSELineEnds(t *testing.T) {
 	rec := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(rec)
 	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
-	if err := startSSE(c).send("token", "one\rtwo\r\nthree\nfour"); err != nil {
+	if err := StartSSE(c).Send("token", "one\rtwo\r\nthree\nfour"); err != nil {
 		t.Fatal(err)
 	}
 	want := "event: token\ndata: one\ndata: two\ndata: three\ndata: four\n\n"

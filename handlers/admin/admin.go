@@ -1,17 +1,22 @@
-package handlers
+// Package admin serves the admins' pages and API: the tenant dashboard and
+// migrating every tenant database, with live progress over server-sent
+// events, failures listed and retryable.
+package admin
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"silo/models"
 	"silo/tenant"
+	"silo/web"
 )
 
 // tenantsPerPage is how many tenants one dashboard page lists.
@@ -24,13 +29,46 @@ const ssePoll = 250 * time.Millisecond
 // one whose process died, so it no longer blocks a new run.
 const staleRun = time.Hour
 
-// requireAdmin lets admins through; everyone else gets 403, on the server.
-func (h *Handler) requireAdmin(c *gin.Context) {
-	if u := currentUser(c); u == nil || !u.IsAdmin {
-		h.fail(c, http.StatusForbidden, "This page is for silo's admins.", nil)
-		return
-	}
-	c.Next()
+// Admin serves the admin pages and API.
+type Admin struct {
+	*web.Base
+	store   *models.Store
+	tenants *tenant.Manager
+	log     *slog.Logger
+	// background runs migration runs; Close cancels backgroundCtx and waits.
+	background       sync.WaitGroup
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
+}
+
+// New returns the admin handlers on base. Close stops the migration runs
+// they started.
+func New(base *web.Base, store *models.Store, tenants *tenant.Manager, log *slog.Logger) *Admin {
+	a := &Admin{Base: base, store: store, tenants: tenants, log: log}
+	a.backgroundCtx, a.cancelBackground = context.WithCancel(context.Background())
+	return a
+}
+
+// Close stops any migration run and waits for it. A run stopped half-way
+// is finished by the next one.
+func (a *Admin) Close() {
+	a.cancelBackground()
+	a.background.Wait()
+}
+
+// Routes adds the admin pages to pages (signed-in people's) and the admin
+// API to api (token holders'), for admins only.
+func (a *Admin) Routes(pages, api *gin.RouterGroup) {
+	p := pages.Group("/admin", a.RequireAdmin)
+	p.GET("", a.adminPage)
+	p.POST("/migrations", a.migrateAll)
+	p.GET("/migrations/:id", a.runPage)
+	p.GET("/migrations/:id/events", a.runEvents)
+	p.POST("/migrations/:id/retry", a.retryFailed)
+	j := api.Group("/admin", a.RequireAdmin)
+	j.GET("/tenants", a.apiTenants)
+	j.POST("/tenants/migrate", a.apiMigrate)
+	j.GET("/migrations/:id", a.apiRun)
 }
 
 // tenantRow is one line of the tenant dashboard.
@@ -54,11 +92,11 @@ type tenantPage struct {
 
 // loadTenantPage reads page (from 1) of the tenant directory, with sizes
 // and document counts.
-func (h *Handler) loadTenantPage(ctx context.Context, page int) (*tenantPage, error) {
+func (a *Admin) loadTenantPage(ctx context.Context, page int) (*tenantPage, error) {
 	if page < 1 {
 		page = 1
 	}
-	rows, total, err := h.store.Tenants(ctx, models.TenantFilter{Offset: (page - 1) * tenantsPerPage, Limit: tenantsPerPage})
+	rows, total, err := a.store.Tenants(ctx, models.TenantFilter{Offset: (page - 1) * tenantsPerPage, Limit: tenantsPerPage})
 	if err != nil {
 		return nil, err
 	}
@@ -66,15 +104,15 @@ func (h *Handler) loadTenantPage(ctx context.Context, page int) (*tenantPage, er
 	for i, v := range rows {
 		userIDs[i] = v.UserID
 	}
-	docs, err := h.store.DocumentCounts(ctx, userIDs)
+	docs, err := a.store.DocumentCounts(ctx, userIDs)
 	if err != nil {
 		return nil, err
 	}
-	sizes, err := h.tenants.Sizes(ctx, rows)
+	sizes, err := a.tenants.Sizes(ctx, rows)
 	if err != nil {
-		h.log.Warn("tenant database sizes", "err", err) // the page is still useful without them
+		a.log.Warn("tenant database sizes", "err", err) // the page is still useful without them
 	}
-	latest := h.tenants.LatestSchema()
+	latest := a.tenants.LatestSchema()
 	p := &tenantPage{Page: page, Total: total, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
 	if page > 1 {
 		p.PrevPage = min(page-1, p.Pages) // past the end, "previous" is the last page
@@ -93,31 +131,31 @@ func (h *Handler) loadTenantPage(ctx context.Context, page int) (*tenantPage, er
 
 // adminPageData is what admin.html shows.
 type adminPageData struct {
-	base
+	web.Frame
 	*tenantPage
 	Runs    []models.MigrationRun
 	Running *models.MigrationRun
 }
 
 // adminPage is the tenant dashboard.
-func (h *Handler) adminPage(c *gin.Context) {
+func (a *Admin) adminPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	page, _ := strconv.Atoi(c.Query("page"))
-	tp, err := h.loadTenantPage(ctx, page)
+	tp, err := a.loadTenantPage(ctx, page)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	runs, err := h.store.MigrationRuns(ctx, 10)
+	runs, err := a.store.MigrationRuns(ctx, 10)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	d := adminPageData{base: h.page(c, "Tenants"), tenantPage: tp, Runs: runs}
-	if r, err := h.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
+	d := adminPageData{Frame: a.Frame(c, "Tenants"), tenantPage: tp, Runs: runs}
+	if r, err := a.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
 		d.Running = r
 	}
-	h.render(c, http.StatusOK, "admin.html", d)
+	a.Render(c, http.StatusOK, "admin.html", d)
 }
 
 // errRunUnderWay means a migration run is already going on.
@@ -125,70 +163,70 @@ var errRunUnderWay = errors.New("a migration run is already under way")
 
 // startMigration plans a run (every tenant behind, or only those rows) and
 // runs it in the background; it returns the run as planned.
-func (h *Handler) startMigration(ctx context.Context, startedBy string, only []int64) (*models.MigrationRun, error) {
-	if r, err := h.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
+func (a *Admin) startMigration(ctx context.Context, startedBy string, only []int64) (*models.MigrationRun, error) {
+	if r, err := a.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
 		return r, errRunUnderWay
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return nil, err
 	}
-	mig, err := h.tenants.PlanMigration(ctx, startedBy, only)
+	mig, err := a.tenants.PlanMigration(ctx, startedBy, only)
 	if err != nil {
 		return nil, err
 	}
-	h.background.Go(func() {
-		run, err := h.tenants.Migrate(h.backgroundCtx, mig, tenant.DefaultConcurrency(), nil)
+	a.background.Go(func() {
+		run, err := a.tenants.Migrate(a.backgroundCtx, mig, tenant.DefaultConcurrency(), nil)
 		if err != nil {
-			h.log.Error("migration run", "run", mig.Run.PublicID, "err", err)
+			a.log.Error("migration run", "run", mig.Run.PublicID, "err", err)
 			return
 		}
-		h.log.Info("migration run finished", "run", run.PublicID, "migrated", run.Done, "failed", run.Failed, "total", run.Total)
+		a.log.Info("migration run finished", "run", run.PublicID, "migrated", run.Done, "failed", run.Failed, "total", run.Total)
 	})
 	return mig.Run, nil
 }
 
 // migrateAll starts a run over every tenant that is behind.
-func (h *Handler) migrateAll(c *gin.Context) {
-	run, err := h.startMigration(c.Request.Context(), currentUser(c).Email, nil)
+func (a *Admin) migrateAll(c *gin.Context) {
+	run, err := a.startMigration(c.Request.Context(), web.CurrentUser(c).Email, nil)
 	if err != nil && !errors.Is(err, errRunUnderWay) {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	redirect(c, "/admin/migrations/"+run.PublicID)
+	web.Redirect(c, "/admin/migrations/"+run.PublicID)
 }
 
 // retryFailed starts a run over the tenants that failed in a run.
-func (h *Handler) retryFailed(c *gin.Context) {
+func (a *Admin) retryFailed(c *gin.Context) {
 	ctx := c.Request.Context()
-	run, ok := h.migrationRun(c)
+	run, ok := a.migrationRun(c)
 	if !ok {
 		return
 	}
-	failed, err := h.store.MigrationResults(ctx, run.ID, 0, true)
+	failed, err := a.store.MigrationResults(ctx, run.ID, 0, true)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	ids := make([]int64, 0, len(failed))
 	for _, r := range failed {
 		ids = append(ids, r.VectorDatabaseID)
 	}
-	next, err := h.startMigration(ctx, currentUser(c).Email, ids)
+	next, err := a.startMigration(ctx, web.CurrentUser(c).Email, ids)
 	if err != nil && !errors.Is(err, errRunUnderWay) {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	redirect(c, "/admin/migrations/"+next.PublicID)
+	web.Redirect(c, "/admin/migrations/"+next.PublicID)
 }
 
 // migrationRun loads the run named in the path, or answers 404.
-func (h *Handler) migrationRun(c *gin.Context) (*models.MigrationRun, bool) {
-	run, err := h.store.MigrationRunByPublicID(c.Request.Context(), c.Param("id"))
+func (a *Admin) migrationRun(c *gin.Context) (*models.MigrationRun, bool) {
+	run, err := a.store.MigrationRunByPublicID(c.Request.Context(), c.Param("id"))
 	if errors.Is(err, models.ErrNotFound) {
-		h.fail(c, http.StatusNotFound, "", nil)
+		a.Fail(c, http.StatusNotFound, "", nil)
 		return nil, false
 	}
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return nil, false
 	}
 	return run, true
@@ -196,7 +234,7 @@ func (h *Handler) migrationRun(c *gin.Context) (*models.MigrationRun, bool) {
 
 // runPageData is what admin_run.html shows.
 type runPageData struct {
-	base
+	web.Frame
 	Run     *models.MigrationRun
 	Results []models.MigrationResult
 	LastID  int64
@@ -206,65 +244,65 @@ type runPageData struct {
 func (d runPageData) Live() bool { return d.Run.Status == models.RunRunning }
 
 // runPage shows one migration run; while it runs, the results stream in.
-func (h *Handler) runPage(c *gin.Context) {
-	run, ok := h.migrationRun(c)
+func (a *Admin) runPage(c *gin.Context) {
+	run, ok := a.migrationRun(c)
 	if !ok {
 		return
 	}
-	results, err := h.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
+	results, err := a.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	d := runPageData{base: h.page(c, "Migration run"), Run: run, Results: results}
+	d := runPageData{Frame: a.Frame(c, "Migration run"), Run: run, Results: results}
 	if n := len(results); n > 0 {
 		d.LastID = results[n-1].ID
 	}
-	h.render(c, http.StatusOK, "admin_run.html", d)
+	a.Render(c, http.StatusOK, "admin_run.html", d)
 }
 
 // runEvents streams a run's progress over SSE: a "result" event with a
 // table row for each tenant as it finishes, a "progress" event with the
 // counters, and "done" when the run has ended. It reads the control plane,
 // so it follows a run made by any silo instance.
-func (h *Handler) runEvents(c *gin.Context) {
-	run, ok := h.migrationRun(c)
+func (a *Admin) runEvents(c *gin.Context) {
+	run, ok := a.migrationRun(c)
 	if !ok {
 		return
 	}
 	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
 	ctx := c.Request.Context()
-	stream := startSSE(c)
+	stream := web.StartSSE(c)
 	tick := time.NewTicker(ssePoll)
 	defer tick.Stop()
 	for {
 		// The run first, its results second: a run seen ended has every
 		// result stored, so none can slip in after the last read.
 		var results []models.MigrationResult
-		latest, err := h.store.MigrationRunByPublicID(ctx, run.PublicID)
+		latest, err := a.store.MigrationRunByPublicID(ctx, run.PublicID)
 		if err == nil {
 			run = latest
-			results, err = h.store.MigrationResults(ctx, run.ID, after, false)
+			results, err = a.store.MigrationResults(ctx, run.ID, after, false)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				h.log.Error("migration events", "run", run.PublicID, "err", err)
+				a.log.Error("migration events", "run", run.PublicID, "err", err)
 			}
 			return
 		}
 		for i := range results {
-			if err := h.sendFragment(stream, "result", "admin_result_row.html", &results[i]); err != nil {
+			if err := a.Fragment(stream, "result", "admin_result_row.html", &results[i]); err != nil {
 				return
 			}
 			after = results[i].ID
 		}
 		if len(results) > 0 || run.Status != models.RunRunning {
-			if err := h.sendFragment(stream, "progress", "admin_run_progress.html", run); err != nil {
+			if err := a.Fragment(stream, "progress", "admin_run_progress.html", run); err != nil {
 				return
 			}
 		}
 		if run.Status != models.RunRunning {
-			_ = stream.send("done", run.Status)
+			_ = stream.Send("done", run.Status)
 			return
 		}
 		select {
@@ -273,16 +311,6 @@ func (h *Handler) runEvents(c *gin.Context) {
 		case <-tick.C:
 		}
 	}
-}
-
-// sendFragment renders a template and sends it as one event.
-func (h *Handler) sendFragment(s *sseStream, event, name string, data any) error {
-	var buf bytes.Buffer
-	if err := h.views.Render(&buf, name, data); err != nil {
-		h.log.Error("render event", "template", name, "err", err)
-		return err
-	}
-	return s.send(event, buf.String())
 }
 
 // tenantJSON is a tenant as the admin API shows it.
@@ -301,11 +329,11 @@ type tenantJSON struct {
 }
 
 // apiTenants answers GET /api/v1/admin/tenants?page=N.
-func (h *Handler) apiTenants(c *gin.Context) {
+func (a *Admin) apiTenants(c *gin.Context) {
 	page, _ := strconv.Atoi(c.Query("page"))
-	tp, err := h.loadTenantPage(c.Request.Context(), page)
+	tp, err := a.loadTenantPage(c.Request.Context(), page)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	out := make([]tenantJSON, len(tp.Tenants))
@@ -341,14 +369,14 @@ func newRunJSON(r *models.MigrationRun) runJSON {
 
 // apiMigrate answers POST /api/v1/admin/tenants/migrate: 202 with the run,
 // which goes on in the background (409 with the run under way, if any).
-func (h *Handler) apiMigrate(c *gin.Context) {
-	run, err := h.startMigration(c.Request.Context(), currentUser(c).Email, nil)
+func (a *Admin) apiMigrate(c *gin.Context) {
+	run, err := a.startMigration(c.Request.Context(), web.CurrentUser(c).Email, nil)
 	status := http.StatusAccepted
 	switch {
 	case errors.Is(err, errRunUnderWay):
 		status = http.StatusConflict
 	case err != nil:
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	c.JSON(status, gin.H{"run": newRunJSON(run)})
@@ -356,14 +384,14 @@ func (h *Handler) apiMigrate(c *gin.Context) {
 
 // apiRun answers GET /api/v1/admin/migrations/{id}: the run and each
 // tenant's outcome.
-func (h *Handler) apiRun(c *gin.Context) {
-	run, ok := h.migrationRun(c)
+func (a *Admin) apiRun(c *gin.Context) {
+	run, ok := a.migrationRun(c)
 	if !ok {
 		return
 	}
-	results, err := h.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
+	results, err := a.store.MigrationResults(c.Request.Context(), run.ID, 0, false)
 	if err != nil {
-		h.fail(c, http.StatusInternalServerError, "", err)
+		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	type resultJSON struct {
