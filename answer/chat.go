@@ -64,7 +64,7 @@ func (c *Chat) Turn(ctx context.Context, content store.Content, docID string, hi
 		text.WriteString(token)
 		return emit(token)
 	})
-	return Reply{Text: text.String(), Citations: Cite(standalone, text.String(), passages), Err: err}, nil
+	return Reply{Text: text.String(), Citations: cite(standalone, text.String(), passages), Err: err}, nil
 }
 
 // History returns the question the answer id answers and the turns before

@@ -55,13 +55,13 @@ func pageLabel(p search.Result) string {
 	return "p. " + strconv.Itoa(p.Page)
 }
 
-// Cite returns the sources of an answer to question written from passages:
+// cite returns the sources of an answer to question written from passages:
 // the passages on the pages the answer cites as [p. N] (or [pp. N–M]), in
 // the order the answer first cites them, or every passage when the answer
 // cites none of theirs. Each citation holds the passage's pages and, as its
 // snippet, the sentence of the passage that best matches the question (at
 // most 300 bytes). Passages with the same pages and snippet are cited once.
-func Cite(question, answer string, passages []search.Result) []store.Citation {
+func cite(question, answer string, passages []search.Result) []store.Citation {
 	spans := citedPages(answer)
 	type use struct{ passage, order int }
 	var used []use

@@ -36,7 +36,7 @@ var citePassages = []search.Result{
 
 func TestCiteFollowsTheAnswer(t *testing.T) {
 	q := "Which way does the river flow?"
-	got := Cite(q, "It flows north [p. 7], from a marsh [p. 5]. See also [p. 7] and [p. 99].", citePassages)
+	got := cite(q, "It flows north [p. 7], from a marsh [p. 5]. See also [p. 7] and [p. 99].", citePassages)
 	want := []store.Citation{
 		{Page: 7, Text: "The river flows north, one of few rivers that do."},
 		{Page: 4, PageEnd: 5, Text: "Its source is a marsh in Indian River County."},
@@ -48,7 +48,7 @@ func TestCiteFollowsTheAnswer(t *testing.T) {
 
 func TestCiteWithoutCitations(t *testing.T) {
 	for _, answer := range []string{"It flows north.", "It flows north [p. 99]."} {
-		got := Cite("Where does the river flow into the ocean?", answer, citePassages)
+		got := cite("Where does the river flow into the ocean?", answer, citePassages)
 		if len(got) != 3 || got[0].Page != 2 || got[1].Page != 4 || got[2].Page != 7 {
 			t.Fatalf("%q: got %+v, want every passage in order", answer, got)
 		}
@@ -56,21 +56,21 @@ func TestCiteWithoutCitations(t *testing.T) {
 			t.Errorf("%q: snippet %q, want %q", answer, got[0].Text, want)
 		}
 	}
-	if got := Cite("q", "a", nil); got != nil {
+	if got := cite("q", "a", nil); got != nil {
 		t.Errorf("no passages: got %+v, want none", got)
 	}
 }
 
 func TestCiteMergesRepeats(t *testing.T) {
 	p := search.Result{Page: 3, Text: "Same text."}
-	if got := Cite("text", "[p. 3]", []search.Result{p, p}); len(got) != 1 {
+	if got := cite("text", "[p. 3]", []search.Result{p, p}); len(got) != 1 {
 		t.Errorf("got %+v, want one citation", got)
 	}
 }
 
 func TestCiteSnippet(t *testing.T) {
 	long := strings.Repeat("word ", 40) + "élan " + strings.Repeat("ünïcode ", 60) + "end."
-	got := Cite("élan", "[p. 1]", []search.Result{{Page: 1, Text: "Nothing here. " + long}})
+	got := cite("élan", "[p. 1]", []search.Result{{Page: 1, Text: "Nothing here. " + long}})
 	if len(got) != 1 {
 		t.Fatalf("got %d citations, want 1", len(got))
 	}
@@ -79,7 +79,7 @@ func TestCiteSnippet(t *testing.T) {
 		t.Errorf("snippet of %d bytes %q: want the long sentence clipped to ≤ %d bytes of valid UTF-8 ending in …", len(s), s, maxSnippet)
 	}
 	// No sentence shares a word with the question: the first one stands in.
-	got = Cite("zebra", "", []search.Result{{Page: 1, Text: "First sentence. Second sentence."}})
+	got = cite("zebra", "", []search.Result{{Page: 1, Text: "First sentence. Second sentence."}})
 	if got[0].Text != "First sentence." {
 		t.Errorf("snippet %q, want the first sentence", got[0].Text)
 	}

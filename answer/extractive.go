@@ -20,16 +20,16 @@ const (
 // sentences for a model's words.
 const ExtractiveLabel = "Extractive answer: the sentences of the document that best match the question, quoted as they are (no language model was used)."
 
-// Extractive is the Answerer that needs no model: it quotes the sentences of
+// extractive is the Answerer that needs no model: it quotes the sentences of
 // the passages that share the most (and rarest) content words with the
 // question, each followed by its page as [p. N], under ExtractiveLabel.
-type Extractive struct{}
+type extractive struct{}
 
 // NewExtractive returns the offline Answerer.
-func NewExtractive() Extractive { return Extractive{} }
+func NewExtractive() Answerer { return extractive{} }
 
 // Name returns "extractive".
-func (Extractive) Name() string { return "extractive" }
+func (extractive) Name() string { return "extractive" }
 
 // Standalone makes a follow-up searchable with a rule instead of a model:
 // when the question refers back (it has a pronoun such as "it", "they",
@@ -37,7 +37,7 @@ func (Extractive) Name() string { return "extractive" }
 // the previous user questions that it lacks are appended to it, walking
 // back through the questions until one that did not itself refer back. Any
 // other question is returned unchanged.
-func (Extractive) Standalone(_ context.Context, history []Message, question string) (string, error) {
+func (extractive) Standalone(_ context.Context, history []Message, question string) (string, error) {
 	if !refersBack(question) {
 		return question, nil
 	}
@@ -112,7 +112,7 @@ func key(w string) string { return string(words.Stem([]byte(strings.ToLower(w)))
 // Answer streams the extractive answer word by word. A context that ends
 // stops it: a deadline as an AnswerError of kind timeout, a cancellation
 // (the client went away) as the context's error.
-func (Extractive) Answer(ctx context.Context, req Request, emit func(string) error) error {
+func (extractive) Answer(ctx context.Context, req Request, emit func(string) error) error {
 	return emitWords(ctx, extractiveAnswer(req.Question, req.Passages), emit)
 }
 

@@ -66,7 +66,7 @@ func ChildMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("read stdin: %v", err)
 		return exitExtractFailed
 	}
-	if len(pdf) > MaxExtractInput {
+	if len(pdf) > maxExtractInput {
 		return fail(exitExtractTooLarge, childErrTooLarge)
 	}
 	pdf, err = pdfStart(pdf)
@@ -130,15 +130,15 @@ func awaitGate() bool {
 	return n == 1
 }
 
-// readInput reads the PDF from stdin, at most MaxExtractInput+1 bytes. The
+// readInput reads the PDF from stdin, at most maxExtractInput+1 bytes. The
 // parent's size hint saves the copies of a growing buffer, which count
 // against the memory limit.
 func readInput(stdin io.Reader) ([]byte, error) {
 	var buf bytes.Buffer
-	if n, err := strconv.Atoi(os.Getenv(envExtractInputBytes)); err == nil && n >= 0 && n <= MaxExtractInput {
+	if n, err := strconv.Atoi(os.Getenv(envExtractInputBytes)); err == nil && n >= 0 && n <= maxExtractInput {
 		buf.Grow(n + bytes.MinRead)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(stdin, MaxExtractInput+1))
+	_, err := buf.ReadFrom(io.LimitReader(stdin, maxExtractInput+1))
 	return buf.Bytes(), err
 }
 

@@ -24,7 +24,7 @@ var (
 	ErrPasswordProtected = errors.New("the PDF is password-protected")
 	// ErrNotPDF means the file is not a PDF, or so damaged that it cannot be opened.
 	ErrNotPDF = errors.New("the file is not a PDF that can be read")
-	// ErrPDFTooLarge means the file is over MaxExtractInput.
+	// ErrPDFTooLarge means the file is over maxExtractInput.
 	ErrPDFTooLarge = errors.New("the PDF is too large to read")
 	// ErrTimeout means the reader did not finish within Extractor.Timeout.
 	ErrTimeout = errors.New("timed out")

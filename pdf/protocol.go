@@ -44,8 +44,8 @@ const (
 
 // Limits and defaults of the extraction child and its parent.
 const (
-	// MaxExtractInput is the largest PDF the child accepts on stdin.
-	MaxExtractInput = 512 << 20
+	// maxExtractInput is the largest PDF the child accepts on stdin.
+	maxExtractInput = 512 << 20
 
 	defaultExtractTimeout   = 60 * time.Second
 	defaultExtractMemoryMB  = 1024

@@ -386,7 +386,7 @@ func (r *childResult) err(ctx context.Context) error {
 		detail := strings.TrimPrefix(r.childErr, childErrNotPDF)
 		return fail(ErrNotPDF, strings.TrimSpace(strings.TrimPrefix(detail, ":")))
 	case r.childErr == childErrTooLarge:
-		return fail(ErrPDFTooLarge, fmt.Sprintf("it is over %d MiB", MaxExtractInput>>20))
+		return fail(ErrPDFTooLarge, fmt.Sprintf("it is over %d MiB", maxExtractInput>>20))
 	case r.childErr != "" && outOfMemory(r.stderr):
 		return fail(ErrReaderFailed, fmt.Sprintf("the reader ran out of memory (limit %d MB)", r.lim.memoryMB))
 	case r.childErr != "":
