@@ -110,7 +110,7 @@ func termSet(text string) map[string]bool {
 func key(w string) string { return string(words.Stem([]byte(strings.ToLower(w)))) }
 
 // Answer streams the extractive answer word by word. A context that ends
-// stops it: a deadline as an AnswerError of kind timeout, a cancellation
+// stops it: a deadline as an *Error of kind timeout, a cancellation
 // (the client went away) as the context's error.
 func (extractive) Answer(ctx context.Context, req Request, emit func(string) error) error {
 	return emitWords(ctx, extractiveAnswer(req.Question, req.Passages), emit)

@@ -244,7 +244,7 @@ func (a *llmAnswerer) lastTurns(history []Message) []Message {
 }
 
 // Answer streams the model's answer through emit. Failures are
-// AnswerErrors; a cancelled ctx (the client went away) and an error from
+// *Errors; a cancelled ctx (the client went away) and an error from
 // emit are returned as they are.
 func (a *llmAnswerer) Answer(ctx context.Context, req Request, emit func(string) error) error {
 	actx, cancel := within(ctx, a.timeout)
@@ -293,7 +293,7 @@ func (a *llmAnswerer) Answer(ctx context.Context, req Request, emit func(string)
 	}
 }
 
-// classify turns a failed request into an AnswerError by what the
+// classify turns a failed request into an *Error by what the
 // transport saw: the status of the answer, or why there was none.
 func (a *llmAnswerer) classify(x *exchange, err error, emitted bool) *Error {
 	switch {
@@ -313,7 +313,7 @@ func (a *llmAnswerer) classify(x *exchange, err error, emitted bool) *Error {
 	return a.fail(FailOther, emitted, err, x.status)
 }
 
-// fail builds the AnswerError of a kind, in words for the page, with the
+// fail builds the *Error of a kind, in words for the page, with the
 // API key taken out of the error it wraps. status is the HTTP status, if
 // one came.
 func (a *llmAnswerer) fail(kind string, emitted bool, err error, status ...int) *Error {
@@ -324,7 +324,10 @@ func (a *llmAnswerer) fail(kind string, emitted bool, err error, status ...int) 
 	var msg string
 	switch kind {
 	case FailTimeout:
-		msg = "The model did not finish answering within " + a.timeout.String() + "."
+		msg = "The model did not finish answering in the time allowed."
+		if a.timeout > 0 {
+			msg = "The model did not finish answering within " + a.timeout.String() + "."
+		}
 	case FailAuth:
 		msg = "The model server refused the request" + code + "."
 		if a.provider == "openai" {

@@ -12,11 +12,11 @@ import (
 	"silo/chunk"
 	"silo/config"
 	"silo/embed"
-	"silo/models"
 	"silo/search"
 	"silo/store"
 	"silo/testrig"
 	"silo/testrig/datasets"
+	"silo/testrig/tenantdata"
 	"silo/testrig/testdb"
 )
 
@@ -37,23 +37,9 @@ func readPageFixture(tb testing.TB, name string) []string {
 // sqliteContent returns the content of a new user's SQLite tenant database.
 func sqliteContent(t *testing.T) store.Content {
 	t.Helper()
-	ctx := context.Background()
 	plane := testdb.ControlPlane(t, config.SQLite)
 	tenants := testrig.SQLiteTenants(t, plane, nil)
-	u, err := plane.SignIn(ctx, models.Profile{Email: "answer@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := tenants.Ensure(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, release, err := tenants.DB(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return store.New(db)
+	return store.New(tenantdata.Open(t, plane, tenants, tenantdata.NewUser(t, plane, tenants).ID))
 }
 
 // TestExtractiveQuality asks the SQuAD questions of one article of the

@@ -2,142 +2,25 @@ package embed
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"silo/testrig/fakeembed"
 )
-
-// fakeEmbedServer speaks OpenAI's POST /v1/embeddings or Ollama's POST
-// /api/embed (at any path, which it records). It answers each request with
-// reply (by request number, from 0), or with one vector per input: embed's
-// when set, else one whose first number is the input's "text-N" number. It
-// records what it was sent and the status it answered.
-type fakeEmbedServer struct {
-	*httptest.Server
-	provider string
-	dims     int
-
-	mu       sync.Mutex
-	requests []fakeRequest
-	reply    func(n int, w http.ResponseWriter) bool // true: answered
-	embed    Embedder
-	shuffle  bool
-	vecLen   int // length of the returned vectors when not dims
-}
-
-type fakeRequest struct {
-	Model      string   `json:"model"`
-	Input      []string `json:"input"`
-	Dimensions *int     `json:"dimensions"`
-	Auth       string   `json:"-"`
-	Path       string   `json:"-"`
-	Status     int      `json:"-"` // of the answer
-}
-
-func newFakeEmbedServer(t *testing.T, provider string, dims int) *fakeEmbedServer {
-	f := &fakeEmbedServer{provider: provider, dims: dims}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-// statusWriter notes the status of the answer it writes.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (f *fakeEmbedServer) serve(rw http.ResponseWriter, r *http.Request) {
-	var req fakeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.Method != http.MethodPost {
-		http.Error(rw, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
-		return
-	}
-	req.Auth, req.Path = r.Header.Get("Authorization"), r.URL.Path
-	f.mu.Lock()
-	n := len(f.requests)
-	f.requests = append(f.requests, req)
-	reply, embed, shuffle, vecLen := f.reply, f.embed, f.shuffle, f.vecLen
-	f.mu.Unlock()
-	// The status is noted before the answer ends, so before the client
-	// has it.
-	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
-	defer func() {
-		f.mu.Lock()
-		f.requests[n].Status = w.status
-		f.mu.Unlock()
-	}()
-	if reply != nil && reply(n, w) {
-		return
-	}
-	if vecLen == 0 {
-		vecLen = f.dims
-	}
-	var vecs [][]float32
-	if embed != nil {
-		var err error
-		if vecs, err = embed.Embed(r.Context(), req.Input); err != nil {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-	} else {
-		vecs = make([][]float32, len(req.Input))
-		for i, in := range req.Input {
-			id, _ := strconv.Atoi(strings.TrimPrefix(in, "text-"))
-			vecs[i] = make([]float32, vecLen)
-			vecs[i][0] = float32(id)
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if f.provider == "ollama" {
-		_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "embeddings": vecs})
-		return
-	}
-	type item struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
-	}
-	data := make([]item, len(vecs))
-	for i, v := range vecs {
-		data[i] = item{"embedding", i, v}
-	}
-	if shuffle {
-		slices.Reverse(data)
-		data[0], data[len(data)/2] = data[len(data)/2], data[0]
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"object": "list", "data": data, "model": req.Model,
-		"usage": map[string]int{"prompt_tokens": 1, "total_tokens": 1},
-	})
-}
-
-func (f *fakeEmbedServer) sent() []fakeRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
 
 const testAPIKey = "sk-test-SECRET-0123456789"
 
 // newRemote builds the provider's embedder against f with a fast, recorded
 // retry policy of 4 attempts.
-func newRemote(f *fakeEmbedServer, dims int) (Embedder, *[]time.Duration) {
+func newRemote(f *fakeembed.Server, dims int) (Embedder, *[]time.Duration) {
 	var e Embedder
 	var post *jsonPoster
-	if f.provider == "ollama" {
+	if f.Provider() == "ollama" {
 		o := NewOllamaEmbedder(f.URL, "nomic-embed-text", dims, f.Client()).(*ollamaEmbedder)
 		e, post = o, &o.post
 	} else {
@@ -176,41 +59,19 @@ func checkOrder(t *testing.T, vecs [][]float32, n, dims int) {
 	}
 }
 
-func status(code int, retryAfter, body string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		fmt.Fprint(w, body)
-	}
-}
-
-// failFirst answers the first len(fails) requests with them.
-func failFirst(fails ...func(w http.ResponseWriter)) func(int, http.ResponseWriter) bool {
-	return func(n int, w http.ResponseWriter) bool {
-		if n < len(fails) {
-			fails[n](w)
-			return true
-		}
-		return false
-	}
-}
-
 var providers = []string{"openai", "ollama"}
 
 func TestEmbedRemoteBatching(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p, func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 8)
+			f := fakeembed.New(t, p, 8)
 			e, _ := newRemote(f, 8)
 			vecs, err := e.Embed(context.Background(), texts(150))
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkOrder(t, vecs, 150, 8)
-			reqs := f.sent()
+			reqs := f.Sent()
 			var sizes []int
 			for _, r := range reqs {
 				sizes = append(sizes, len(r.Input))
@@ -243,7 +104,7 @@ func TestEmbedRemoteBatching(t *testing.T) {
 }
 
 func TestEmbedRemoteBatchChars(t *testing.T) {
-	f := newFakeEmbedServer(t, "openai", 4)
+	f := fakeembed.New(t, "openai", 4)
 	e, _ := newRemote(f, 4)
 	in := make([]string, 5)
 	for i := range in {
@@ -253,7 +114,7 @@ func TestEmbedRemoteBatchChars(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sizes []int
-	for _, r := range f.sent() {
+	for _, r := range f.Sent() {
 		sizes = append(sizes, len(r.Input))
 	}
 	if !slices.Equal(sizes, []int{2, 2, 1}) {
@@ -262,8 +123,8 @@ func TestEmbedRemoteBatchChars(t *testing.T) {
 }
 
 func TestEmbedOpenAIShuffledAnswer(t *testing.T) {
-	f := newFakeEmbedServer(t, "openai", 4)
-	f.shuffle = true
+	f := fakeembed.New(t, "openai", 4)
+	f.SetShuffle(true)
 	e, _ := newRemote(f, 4)
 	vecs, err := e.Embed(context.Background(), texts(70))
 	if err != nil {
@@ -275,17 +136,17 @@ func TestEmbedOpenAIShuffledAnswer(t *testing.T) {
 func TestEmbedRemoteEmptyInput(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p, func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
+			f := fakeembed.New(t, p, 4)
 			e, _ := newRemote(f, 4)
 			vecs, err := e.Embed(context.Background(), nil)
-			if err != nil || len(vecs) != 0 || len(f.sent()) != 0 {
-				t.Errorf("no texts: got %d vectors, %v, %d requests; want none", len(vecs), err, len(f.sent()))
+			if err != nil || len(vecs) != 0 || len(f.Sent()) != 0 {
+				t.Errorf("no texts: got %d vectors, %v, %d requests; want none", len(vecs), err, len(f.Sent()))
 			}
 			in := []string{"text-0", ""}
 			if _, err := e.Embed(context.Background(), in); err != nil {
 				t.Fatal(err)
 			}
-			if got := f.sent()[0].Input; !slices.Equal(got, []string{"text-0", " "}) || in[1] != "" {
+			if got := f.Sent()[0].Input; !slices.Equal(got, []string{"text-0", " "}) || in[1] != "" {
 				t.Errorf("got input %q (caller's slice now %q), want the empty text sent as a space", got, in)
 			}
 		})
@@ -295,19 +156,19 @@ func TestEmbedRemoteEmptyInput(t *testing.T) {
 func TestEmbedRemoteDims(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p+"/wrong size", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			f.vecLen = 3
+			f := fakeembed.New(t, p, 4)
+			f.SetVectorLen(3)
 			e, _ := newRemote(f, 4)
 			_, err := e.Embed(context.Background(), texts(2))
 			if err == nil || !strings.Contains(err.Error(), "got a vector of 3 numbers, want 4") {
 				t.Errorf("got %v, want a dimension mismatch error", err)
 			}
-			if n := len(f.sent()); n != 1 {
+			if n := len(f.Sent()); n != 1 {
 				t.Errorf("got %d requests, want 1 (not retried)", n)
 			}
 		})
 		t.Run(p+"/learnt", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 6)
+			f := fakeembed.New(t, p, 6)
 			e, _ := newRemote(f, 0)
 			if e.Dims() != 0 {
 				t.Errorf("got Dims() %d before any answer, want 0", e.Dims())
@@ -318,12 +179,10 @@ func TestEmbedRemoteDims(t *testing.T) {
 			if e.Dims() != 6 {
 				t.Errorf("got Dims() %d, want 6 from the answer", e.Dims())
 			}
-			if r := f.sent()[0]; r.Dimensions != nil {
+			if r := f.Sent()[0]; r.Dimensions != nil {
 				t.Errorf("got dimensions %d in the request, want none", *r.Dimensions)
 			}
-			f.mu.Lock()
-			f.vecLen = 7
-			f.mu.Unlock()
+			f.SetVectorLen(7)
 			if _, err := e.Embed(context.Background(), texts(1)); err == nil || !strings.Contains(err.Error(), "got a vector of 7 numbers, want 6") {
 				t.Errorf("got %v, want a dimension mismatch once the size is known", err)
 			}
@@ -343,8 +202,8 @@ func TestEmbedRemoteBadAnswers(t *testing.T) {
 	for name, body := range answers {
 		t.Run(name, func(t *testing.T) {
 			p, _, _ := strings.Cut(name, "/")
-			f := newFakeEmbedServer(t, p, 4)
-			f.reply = func(_ int, w http.ResponseWriter) bool { status(200, "", body)(w); return true }
+			f := fakeembed.New(t, p, 4)
+			f.SetReply(func(_ int, w http.ResponseWriter) bool { fakeembed.Status(200, "", body)(w); return true })
 			e, _ := newRemote(f, 0)
 			if vecs, err := e.Embed(context.Background(), texts(2)); err == nil {
 				t.Errorf("got %d vectors and no error, want an error", len(vecs))

@@ -8,20 +8,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"silo/testrig/fakeembed"
 )
 
 func TestEmbedRemoteRetries(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p+"/429 then ok", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			f.reply = failFirst(status(429, "0", `{"error":{"message":"Rate limit reached","type":"requests"}}`))
+			f := fakeembed.New(t, p, 4)
+			f.SetReply(fakeembed.FailFirst(fakeembed.Status(429, "0", `{"error":{"message":"Rate limit reached","type":"requests"}}`)))
 			e, slept := newRemote(f, 4)
 			vecs, err := e.Embed(context.Background(), texts(3))
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkOrder(t, vecs, 3, 4)
-			if n := len(f.sent()); n != 2 {
+			if n := len(f.Sent()); n != 2 {
 				t.Errorf("got %d requests, want 2", n)
 			}
 			if !slices.Equal(*slept, []time.Duration{0}) {
@@ -29,8 +31,8 @@ func TestEmbedRemoteRetries(t *testing.T) {
 			}
 		})
 		t.Run(p+"/Retry-After seconds", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			f.reply = failFirst(status(429, "3", `{"error":"slow down"}`), status(503, "3600", ``))
+			f := fakeembed.New(t, p, 4)
+			f.SetReply(fakeembed.FailFirst(fakeembed.Status(429, "3", `{"error":"slow down"}`), fakeembed.Status(503, "3600", ``)))
 			e, slept := newRemote(f, 4)
 			if _, err := e.Embed(context.Background(), texts(1)); err != nil {
 				t.Fatal(err)
@@ -40,16 +42,16 @@ func TestEmbedRemoteRetries(t *testing.T) {
 			}
 		})
 		t.Run(p+"/503 twice then ok", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			unavailable := status(503, "", `{"error":{"message":"overloaded"}}`)
-			f.reply = failFirst(unavailable, unavailable)
+			f := fakeembed.New(t, p, 4)
+			unavailable := fakeembed.Status(503, "", `{"error":{"message":"overloaded"}}`)
+			f.SetReply(fakeembed.FailFirst(unavailable, unavailable))
 			e, slept := newRemote(f, 4)
 			vecs, err := e.Embed(context.Background(), texts(5))
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkOrder(t, vecs, 5, 4)
-			if n := len(f.sent()); n != 3 {
+			if n := len(f.Sent()); n != 3 {
 				t.Errorf("got %d requests, want 3", n)
 			}
 			// Exponential with jitter over the upper half: [50, 100] ms, then [100, 200] ms.
@@ -58,14 +60,14 @@ func TestEmbedRemoteRetries(t *testing.T) {
 			}
 		})
 		t.Run(p+"/persistent 500", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			f.reply = func(_ int, w http.ResponseWriter) bool {
-				status(500, "", `{"error":{"message":"internal failure"}}`)(w)
+			f := fakeembed.New(t, p, 4)
+			f.SetReply(func(_ int, w http.ResponseWriter) bool {
+				fakeembed.Status(500, "", `{"error":{"message":"internal failure"}}`)(w)
 				return true
-			}
+			})
 			e, _ := newRemote(f, 4)
 			_, err := e.Embed(context.Background(), texts(2))
-			if n := len(f.sent()); n != 4 {
+			if n := len(f.Sent()); n != 4 {
 				t.Errorf("got %d requests, want 4 attempts", n)
 			}
 			var ee *EmbeddingError
@@ -88,24 +90,24 @@ func TestEmbedRemoteNoRetry(t *testing.T) {
 		code           int
 		want           []string
 	}{
-		{"openai", "401", status(401, "", `{"error":{"message":"Incorrect API key provided: `+testAPIKey+`. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`),
+		{"openai", "401", fakeembed.Status(401, "", `{"error":{"message":"Incorrect API key provided: `+testAPIKey+`. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`),
 			401, []string{"authentication failed", "HTTP 401", "Incorrect API key provided: [redacted]"}},
-		{"openai", "400", status(400, "", `{"error":{"message":"This model does not support specifying dimensions.","type":"invalid_request_error"}}`),
+		{"openai", "400", fakeembed.Status(400, "", `{"error":{"message":"This model does not support specifying dimensions.","type":"invalid_request_error"}}`),
 			400, []string{"request rejected", "HTTP 400", "does not support specifying dimensions"}},
-		{"openai", "404 html", status(404, "", `<html>not here</html>`),
+		{"openai", "404 html", fakeembed.Status(404, "", `<html>not here</html>`),
 			404, []string{"not found", "<html>not here</html>"}},
-		{"ollama", "404", status(404, "", `{"error":"model \"nomic-embed-text\" not found, try pulling it first"}`),
+		{"ollama", "404", fakeembed.Status(404, "", `{"error":"model \"nomic-embed-text\" not found, try pulling it first"}`),
 			404, []string{"ollama embeddings", "HTTP 404", `model "nomic-embed-text" not found, try pulling it first`}},
-		{"ollama", "400", status(400, "", `{"error":"input length exceeds the context length"}`),
+		{"ollama", "400", fakeembed.Status(400, "", `{"error":"input length exceeds the context length"}`),
 			400, []string{"request rejected", "input length exceeds the context length"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.provider+"/"+tc.name, func(t *testing.T) {
-			f := newFakeEmbedServer(t, tc.provider, 4)
-			f.reply = func(_ int, w http.ResponseWriter) bool { tc.reply(w); return true }
+			f := fakeembed.New(t, tc.provider, 4)
+			f.SetReply(func(_ int, w http.ResponseWriter) bool { tc.reply(w); return true })
 			e, slept := newRemote(f, 4)
 			_, err := e.Embed(context.Background(), texts(2))
-			if n := len(f.sent()); n != 1 || len(*slept) != 0 {
+			if n := len(f.Sent()); n != 1 || len(*slept) != 0 {
 				t.Errorf("got %d requests and waits %v, want 1 request and no retry", n, *slept)
 			}
 			var ee *EmbeddingError
@@ -127,8 +129,8 @@ func TestEmbedRemoteNoRetry(t *testing.T) {
 func TestEmbedRemoteCancel(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p+"/during backoff", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
-			f.reply = func(_ int, w http.ResponseWriter) bool { status(503, "", `{"error":"busy"}`)(w); return true }
+			f := fakeembed.New(t, p, 4)
+			f.SetReply(func(_ int, w http.ResponseWriter) bool { fakeembed.Status(503, "", `{"error":"busy"}`)(w); return true })
 			e, _ := newRemote(f, 4)
 			ctx, cancel := context.WithCancel(context.Background())
 			post := postOf(e)
@@ -141,15 +143,15 @@ func TestEmbedRemoteCancel(t *testing.T) {
 			if !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
 				t.Errorf("got %v after %v, want context.Canceled at once", err, time.Since(start))
 			}
-			if n := len(f.sent()); n != 1 {
+			if n := len(f.Sent()); n != 1 {
 				t.Errorf("got %d requests, want 1", n)
 			}
 		})
 		t.Run(p+"/during a request", func(t *testing.T) {
-			f := newFakeEmbedServer(t, p, 4)
+			f := fakeembed.New(t, p, 4)
 			release := make(chan struct{})
 			defer close(release)
-			f.reply = func(_ int, w http.ResponseWriter) bool { <-release; return false }
+			f.SetReply(func(_ int, w http.ResponseWriter) bool { <-release; return false })
 			e, slept := newRemote(f, 4)
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -162,7 +164,7 @@ func TestEmbedRemoteCancel(t *testing.T) {
 }
 
 func TestEmbedRemoteConnectionRefused(t *testing.T) {
-	f := newFakeEmbedServer(t, "openai", 4)
+	f := fakeembed.New(t, "openai", 4)
 	e, slept := newRemote(f, 4)
 	f.Close()
 	_, err := e.Embed(context.Background(), texts(1))

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"silo/chunk"
 	"silo/config"
 	"silo/eval"
 	"silo/models"
@@ -199,11 +198,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	var versus []string  // hybrid against bm25 at rank 1, per document
 	held, quoted := 0, 0 // questions whose hybrid passages hold an answer, and whose chat answer quotes one
 	for i, d := range docs {
-		chunks := r.chunks(tb, ids[i])
-		texts := make([]string, len(chunks))
-		for j, c := range chunks {
-			texts[j] = c.Text
-		}
+		texts := r.chunks(tb, ids[i])
 		bm := eval.NewBM25(texts)
 		t := report.Tally(d.Slug, "bm25")
 		bmFirst := make([]bool, len(d.Questions))
@@ -394,21 +389,28 @@ func (r *run) answer(tb testing.TB, id, question string) string {
 	return got.Answer
 }
 
-// chunks reads a document's chunks from the tenant database: the passages
-// the baseline ranks.
-func (r *run) chunks(tb testing.TB, id string) []chunk.Chunk {
+// chunks reads the texts of a document's chunks, in order, from the tenant
+// database: the passages the baseline ranks.
+func (r *run) chunks(tb testing.TB, id string) []string {
 	tb.Helper()
 	ctx := context.Background()
-	content, release := r.content(tb)
-	defer release()
-	chunks, err := content.Chunks(ctx, id)
+	v, err := r.srv.Store.VectorDatabaseByUser(ctx, r.user.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if len(chunks) == 0 {
+	db, release, err := r.srv.Tenants.DB(ctx, v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer release()
+	var texts []string
+	if err := db.NewSelect().Table("chunks").Column("text").Where("document_id = ?", id).Order("position").Scan(ctx, &texts); err != nil {
+		tb.Fatal(err)
+	}
+	if len(texts) == 0 {
 		tb.Fatalf("document %s has no chunks", id)
 	}
-	return chunks
+	return texts
 }
 
 // The report splits the held-out documents from the tuning set only when

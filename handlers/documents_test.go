@@ -21,6 +21,7 @@ import (
 	"silo/testrig"
 	"silo/testrig/datasets"
 	"silo/testrig/pdftest"
+	"silo/testrig/tenantdata"
 )
 
 // Helpers of the document tests.
@@ -189,17 +190,7 @@ func waitDoc(t testing.TB, srv *testrig.Server, a account, id string, wait time.
 // tenantDB opens the user's tenant database until the test ends.
 func tenantDB(t *testing.T, srv *testrig.Server, userID int64) *tenant.DB {
 	t.Helper()
-	ctx := context.Background()
-	v, err := srv.Store.VectorDatabaseByUser(ctx, userID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, release, err := srv.Ingester.Tenants.DB(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return db
+	return tenantdata.Open(t, srv.Store, srv.Ingester.Tenants, userID)
 }
 
 // holdings counts the user's documents in the control plane and files in
@@ -218,26 +209,11 @@ func holdings(t *testing.T, srv *testrig.Server, db *tenant.DB, userID int64) (d
 	return docs, int(n)
 }
 
-// counts is what the tenant database holds of a document: its page rows,
-// its chunk rows and whether its file is there.
-func counts(t *testing.T, db *tenant.DB, id string) (pages, chunks int, file bool) {
-	t.Helper()
-	count := func(table string) int {
-		t.Helper()
-		n, err := db.NewSelect().Table(table).Where("document_id = ?", id).Count(context.Background())
-		if err != nil {
-			t.Fatalf("count %s: %v", table, err)
-		}
-		return int(n)
-	}
-	return count("pages"), count("chunks"), count("files") == 1
-}
-
 // wantNothingOf fails unless the tenant database holds nothing of the
 // document: no file, pages or chunks.
 func wantNothingOf(t *testing.T, db *tenant.DB, id string) {
 	t.Helper()
-	pages, chunks, file := counts(t, db, id)
+	pages, chunks, file := tenantdata.Counts(t, db, id)
 	if pages != 0 || chunks != 0 || file {
 		t.Errorf("document %s: the tenant database holds %d pages, %d chunks, file %v; want nothing", id, pages, chunks, file)
 	}
@@ -251,7 +227,7 @@ func wantHealthy(t *testing.T, srv *testrig.Server) {
 }
 
 // sampleNoText counts the sample pages without a text layer (scans and
-// images), by file name, as MuPDF reads them (see rag/extract_test.go).
+// images), by file name, as MuPDF reads them (see pdf/extract_test.go).
 var sampleNoText = map[string][]int{
 	"imagemagick-ASCII85Decode.pdf":  {1},
 	"imagemagick-CCITTFaxDecode.pdf": {1},
@@ -335,7 +311,7 @@ func TestUploadSamplePDFs(t *testing.T) {
 			if d.Title == "" {
 				t.Error("got no title, want the PDF's or the file's name")
 			}
-			pages, chunks, file := counts(t, db, id)
+			pages, chunks, file := tenantdata.Counts(t, db, id)
 			if pages != want.Pages || chunks != d.Chunks || !file {
 				t.Errorf("tenant database: got %d pages, %d chunks, file %v; want %d, %d, true", pages, chunks, file, want.Pages, d.Chunks)
 			}
@@ -516,7 +492,7 @@ func TestIngestReaderTimeout(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("took %v, want about 3 s", took)
 	}
-	if pages, chunks, _ := counts(t, db, id); pages != 0 || chunks != 0 {
+	if pages, chunks, _ := tenantdata.Counts(t, db, id); pages != 0 || chunks != 0 {
 		t.Errorf("got %d pages and %d chunks of a failed document, want none", pages, chunks)
 	}
 	wantHealthy(t, srv)
@@ -541,7 +517,7 @@ func TestIngestReaderKilled(t *testing.T) {
 	if d.Status != models.DocumentFailed || d.Error != "the PDF could not be read: the reader stopped (signal: killed)" {
 		t.Fatalf("got status %s, error %q; want failed, the PDF could not be read: the reader stopped (signal: killed)", d.Status, d.Error)
 	}
-	if pages, chunks, _ := counts(t, db, id); pages != 0 || chunks != 0 {
+	if pages, chunks, _ := tenantdata.Counts(t, db, id); pages != 0 || chunks != 0 {
 		t.Errorf("got %d pages and %d chunks of a failed document, want none", pages, chunks)
 	}
 	wantHealthy(t, srv)
@@ -617,7 +593,7 @@ func TestDocumentRoutesTenantIsolation(t *testing.T) {
 	if after != before {
 		t.Errorf("ann's document changed: got %+v, want %+v", after, before)
 	}
-	pages, chunks, file := counts(t, annDB, id)
+	pages, chunks, file := tenantdata.Counts(t, annDB, id)
 	if pages != before.Pages || chunks != before.Chunks || !file {
 		t.Errorf("ann's tenant database: got %d pages, %d chunks, file %v; want %d, %d, true", pages, chunks, file, before.Pages, before.Chunks)
 	}
@@ -668,7 +644,7 @@ func TestDeleteDocument(t *testing.T) {
 	wantStatus(t, resp, http.StatusNotFound, body)
 
 	kept := getDoc(t, srv, ann, ids["kept"])
-	if pages, chunks, file := counts(t, db, ids["kept"]); pages != 4 || chunks != kept.Chunks || !file {
+	if pages, chunks, file := tenantdata.Counts(t, db, ids["kept"]); pages != 4 || chunks != kept.Chunks || !file {
 		t.Errorf("the document not deleted: got %d pages, %d chunks, file %v; want 4, %d, true", pages, chunks, file, kept.Chunks)
 	}
 	if docs, files := holdings(t, srv, db, ann.user.ID); docs != 1 || files != 1 {

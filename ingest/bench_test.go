@@ -19,7 +19,7 @@
 // They are in package ingest_test because they need silo/testrig, which
 // imports ingest; the test binary is still the PDF reader child through
 // TestMain of package ingest (ingest_test.go), which turns it into one when
-// SILO_EXTRACT_CHILD=1.
+// a pdfchild.Extractor starts it.
 
 package ingest_test
 
@@ -52,23 +52,17 @@ import (
 	"silo/store"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/pdfchild"
 	"silo/testrig/testdb"
 )
 
-// benchExtractChildEnv makes the test binary act as "silo extract" (see
-// TestMain in ingest_test.go).
-const benchExtractChildEnv = "SILO_EXTRACT_CHILD"
-
 // benchExtractor is the PDF reader as silo configures it, with the test
-// binary as the child; SILO_BENCH_READER names another reader binary (one
-// whose main calls pdf.ChildMain) to experiment with.
+// binary as the child (see TestMain in ingest_test.go); SILO_BENCH_READER
+// names another reader binary (one whose main calls pdf.ChildMain) to
+// experiment with.
 func benchExtractor(cfg *config.Config) *pdf.Extractor {
-	ex := &pdf.Extractor{
-		Command:  []string{os.Args[0]},
-		Env:      []string{benchExtractChildEnv + "=1"},
-		Timeout:  cfg.ExtractTimeout,
-		MemoryMB: cfg.ExtractMemMB,
-	}
+	ex := pdfchild.Extractor()
+	ex.Timeout, ex.MemoryMB = cfg.ExtractTimeout, cfg.ExtractMemMB
 	if reader := os.Getenv("SILO_BENCH_READER"); reader != "" {
 		ex.Command, ex.Env = []string{reader}, nil
 	}

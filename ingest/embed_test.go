@@ -7,15 +7,11 @@ package ingest
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,136 +20,26 @@ import (
 	"silo/schema"
 	"silo/search"
 	"silo/store"
+	"silo/testrig/fakeembed"
+	"silo/testrig/tenantdata"
 )
 
 // maxBatchTexts is the most texts the OpenAI and Ollama embedders send in
 // one request (see embed/remote.go).
 const maxBatchTexts = 64
 
-// fakeEmbedServer speaks OpenAI's POST /v1/embeddings (at any path, which it
-// records). It answers each request with reply (by request number, from 0),
-// or with embed's vector for each input. It records what it was sent and
-// the status it answered.
-type fakeEmbedServer struct {
-	*httptest.Server
-
-	mu       sync.Mutex
-	requests []fakeRequest
-	reply    func(n int, w http.ResponseWriter) bool // true: answered
-	embed    embed.Embedder
-}
-
-type fakeRequest struct {
-	Model      string   `json:"model"`
-	Input      []string `json:"input"`
-	Dimensions *int     `json:"dimensions"`
-	Auth       string   `json:"-"`
-	Path       string   `json:"-"`
-	Status     int      `json:"-"` // of the answer
-}
-
-func newFakeEmbedServer(t *testing.T) *fakeEmbedServer {
-	f := &fakeEmbedServer{}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-// statusWriter notes the status of the answer it writes.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (f *fakeEmbedServer) serve(rw http.ResponseWriter, r *http.Request) {
-	var req fakeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.Method != http.MethodPost {
-		http.Error(rw, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
-		return
-	}
-	req.Auth, req.Path = r.Header.Get("Authorization"), r.URL.Path
-	f.mu.Lock()
-	n := len(f.requests)
-	f.requests = append(f.requests, req)
-	reply, e := f.reply, f.embed
-	f.mu.Unlock()
-	// The status is noted before the answer ends, so before the client
-	// has it.
-	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
-	defer func() {
-		f.mu.Lock()
-		f.requests[n].Status = w.status
-		f.mu.Unlock()
-	}()
-	if reply != nil && reply(n, w) {
-		return
-	}
-	vecs, err := e.Embed(r.Context(), req.Input)
-	if err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	type item struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
-	}
-	data := make([]item, len(vecs))
-	for i, v := range vecs {
-		data[i] = item{"embedding", i, v}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"object": "list", "data": data, "model": req.Model,
-		"usage": map[string]int{"prompt_tokens": 1, "total_tokens": 1},
-	})
-}
-
-func (f *fakeEmbedServer) sent() []fakeRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
-// status answers with code, a Retry-After header (unless "") and body.
-func status(code int, retryAfter, body string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		fmt.Fprint(w, body)
-	}
-}
-
-// failFirst answers the first len(fails) requests with them.
-func failFirst(fails ...func(w http.ResponseWriter)) func(int, http.ResponseWriter) bool {
-	return func(n int, w http.ResponseWriter) bool {
-		if n < len(fails) {
-			fails[n](w)
-			return true
-		}
-		return false
-	}
-}
-
 // Ingesting with an OpenAI-compatible embedder sends the chunks in batches
 // of at most 64, retries a rate limit, records the model in the tenant
 // database and stores the server's vectors (zero-padded to 2000 numbers on
 // PostgreSQL).
 func TestIngestOpenAIEmbedder(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		r := newIngestRig(t, engine)
 		ctx := context.Background()
-		fake := newFakeEmbedServer(t)
-		fake.embed = embed.NewHash(1536) // each text its own vector
-		fake.reply = failFirst(status(http.StatusTooManyRequests, "0", `{"error":{"message":"Rate limit reached for text-embedding-3-small on requests per min (RPM): Limit 3000, Used 3000, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`))
+		fake := fakeembed.New(t, "openai", 0)
+		hash := embed.NewHash(1536) // each text its own vector
+		fake.SetEmbedder(hash)
+		fake.SetReply(fakeembed.FailFirst(fakeembed.Status(http.StatusTooManyRequests, "0", `{"error":{"message":"Rate limit reached for text-embedding-3-small on requests per min (RPM): Limit 3000, Used 3000, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)))
 		in := r.ingester(t, embed.NewOpenAIEmbedder(fake.URL, "key", "text-embedding-3-small", 1536, nil))
 		doc := r.queue(t, "european-union-law.pdf", squadPDF(t, "european-union-law.pdf"))
 		got := r.runUntilDone(t, in, 2*time.Minute, doc)[0]
@@ -161,12 +47,12 @@ func TestIngestOpenAIEmbedder(t *testing.T) {
 			t.Fatalf("got status %s (%q) at attempt %d, want ready at the first: the embedder retries the 429 itself", got.Status, got.Error, got.Attempts)
 		}
 		r.wantIndexed(t, got)
-		chunks := r.storedChunks(t, doc.PublicID)
+		chunks := tenantdata.Chunks(t, r.tenantDB(t), doc.PublicID)
 		if len(chunks) <= maxBatchTexts {
 			t.Fatalf("got %d chunks; the test needs more than %d to see batches", len(chunks), maxBatchTexts)
 		}
 
-		reqs := fake.sent()
+		reqs := fake.Sent()
 		if len(reqs) < 3 || reqs[0].Status != http.StatusTooManyRequests {
 			t.Fatalf("got %d requests, want a 429 and then at least two batches", len(reqs))
 		}
@@ -198,15 +84,15 @@ func TestIngestOpenAIEmbedder(t *testing.T) {
 			if sent[i] != ch.Text {
 				t.Fatalf("text %d sent: got %.60q, want chunk %d, %.60q", i, sent[i], ch.Position, ch.Text)
 			}
-			v, err := fake.embed.Embed(ctx, []string{ch.Text})
+			v, err := hash.Embed(ctx, []string{ch.Text})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want[i] = v[0]
 		}
-		r.wantVectors(t, chunks, want)
+		tenantdata.WantVectors(t, r.engine, chunks, want)
 
-		if model, dims := r.meta(t); model != "openai:text-embedding-3-small@1536" || dims != "1536" {
+		if model, dims := tenantdata.Meta(t, r.tenantDB(t)); model != "openai:text-embedding-3-small@1536" || dims != "1536" {
 			t.Errorf("tenant meta: got model %q, dimensions %q; want openai:text-embedding-3-small@1536, 1536", model, dims)
 		}
 		if engine == "postgres" {
@@ -226,7 +112,7 @@ func TestIngestOpenAIEmbedder(t *testing.T) {
 // every document a vector of the new model and records it: a tenant
 // database never mixes two models' vectors.
 func TestIngestReembedAll(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		r := newIngestRig(t, engine)
 		ctx := context.Background()
 		old := embed.NewHash(0)
@@ -239,12 +125,12 @@ func TestIngestReembedAll(t *testing.T) {
 				t.Fatalf("%s: got status %s (%q), want ready", d.FileName, d.Status, d.Error)
 			}
 		}
-		if model, dims := r.meta(t); model != old.Model() || dims != strconv.Itoa(old.Dims()) {
+		if model, dims := tenantdata.Meta(t, r.tenantDB(t)); model != old.Model() || dims != strconv.Itoa(old.Dims()) {
 			t.Fatalf("tenant meta: got %q, %q; want %q, %d", model, dims, old.Model(), old.Dims())
 		}
 		before := map[string]int{}
 		for _, d := range docs {
-			chunks := r.storedChunks(t, d.PublicID)
+			chunks := tenantdata.Chunks(t, r.tenantDB(t), d.PublicID)
 			before[d.PublicID] = len(chunks)
 			if len(chunks) == 0 || len(chunks[0].Vector) != schema.VectorDims {
 				t.Fatalf("%s: got %d chunks, the first %d wide; want chunks of %d", d.FileName, len(chunks), len(chunks[0].Vector), schema.VectorDims)
@@ -255,11 +141,11 @@ func TestIngestReembedAll(t *testing.T) {
 		if err := r.ingester(t, next).ReembedAll(ctx); err != nil {
 			t.Fatalf("ReembedAll: %v", err)
 		}
-		if model, dims := r.meta(t); model != "silo-hash-v1-1000" || dims != "1000" {
+		if model, dims := tenantdata.Meta(t, r.tenantDB(t)); model != "silo-hash-v1-1000" || dims != "1000" {
 			t.Errorf("tenant meta: got %q, %q; want silo-hash-v1-1000, 1000", model, dims)
 		}
 		for _, d := range docs {
-			chunks := r.storedChunks(t, d.PublicID)
+			chunks := tenantdata.Chunks(t, r.tenantDB(t), d.PublicID)
 			if len(chunks) != before[d.PublicID] {
 				t.Errorf("%s: got %d chunks, want the %d there were", d.FileName, len(chunks), before[d.PublicID])
 			}
@@ -271,14 +157,14 @@ func TestIngestReembedAll(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.wantVectors(t, chunks, want)
+			tenantdata.WantVectors(t, r.engine, chunks, want)
 		}
 
 		// Nothing left to do: a second run changes nothing.
 		if err := r.ingester(t, next).ReembedAll(ctx); err != nil {
 			t.Fatalf("ReembedAll again: %v", err)
 		}
-		if model, _ := r.meta(t); model != "silo-hash-v1-1000" {
+		if model, _ := tenantdata.Meta(t, r.tenantDB(t)); model != "silo-hash-v1-1000" {
 			t.Errorf("tenant meta after a second run: got %q", model)
 		}
 	})
@@ -308,10 +194,10 @@ func TestIngestOldDenseVectorsStillSearch(t *testing.T) {
 	want := vectorSearch()
 
 	var sparse int
-	if err := db.NewRaw("SELECT count(*) FROM chunks WHERE document_id = ? AND substr(embedding, 1, 1) = ?", doc.PublicID, []byte{vectorSparse}).Scan(ctx, &sparse); err != nil || sparse == 0 {
+	if err := db.NewRaw("SELECT count(*) FROM chunks WHERE document_id = ? AND substr(embedding, 1, 1) = ?", doc.PublicID, []byte{tenantdata.VectorSparse}).Scan(ctx, &sparse); err != nil || sparse == 0 {
 		t.Fatalf("got %d sparse vector blobs (%v), want the hash embedder's vectors sparse", sparse, err)
 	}
-	for _, ch := range r.storedChunks(t, doc.PublicID) {
+	for _, ch := range tenantdata.Chunks(t, r.tenantDB(t), doc.PublicID) {
 		old := make([]byte, 4*len(ch.Vector))
 		for i, f := range ch.Vector {
 			binary.LittleEndian.PutUint32(old[4*i:], math.Float32bits(f))

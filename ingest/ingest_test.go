@@ -9,18 +9,17 @@
 // (process, leaseTime), so they cannot import silo/testrig (it imports
 // ingest, through pipeline): the little of it they need is here, a migrated
 // SQLite control plane and a tenant manager on SQLite files or on the
-// PostgreSQL server of TEST_POSTGRES_URL.
+// PostgreSQL server of TEST_POSTGRES_URL. The leaf packages under testrig
+// that do not import ingest give them the rest: the reader child
+// (pdfchild), the user's tenant database and what it holds (tenantdata).
 
 package ingest
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
-	"encoding/binary"
 	"errors"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,30 +38,17 @@ import (
 	"silo/store"
 	"silo/tenant"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 	"silo/testrig/pdftest"
+	"silo/testrig/tenantdata"
 	"silo/testrig/testdb"
 )
 
-// envExtractChild makes the test binary act as "silo extract".
-const envExtractChild = "SILO_EXTRACT_CHILD"
-
+// TestMain runs the test binary as the reader child when a
+// pdfchild.Extractor started it, and the tests otherwise.
 func TestMain(m *testing.M) {
-	if os.Getenv(envExtractChild) == "1" {
-		os.Exit(pdf.ChildMain(os.Stdin, os.Stdout, os.Stderr))
-	}
+	pdfchild.Run()
 	os.Exit(m.Run())
-}
-
-// testExtractor runs the test binary as the child. Under -race, a child
-// would sleep a second at exit (ThreadSanitizer's atexit_sleep_ms).
-func testExtractor() *pdf.Extractor {
-	return &pdf.Extractor{
-		Command: []string{os.Args[0]},
-		Env: []string{
-			envExtractChild + "=1",
-			"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
-		},
-	}
 }
 
 // pidRecorder is a reader whose children write their process id to a file
@@ -133,20 +119,6 @@ func twoPages() []byte {
 	return pdftest.Minimal("(Two pages)", "[0 0 612 792]", "Hello from page one", "And page two")
 }
 
-// tenantEngines are the tenant database engines the ingestion tests run on.
-var tenantEngines = []string{"sqlite", "postgres"}
-
-// forEachTenantEngine runs test once per tenant engine, in parallel.
-func forEachTenantEngine(t *testing.T, test func(t *testing.T, engine string)) {
-	t.Helper()
-	for _, engine := range tenantEngines {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			test(t, engine)
-		})
-	}
-}
-
 // ingestRig is a control plane, a tenant manager and one user whose tenant
 // database is ready.
 type ingestRig struct {
@@ -208,34 +180,13 @@ func newIngestRig(t *testing.T, engine string) *ingestRig {
 	mgr := tenant.NewManager(store, prov, opts)
 	t.Cleanup(mgr.Close)
 
-	u, err := store.SignIn(ctx, models.Profile{Email: "ingest-" + strings.ToLower(rand.Text()[:10]) + "@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mgr.Ensure(ctx, u); err != nil {
-		t.Fatalf("make the tenant database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := mgr.Delete(context.Background(), u); err != nil {
-			t.Errorf("drop the tenant database: %v", err)
-		}
-	})
-	return &ingestRig{store: store, tenants: mgr, user: u, engine: engine}
+	return &ingestRig{store: store, tenants: mgr, user: tenantdata.NewUser(t, store, mgr), engine: engine}
 }
 
 // tenantDB opens the user's tenant database until the test ends.
 func (r *ingestRig) tenantDB(t *testing.T) *tenant.DB {
 	t.Helper()
-	v, err := r.store.VectorDatabaseByUser(context.Background(), r.user.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, release, err := r.tenants.DB(context.Background(), v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return db
+	return tenantdata.Open(t, r.store, r.tenants, r.user.ID)
 }
 
 // ingester is a worker pool like silo's on the rig (as pipeline.New builds
@@ -247,7 +198,7 @@ func (r *ingestRig) ingester(t *testing.T, e embed.Embedder) *Ingester {
 	return &Ingester{
 		Store:        r.store,
 		Tenants:      r.tenants,
-		Readers:      &pdf.Pool{Extractor: testExtractor(), MaxHandoffs: 4 * workers, Log: log},
+		Readers:      &pdf.Pool{Extractor: pdfchild.Extractor(), MaxHandoffs: 4 * workers, Log: log},
 		Embedder:     e,
 		Workers:      workers,
 		ChunkSize:    chunk.DefaultChunkSize,
@@ -327,176 +278,15 @@ func (r *ingestRig) runUntilDone(t *testing.T, in *Ingester, wait time.Duration,
 	return r.waitDone(t, wait, docs...)
 }
 
-// storedChunk is a chunk as the tenant database holds it.
-type storedChunk struct {
-	Position int
-	Text     string
-	Vector   []float32 // nil when the row has none
-}
-
-// storedChunks reads the document's chunks, in order, with their vectors.
-func (r *ingestRig) storedChunks(t *testing.T, docID string) []storedChunk {
-	t.Helper()
-	db := r.tenantDB(t)
-	var rows []struct {
-		Position int    `bun:"position"`
-		Text     string `bun:"text"`
-		Vec      []byte `bun:"vec"`
-	}
-	expr := "embedding AS vec"
-	if db.Engine == "postgres" {
-		expr = "embedding::text AS vec" // pgvector's text form, [1,2,3]
-	}
-	err := db.NewSelect().Table("chunks").Column("position", "text").ColumnExpr(expr).
-		Where("document_id = ?", docID).Order("position").Scan(context.Background(), &rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dims := 0
-	if db.Engine != "postgres" && len(rows) > 0 {
-		dims = r.dims(t)
-	}
-	out := make([]storedChunk, len(rows))
-	for i, row := range rows {
-		out[i] = storedChunk{Position: row.Position, Text: row.Text}
-		switch {
-		case row.Vec == nil:
-		case db.Engine == "postgres":
-			out[i].Vector = parsePGVector(t, string(row.Vec))
-		default:
-			out[i].Vector = decodeVector(t, row.Vec, dims)
-		}
-	}
-	return out
-}
-
-// dims is the tenant database's recorded embedding dimensions.
-func (r *ingestRig) dims(t *testing.T) int {
-	t.Helper()
-	_, dims := r.meta(t)
-	n, err := strconv.Atoi(dims)
-	if err != nil {
-		t.Fatalf("tenant meta: embedding_dimensions %q: %v", dims, err)
-	}
-	return n
-}
-
-// vectorSparse is the first byte of a sparse vector blob on SQLite (see
-// store/vectors.go).
-const vectorSparse = 1
-
-// decodeVector is the vector of dims numbers in a SQLite vector blob, dense
-// (float32s) or sparse.
-func decodeVector(t *testing.T, b []byte, dims int) []float32 {
-	t.Helper()
-	v := make([]float32, dims)
-	switch {
-	case len(b) == 4*dims:
-		for j := range v {
-			v[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-		}
-	case len(b)%6 == 1 && b[0] == vectorSparse:
-		last := -1
-		for p := b[1:]; len(p) > 0; p = p[6:] {
-			j := int(binary.LittleEndian.Uint16(p))
-			if j <= last || j >= dims {
-				t.Fatalf("a sparse vector blob with index %d after %d (%d dimensions)", j, last, dims)
-			}
-			v[j], last = math.Float32frombits(binary.LittleEndian.Uint32(p[2:])), j
-		}
-	default:
-		t.Fatalf("a vector blob of %d bytes, neither %d float32s nor sparse", len(b), dims)
-	}
-	return v
-}
-
-func parsePGVector(t *testing.T, s string) []float32 {
-	t.Helper()
-	fields := strings.Split(strings.Trim(s, "[]"), ",")
-	v := make([]float32, len(fields))
-	for i, f := range fields {
-		x, err := strconv.ParseFloat(f, 32)
-		if err != nil {
-			t.Fatalf("vector %.40q: %v", s, err)
-		}
-		v[i] = float32(x)
-	}
-	return v
-}
-
-// meta is the tenant database's recorded embedding model and dimensions.
-func (r *ingestRig) meta(t *testing.T) (model, dims string) {
-	t.Helper()
-	db := r.tenantDB(t)
-	ctx := context.Background()
-	var err error
-	if model, err = store.New(db).EmbeddingModel(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.NewSelect().Table("meta").Column("value").Where("key = ?", "embedding_dimensions").Scan(ctx, &dims); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		t.Fatal(err)
-	}
-	return model, dims
-}
-
-// wantVectors checks that chunks hold exactly want's vectors as the engine
-// stores them: float32s of want's width on SQLite, half precision
-// zero-padded to schema.VectorDims on PostgreSQL.
-func (r *ingestRig) wantVectors(t *testing.T, chunks []storedChunk, want [][]float32) {
-	t.Helper()
-	if len(chunks) != len(want) {
-		t.Fatalf("got %d chunks, want %d", len(chunks), len(want))
-	}
-	for i, ch := range chunks {
-		w := want[i]
-		width := len(w)
-		if r.engine == "postgres" {
-			width = schema.VectorDims
-		}
-		if len(ch.Vector) != width {
-			t.Fatalf("chunk %d: got a vector of %d numbers, want %d", ch.Position, len(ch.Vector), width)
-		}
-		for j, got := range ch.Vector {
-			wj := float32(0)
-			if j < len(w) {
-				wj = w[j]
-			}
-			tolerance := 0.0 // float32s are stored as they are
-			if r.engine == "postgres" {
-				tolerance = 1e-4 + math.Abs(float64(wj))/1000 // halfvec: 11 significant bits
-			}
-			if math.Abs(float64(got-wj)) > tolerance {
-				t.Fatalf("chunk %d, number %d: got %v, want %v (the vector is not the embedder's)", ch.Position, j, got, wj)
-			}
-		}
-	}
-}
-
-// counts is what the tenant database holds of a document: its page rows,
-// its chunk rows and whether its file is there.
-func (r *ingestRig) counts(t *testing.T, docID string) (pages, chunks int, file bool) {
-	t.Helper()
-	db := r.tenantDB(t)
-	count := func(table string) int {
-		t.Helper()
-		n, err := db.NewSelect().Table(table).Where("document_id = ?", docID).Count(context.Background())
-		if err != nil {
-			t.Fatalf("count %s: %v", table, err)
-		}
-		return int(n)
-	}
-	return count("pages"), count("chunks"), count("files") == 1
-}
-
 // wantIndexed checks that the tenant database holds what the ready document
 // says: its file, a page row per page and its chunks, each with a vector.
 func (r *ingestRig) wantIndexed(t *testing.T, doc *models.Document) {
 	t.Helper()
-	pages, chunks, file := r.counts(t, doc.PublicID)
+	pages, chunks, file := tenantdata.Counts(t, r.tenantDB(t), doc.PublicID)
 	if pages != doc.Pages || chunks != doc.Chunks || !file {
 		t.Errorf("tenant database: got %d pages, %d chunks, file %v; want %d, %d, true", pages, chunks, file, doc.Pages, doc.Chunks)
 	}
-	for _, ch := range r.storedChunks(t, doc.PublicID) {
+	for _, ch := range tenantdata.Chunks(t, r.tenantDB(t), doc.PublicID) {
 		if ch.Vector == nil {
 			t.Fatalf("chunk %d has no vector", ch.Position)
 		}

@@ -19,13 +19,14 @@ import (
 	"silo/models"
 	"silo/pdf"
 	"silo/store"
+	"silo/testrig/tenantdata"
 )
 
 // A worker that took a document and died (a crash, a kill -9) leaves it
 // processing under a lease; once the lease runs out, another worker takes
 // it up and finishes it.
 func TestIngestResumesAfterCrash(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		r := newIngestRig(t, engine)
 		ctx := context.Background()
 		doc := r.queue(t, "pdflatex-4-pages.pdf", sampleFile(t, "pdflatex-4-pages.pdf"))
@@ -77,7 +78,7 @@ func (e *stallingEmbedder) Embed(ctx context.Context, _ []string) ([][]float32, 
 // once the lease runs out. The large sample PDF (117 pages) is stopped
 // while its reader is under way, and while its chunks are being embedded.
 func TestIngestResumesAfterShutdown(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		for _, stage := range []string{"reading", "embedding"} {
 			t.Run(stage, func(t *testing.T) {
 				r := newIngestRig(t, engine)
@@ -122,7 +123,7 @@ func TestIngestResumesAfterShutdown(t *testing.T) {
 					t.Fatalf("after the stop: got status %s, attempt %d, lease %v; want processing, attempt 1, a lease still running",
 						stopped.Status, stopped.Attempts, stopped.LeaseUntil)
 				}
-				pages, chunks, file := r.counts(t, doc.PublicID)
+				pages, chunks, file := tenantdata.Counts(t, r.tenantDB(t), doc.PublicID)
 				if pages != 0 || chunks != 0 || !file {
 					t.Errorf("after the stop: got %d pages, %d chunks, file %v; want nothing indexed and the file kept", pages, chunks, file)
 				}
@@ -192,7 +193,7 @@ func TestIngestFailsAfterMaxAttempts(t *testing.T) {
 	if d, err := r.store.LeaseDocument(ctx, leaseTime); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("a failed document was leased again: %+v, %v", d, err)
 	}
-	pages, chunks, file := r.counts(t, doc.PublicID)
+	pages, chunks, file := tenantdata.Counts(t, r.tenantDB(t), doc.PublicID)
 	if pages != 0 || chunks != 0 || !file {
 		t.Errorf("got %d pages, %d chunks, file %v; want nothing indexed and the file kept for a retry", pages, chunks, file)
 	}
@@ -227,7 +228,7 @@ func (e *deletingEmbedder) Embed(ctx context.Context, texts []string) ([][]float
 // A document deleted while it is being ingested leaves nothing in the
 // tenant database once its worker is done.
 func TestIngestDocumentDeletedMidway(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		r := newIngestRig(t, engine)
 		ctx := context.Background()
 		doc := r.queue(t, "pdflatex-4-pages.pdf", sampleFile(t, "pdflatex-4-pages.pdf"))
@@ -250,7 +251,7 @@ func TestIngestDocumentDeletedMidway(t *testing.T) {
 		if _, err := r.store.Document(ctx, r.user.ID, doc.PublicID); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("the deleted document's row: got %v, want it gone", err)
 		}
-		pages, chunks, file := r.counts(t, doc.PublicID)
+		pages, chunks, file := tenantdata.Counts(t, r.tenantDB(t), doc.PublicID)
 		if pages != 0 || chunks != 0 || file {
 			t.Errorf("got %d pages, %d chunks, file %v of a deleted document, want nothing left", pages, chunks, file)
 		}

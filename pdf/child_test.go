@@ -14,6 +14,7 @@ import (
 
 	"silo/pdf"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 )
 
 func TestExtractHostile(t *testing.T) {
@@ -26,18 +27,18 @@ func TestExtractHostile(t *testing.T) {
 
 	t.Run("zero bytes", func(t *testing.T) {
 		t.Parallel()
-		_, err := testExtractor().Extract(context.Background(), nil, nil)
+		_, err := pdfchild.Extractor().Extract(context.Background(), nil, nil)
 		_ = wantExtractError(t, err, pdf.ErrNotPDF, "the file is not a PDF that can be read: the file is empty")
 	})
 	t.Run("random bytes", func(t *testing.T) {
 		t.Parallel()
-		_, err := startInfo(context.Background(), testExtractor(), random)
+		_, err := startInfo(context.Background(), pdfchild.Extractor(), random)
 		_ = wantExtractError(t, err, pdf.ErrNotPDF, "the file is not a PDF that can be read: no PDF header")
 	})
 	t.Run("random bytes after a PDF header", func(t *testing.T) {
 		t.Parallel()
 		file := append([]byte("%PDF-1.7\n"), random...)
-		_, err := testExtractor().Extract(context.Background(), file, nil)
+		_, err := pdfchild.Extractor().Extract(context.Background(), file, nil)
 		_ = wantExtractError(t, err, pdf.ErrNotPDF, "the file is not a PDF that can be read: ")
 	})
 	for _, name := range []string{"pdflatex-4-pages.pdf", "002-trivial-libre-office-writer.pdf", "GeoTopo-komprimiert.pdf"} {
@@ -49,7 +50,7 @@ func TestExtractHostile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			info, err := testExtractor().Extract(context.Background(), file[:len(file)/2], nil)
+			info, err := pdfchild.Extractor().Extract(context.Background(), file[:len(file)/2], nil)
 			if err != nil {
 				_ = wantExtractError(t, err, pdf.ErrNotPDF, "the file is not a PDF that can be read: ")
 				return
@@ -60,7 +61,7 @@ func TestExtractHostile(t *testing.T) {
 	t.Run("huge page", func(t *testing.T) {
 		t.Parallel()
 		var pages []pdf.Page
-		info, err := testExtractor().Extract(context.Background(), readFixture(t, "huge-page.pdf"), func(p pdf.Page) error {
+		info, err := pdfchild.Extractor().Extract(context.Background(), readFixture(t, "huge-page.pdf"), func(p pdf.Page) error {
 			pages = append(pages, p)
 			return nil
 		})
@@ -73,7 +74,7 @@ func TestExtractHostile(t *testing.T) {
 	})
 	t.Run("form bomb times out", func(t *testing.T) {
 		t.Parallel()
-		e := testExtractor()
+		e := pdfchild.Extractor()
 		e.Timeout = 2 * time.Second
 		start := time.Now()
 		_, err := e.Extract(context.Background(), readFixture(t, "form-bomb.pdf"), nil)
@@ -107,7 +108,7 @@ func TestExtractMemoryLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := testExtractor()
+			e := pdfchild.Extractor()
 			e.MemoryMB = tc.memoryMB
 			start := time.Now()
 			_, err := e.Extract(context.Background(), tc.file, nil)

@@ -20,6 +20,7 @@ import (
 
 	"silo/pdf"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 )
 
 // noText lists the sample pages that have no text layer (scans and images),
@@ -43,7 +44,7 @@ var unreadable = map[string]string{
 
 func TestExtractSamplePDFs(t *testing.T) {
 	dir, files := datasets.SamplePDFs(t)
-	e := testExtractor()
+	e := pdfchild.Extractor()
 	for name, want := range files {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -125,7 +126,7 @@ func TestExtractTitle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := startInfo(context.Background(), testExtractor(), file)
+		info, err := startInfo(context.Background(), pdfchild.Extractor(), file)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}
@@ -138,7 +139,7 @@ func TestExtractTitle(t *testing.T) {
 func TestExtractText(t *testing.T) {
 	file := readFixture(t, "two-pages.pdf")
 	var pages []pdf.Page
-	info, err := testExtractor().Extract(context.Background(), file, func(p pdf.Page) error {
+	info, err := pdfchild.Extractor().Extract(context.Background(), file, func(p pdf.Page) error {
 		pages = append(pages, p)
 		return nil
 	})
@@ -165,7 +166,7 @@ func TestExtractPasswordProtected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = startInfo(context.Background(), testExtractor(), file)
+	_, err = startInfo(context.Background(), pdfchild.Extractor(), file)
 	_ = wantExtractError(t, err, pdf.ErrPasswordProtected, "the PDF is password-protected")
 }
 
@@ -178,7 +179,7 @@ func TestExtractTimeout(t *testing.T) {
 		{time.Millisecond, "timed out after 0.001 s"},
 		{50 * time.Millisecond, "timed out after 0.05 s"},
 	} {
-		e := testExtractor()
+		e := pdfchild.Extractor()
 		e.Timeout = tc.timeout
 		_, err := e.Extract(context.Background(), file, nil)
 		_ = wantExtractError(t, err, pdf.ErrTimeout, tc.reason)
@@ -190,7 +191,7 @@ func TestExtractCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pages := 0
-	_, err := testExtractor().Extract(ctx, file, func(p pdf.Page) error {
+	_, err := pdfchild.Extractor().Extract(ctx, file, func(p pdf.Page) error {
 		pages++
 		if p.Number == 1 {
 			cancel()
@@ -210,7 +211,7 @@ func TestExtractCallbackError(t *testing.T) {
 	file := bigPDF(t)
 	stop := errors.New("stop here")
 	pages := 0
-	_, err := testExtractor().Extract(context.Background(), file, func(p pdf.Page) error {
+	_, err := pdfchild.Extractor().Extract(context.Background(), file, func(p pdf.Page) error {
 		pages++
 		if p.Number == 3 {
 			return stop
@@ -226,7 +227,7 @@ func TestExtractCallbackError(t *testing.T) {
 }
 
 func TestExtractMaxOutput(t *testing.T) {
-	e := testExtractor()
+	e := pdfchild.Extractor()
 	e.MaxOutput = 1000
 	_, err := e.Extract(context.Background(), bigPDF(t), nil)
 	_ = wantExtractError(t, err, pdf.ErrTextTooLarge, "the PDF's text is too large")
@@ -250,7 +251,7 @@ func TestExtractNoCommand(t *testing.T) {
 func TestExtractStart(t *testing.T) {
 	file := readFixture(t, "two-pages.pdf")
 	ctx := context.Background()
-	e := testExtractor()
+	e := pdfchild.Extractor()
 	e.Timeout = 2 * time.Second
 
 	x, err := e.Start(ctx, file)
@@ -314,7 +315,7 @@ func BenchmarkExtractSquad(b *testing.B) {
 		if pdfs[i], err = os.ReadFile(p); err != nil {
 			b.Fatal(err)
 		}
-		info, err := startInfo(context.Background(), testExtractor(), pdfs[i])
+		info, err := startInfo(context.Background(), pdfchild.Extractor(), pdfs[i])
 		if err != nil {
 			b.Fatalf("%s: %v", p, err)
 		}
@@ -329,7 +330,7 @@ func BenchmarkExtractSquad(b *testing.B) {
 	}
 
 	b.Run("child", func(b *testing.B) {
-		e := testExtractor()
+		e := pdfchild.Extractor()
 		cpu0 := cpuTime()
 		for b.Loop() {
 			n := 0

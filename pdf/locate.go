@@ -2,7 +2,7 @@
 // image, so the page can show it highlighted.
 //
 // Like drawing a page, this reads the PDF, so it happens only in the reader
-// child of extract.go, under the same timeout, memory limit and output cap.
+// child (child.go), under the same timeout, memory limit and output cap.
 // In locate mode (SILO_EXTRACT_MODE=locate, SILO_EXTRACT_PAGE=n,
 // SILO_EXTRACT_TEXT=the snippet) the child writes the usual first line and
 // then the boxes:

@@ -11,6 +11,7 @@ import (
 
 	"silo/pdf"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 )
 
 // wantBoxesOnPage checks boxes are on the page, stacked down it, and each
@@ -50,7 +51,7 @@ func TestLocateSnippet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			boxes, err := testExtractor().Locate(context.Background(), file, tc.page, tc.text)
+			boxes, err := pdfchild.Extractor().Locate(context.Background(), file, tc.page, tc.text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +78,7 @@ func TestLocateSnippet(t *testing.T) {
 
 	t.Run("another page", func(t *testing.T) {
 		t.Parallel()
-		boxes, err := testExtractor().Locate(context.Background(), file, 3, tc0)
+		boxes, err := pdfchild.Extractor().Locate(context.Background(), file, 3, tc0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ const tc0 = "The dominant explanation for the Black Death is the plague theory, 
 func TestLocatePartial(t *testing.T) {
 	file := datasets.Read(t, "squad-pdfs", "black-death.pdf")
 	partial := tc0 + " This sentence is not on the page at all, nor is any of its words in this order anywhere."
-	boxes, err := testExtractor().Locate(context.Background(), file, 2, partial)
+	boxes, err := pdfchild.Extractor().Locate(context.Background(), file, 2, partial)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestLocatePartial(t *testing.T) {
 	wantBoxesOnPage(t, boxes)
 
 	scrambled := "plague the of Death Black the theory dominant explanation pestis Yersinia"
-	if boxes, err := testExtractor().Locate(context.Background(), file, 2, scrambled); err != nil || len(boxes) != 0 {
+	if boxes, err := pdfchild.Extractor().Locate(context.Background(), file, 2, scrambled); err != nil || len(boxes) != 0 {
 		t.Errorf("scrambled words: got %+v (%v), want no boxes", boxes, err)
 	}
 }
@@ -113,7 +114,7 @@ func TestLocatePartial(t *testing.T) {
 // A text over MaxLocateText is cut, not refused.
 func TestLocateLongText(t *testing.T) {
 	file := datasets.Read(t, "squad-pdfs", "black-death.pdf")
-	boxes, err := testExtractor().Locate(context.Background(), file, 2, tc0+strings.Repeat(" x", pdf.MaxLocateText))
+	boxes, err := pdfchild.Extractor().Locate(context.Background(), file, 2, tc0+strings.Repeat(" x", pdf.MaxLocateText))
 	if err != nil {
 		t.Fatal(err)
 	}

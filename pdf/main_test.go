@@ -1,6 +1,6 @@
-// The test binary is also the reader child (TestMain), and the helpers the
-// reader's tests share: extractors, the fixtures in testdata and the check of
-// an extraction error.
+// The test binary is also the reader child (TestMain, with package
+// pdfchild), and the helpers the reader's tests share: extractors, the
+// fixtures in testdata and the check of an extraction error.
 
 package pdf_test
 
@@ -17,33 +17,17 @@ import (
 
 	"silo/pdf"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 	"silo/testrig/pdftest"
 )
 
-// envExtractChild makes the test binary act as "silo extract".
-const envExtractChild = "SILO_EXTRACT_CHILD"
-
 var updateFixtures = flag.Bool("update", false, "rewrite the generated PDFs in testdata/")
 
-// TestMain runs the test binary as the reader child when envExtractChild
-// says so, and the tests otherwise.
+// TestMain runs the test binary as the reader child when a
+// pdfchild.Extractor started it, and the tests otherwise.
 func TestMain(m *testing.M) {
-	if os.Getenv(envExtractChild) == "1" {
-		os.Exit(pdf.ChildMain(os.Stdin, os.Stdout, os.Stderr))
-	}
+	pdfchild.Run()
 	os.Exit(m.Run())
-}
-
-// testExtractor runs the test binary as the child. Under -race, a child
-// would sleep a second at exit (ThreadSanitizer's atexit_sleep_ms).
-func testExtractor() *pdf.Extractor {
-	return &pdf.Extractor{
-		Command: []string{os.Args[0]},
-		Env: []string{
-			envExtractChild + "=1",
-			"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
-		},
-	}
 }
 
 // fakeReader is an Extractor whose child is a shell script.

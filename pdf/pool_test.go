@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"silo/pdf"
+	"silo/testrig/pdfchild"
 )
 
 // newPool is a Pool of test-binary readers that logs to the test's output.
 func newPool(t *testing.T, warm, maxHandoffs int) *pdf.Pool {
 	return &pdf.Pool{
-		Extractor:   testExtractor(),
+		Extractor:   pdfchild.Extractor(),
 		Warm:        warm,
 		MaxHandoffs: maxHandoffs,
 		Log:         slog.New(slog.NewTextHandler(t.Output(), nil)),
@@ -266,7 +267,7 @@ func TestPoolHandoff(t *testing.T) {
 // on synctest's clock; the children are real, started outside the bubble.
 func TestPoolHandoffExpires(t *testing.T) {
 	file := readFixture(t, "two-pages.pdf")
-	e := testExtractor()
+	e := pdfchild.Extractor()
 	var xs [2]*pdf.Extraction
 	for i := range xs {
 		x, err := e.Start(context.Background(), file)

@@ -1,8 +1,8 @@
 // Page images: one page of a PDF drawn as a PNG by the PDF reader child.
 //
 // Drawing a page is MuPDF at its most exposed (a hostile page size once made
-// it abort the whole process), so it happens only in the child of
-// extract.go, with the same timeout, memory limit and output cap as reading
+// it abort the whole process), so it happens only in the reader child
+// (child.go), with the same timeout, memory limit and output cap as reading
 // text. In render mode (SILO_EXTRACT_MODE=render, SILO_EXTRACT_PAGE=n) the
 // child writes the usual first line and then the image, base64 in JSON:
 //

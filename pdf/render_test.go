@@ -15,6 +15,7 @@ import (
 
 	"silo/pdf"
 	"silo/testrig/datasets"
+	"silo/testrig/pdfchild"
 	"silo/testrig/pdftest"
 )
 
@@ -59,7 +60,7 @@ func TestRenderSamplePages(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			img, err := testExtractor().Render(context.Background(), datasets.Read(t, tc.folder, tc.name), tc.page)
+			img, err := pdfchild.Extractor().Render(context.Background(), datasets.Read(t, tc.folder, tc.name), tc.page)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +101,7 @@ func TestRenderPageSizes(t *testing.T) {
 			if file == nil {
 				file = pdftest.Minimal("()", tc.mediaBox, "Page")
 			}
-			img, err := testExtractor().Render(context.Background(), file, 1)
+			img, err := pdfchild.Extractor().Render(context.Background(), file, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,12 +142,12 @@ type pageErrorCase struct {
 func pageErrorCases(t *testing.T, stopped string, more ...pageErrorCase) []pageErrorCase {
 	t.Helper()
 	twoPages := readFixture(t, "two-pages.pdf")
-	slow := testExtractor()
+	slow := pdfchild.Extractor()
 	slow.Timeout = 2 * time.Second
 	return append([]pageErrorCase{
-		{"page 0", testExtractor(), twoPages, 0, pdf.ErrNoPage, "the PDF has no such page: page 0"},
-		{"page after the last", testExtractor(), twoPages, 3, pdf.ErrNoPage, "the PDF has no such page: page 3 of 2"},
-		{"not a PDF", testExtractor(), []byte("hello"), 1, pdf.ErrNotPDF, "the file is not a PDF that can be read: no PDF header"},
+		{"page 0", pdfchild.Extractor(), twoPages, 0, pdf.ErrNoPage, "the PDF has no such page: page 0"},
+		{"page after the last", pdfchild.Extractor(), twoPages, 3, pdf.ErrNoPage, "the PDF has no such page: page 3 of 2"},
+		{"not a PDF", pdfchild.Extractor(), []byte("hello"), 1, pdf.ErrNotPDF, "the file is not a PDF that can be read: no PDF header"},
 		{"form bomb", slow, readFixture(t, "form-bomb.pdf"), 1, pdf.ErrTimeout, "timed out after 2 s"},
 		{"reader killed", fakeReader(`echo '{"pages":2}'; kill -9 $$`), twoPages, 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader stopped (signal: killed)"},
 		{"reader stops", fakeReader(`echo '{"pages":2}'`), twoPages, 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader stopped before it " + stopped},
@@ -176,8 +177,8 @@ func TestRenderErrors(t *testing.T) {
 	twoPages := readFixture(t, "two-pages.pdf")
 	password := datasets.Read(t, "sample-pdfs", "libreoffice-writer-password.pdf")
 	cases := pageErrorCases(t, "drew the page",
-		pageErrorCase{"password", testExtractor(), password, 1, pdf.ErrPasswordProtected, "the PDF is password-protected"},
-		pageErrorCase{"thinner than a pixel", testExtractor(), pdftest.Minimal("()", "[0 0 14400000 3]", "Page"), 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader failed (page 1 is too thin to draw)"},
+		pageErrorCase{"password", pdfchild.Extractor(), password, 1, pdf.ErrPasswordProtected, "the PDF is password-protected"},
+		pageErrorCase{"thinner than a pixel", pdfchild.Extractor(), pdftest.Minimal("()", "[0 0 14400000 3]", "Page"), 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader failed (page 1 is too thin to draw)"},
 		pageErrorCase{"not a PNG", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"aGVsbG8="}'`), twoPages, 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader's image is not a PNG"},
 		pageErrorCase{"too wide", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, pdf.MaxPageImageWidth+1, 10) + `"}'`), twoPages, 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader's image is 1001 × 10 pixels, outside the limits"},
 		pageErrorCase{"too many pixels", fakeReader(`echo '{"pages":2}'; echo '{"n":1,"png":"` + pngOf(t, 100, pdf.MaxPageImagePixels/100+1) + `"}'`), twoPages, 1, pdf.ErrReaderFailed, "the PDF could not be read: the reader's image is 100 × 15001 pixels, outside the limits"},

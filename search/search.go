@@ -56,12 +56,11 @@ func New(e embed.Embedder, n int) *Searcher {
 }
 
 // Search returns the k best passages of the document for the query, once a
-// search slot is free (or ctx ends). A
-// document with k chunks or more always yields k results in the hybrid and
-// vector modes. A hybrid search re-ranks the union of both lists by
-// evidence from their texts (see rerank). Each passage is its chunk widened
-// toward its best sentence with whole sentences of the chunks around it, up
-// to MaxPassageRunes.
+// search slot is free (or ctx ends). A document with k chunks or more always
+// yields k results in the hybrid and vector modes. A hybrid search re-ranks
+// the union of both lists by evidence from their texts (see rerank). Each
+// passage is its chunk widened toward its best sentence with whole
+// sentences of the chunks around it, up to MaxPassageRunes.
 func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mode string, k int) ([]Result, error) {
 	if k < 1 {
 		return nil, nil
@@ -83,8 +82,7 @@ func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mo
 	}
 	// On a database server a hybrid search asks for both lists at once, on
 	// two connections: the server does the work. On SQLite both are CPU of
-	// this process, which the handlers bound to a search per CPU: one at a
-	// time.
+	// this process, which the search slots bound: one after the other.
 	var vs, ts []candidate
 	var verr, terr error
 	var wg sync.WaitGroup

@@ -8,14 +8,13 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"silo/chunk"
 	"silo/config"
 	"silo/embed"
-	"silo/models"
 	"silo/search"
 	"silo/store"
 	"silo/tenant"
 	"silo/testrig"
+	"silo/testrig/tenantdata"
 	"silo/testrig/testdb"
 )
 
@@ -23,7 +22,6 @@ import (
 // the PostgreSQL server of TEST_POSTGRES_URL.
 func searchDB(t *testing.T, engine string) *tenant.DB {
 	t.Helper()
-	ctx := context.Background()
 	control := testdb.ControlPlane(t, config.SQLite)
 	var m *tenant.Manager
 	if engine == "postgres" {
@@ -31,48 +29,7 @@ func searchDB(t *testing.T, engine string) *tenant.DB {
 	} else {
 		m = testrig.SQLiteTenants(t, control, nil)
 	}
-	u, err := control.SignIn(ctx, models.Profile{Email: "search@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := m.Ensure(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Delete(context.Background(), u); err != nil {
-			t.Error(err)
-		}
-	})
-	db, release, err := m.DB(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return db
-}
-
-// index stores a document of n one-sentence pages through the real
-// clean-up, chunking and embedding, with the embedder's model recorded as
-// ingestion records it, and returns its chunks.
-func index(t *testing.T, c store.Content, e embed.Embedder, docID string, pages []string) []chunk.Chunk {
-	t.Helper()
-	chunks := chunk.ChunkPages(chunk.CleanPages(pages), 1000, 150)
-	texts := make([]string, len(chunks))
-	for i, ch := range chunks {
-		texts[i] = ch.Text
-	}
-	vectors, err := e.Embed(context.Background(), texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if model, err := c.RecordEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil || model != e.Model() {
-		t.Fatalf("record the model: got %q, %v; want %q", model, err, e.Model())
-	}
-	if err := c.ReplaceIndex(context.Background(), docID, e.Model(), pages, chunks, vectors); err != nil {
-		t.Fatal(err)
-	}
-	return chunks
+	return tenantdata.Open(t, control, m, tenantdata.NewUser(t, control, m).ID)
 }
 
 func TestSearch(t *testing.T) {
@@ -94,8 +51,8 @@ func TestSearch(t *testing.T) {
 			for i := range 300 {
 				large = append(large, strings.Repeat(fmt.Sprintf("Quarterly revenue of division %d rose with the cat food sales. ", i), 14))
 			}
-			smallChunks := index(t, c, e, "small", small)
-			index(t, c, e, "large", large)
+			smallChunks := tenantdata.Index(t, c, e, "small", small)
+			tenantdata.Index(t, c, e, "large", large)
 
 			for _, mode := range []string{search.ModeHybrid, search.ModeVector, search.ModeFullText} {
 				res, err := s.Search(ctx, c, "small", "When was the keeper's cat Marmalade born?", mode, 5)
@@ -169,7 +126,7 @@ func TestSearchWidens(t *testing.T) {
 				"She was born there in 1893. " + filler,
 				filler,
 			}
-			chunks := index(t, c, e, "doc", pages)
+			chunks := tenantdata.Index(t, c, e, "doc", pages)
 			if len(chunks) < 3 {
 				t.Fatalf("got %d chunks, want at least 3", len(chunks))
 			}
@@ -205,7 +162,7 @@ func TestSearchWhileReembedding(t *testing.T) {
 				pages = append(pages, strings.Repeat(fmt.Sprintf("The ferry timetable for route %d changed in spring. ", i), 12))
 			}
 			pages[7] = "The harbour master, Ingrid Solberg, retired in 1987 after forty years.\n\n" + pages[7]
-			index(t, c, embed.NewHash(0), "doc", pages)
+			tenantdata.Index(t, c, embed.NewHash(0), "doc", pages)
 
 			next := &search.Searcher{Embedder: embed.NewHash(1000)}
 			if res, err := next.Search(ctx, c, "doc", "When did the harbour master retire?", search.ModeVector, 3); !errors.Is(err, store.ErrOtherModel) {

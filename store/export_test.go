@@ -20,9 +20,6 @@ const MetaReembedClaim = metaReembedClaim
 // again.
 const ReembedPoll = reembedPoll
 
-// VectorSparse is the first byte of a sparse vector blob on SQLite.
-const VectorSparse = vectorSparse
-
 // ReembedLease is how long a re-embedding's claim lasts unless renewed.
 func ReembedLease() time.Duration { return reembedLease }
 

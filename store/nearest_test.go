@@ -13,33 +13,10 @@ import (
 	"github.com/pgvector/pgvector-go"
 	"github.com/uptrace/bun"
 
-	"silo/chunk"
 	"silo/embed"
 	"silo/store"
+	"silo/testrig/tenantdata"
 )
-
-// index stores a document of pages through the real clean-up, chunking and
-// embedding, with the embedder's model recorded as ingestion records it,
-// and returns its chunks.
-func index(t *testing.T, c store.Content, e embed.Embedder, docID string, pages []string) []chunk.Chunk {
-	t.Helper()
-	chunks := chunk.ChunkPages(chunk.CleanPages(pages), 1000, 150)
-	texts := make([]string, len(chunks))
-	for i, ch := range chunks {
-		texts[i] = ch.Text
-	}
-	vectors, err := e.Embed(context.Background(), texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if model, err := c.RecordEmbeddingModel(context.Background(), e.Model(), e.Dims()); err != nil || model != e.Model() {
-		t.Fatalf("record the model: got %q, %v; want %q", model, err, e.Model())
-	}
-	if err := c.ReplaceIndex(context.Background(), docID, e.Model(), pages, chunks, vectors); err != nil {
-		t.Fatal(err)
-	}
-	return chunks
-}
 
 // nearest is a search's vector list for a document: the n chunks nearest
 // the query's vector by e, before any re-ranking or widening.
@@ -90,11 +67,11 @@ func TestVectorSketch(t *testing.T) {
 		}
 		pages = append(pages, strings.Join(p, " "))
 	}
-	chunks := index(t, c, e, "long", pages)
+	chunks := tenantdata.Index(t, c, e, "long", pages)
 	if len(chunks) <= store.ANNChunks {
 		t.Fatalf("the document has %d chunks, want more than %d", len(chunks), store.ANNChunks)
 	}
-	short := index(t, c, e, "short", pages[:store.ANNChunks/4])
+	short := tenantdata.Index(t, c, e, "short", pages[:store.ANNChunks/4])
 	for doc, want := range map[string]int{"long": len(chunks), "short": 0} {
 		var n int
 		if err := db.NewRaw("SELECT count(*) FROM chunks WHERE document_id = ? AND ann", doc).Scan(ctx, &n); err != nil {

@@ -11,12 +11,13 @@ import (
 	"silo/models"
 	"silo/store"
 	"silo/testrig/pdftest"
+	"silo/testrig/tenantdata"
 )
 
 // A page image is cached per document and page, keeps the first image
 // saved, needs the document's file, and goes when the document does.
 func TestPageImageCache(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		c := store.New(tenantDB(t, engine))
 		file := pdftest.Minimal("(Two pages)", "[0 0 612 792]", "Hello from page one", "And page two")

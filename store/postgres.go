@@ -81,16 +81,17 @@ func (e postgres) tx(ctx context.Context, what string, f func(tx pgx.Tx) error) 
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer func() { _ = conn.Close() }() // back to the pool
-	return withPgx(ctx, conn, func(pc *pgx.Conn) error { return pgx.BeginFunc(ctx, pc, f) })
+	return withPgx(ctx, conn, what, func(pc *pgx.Conn) error { return pgx.BeginFunc(ctx, pc, f) })
 }
 
 // withPgx calls f with the pgx connection under a database/sql one, taught
-// to send halfvec in binary (registerHalfvec).
-func withPgx(ctx context.Context, conn *sql.Conn, f func(*pgx.Conn) error) error {
+// to send halfvec in binary (registerHalfvec); what names the work in
+// errors.
+func withPgx(ctx context.Context, conn *sql.Conn, what string, f func(*pgx.Conn) error) error {
 	return conn.Raw(func(driverConn any) error {
 		sc, ok := driverConn.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("store: the driver's connection is a %T, not pgx's", driverConn)
+			return fmt.Errorf("store: %s: the driver's connection is a %T, not pgx's", what, driverConn)
 		}
 		pc := sc.Conn()
 		if err := registerHalfvec(ctx, pc); err != nil {
@@ -101,7 +102,7 @@ func withPgx(ctx context.Context, conn *sql.Conn, f func(*pgx.Conn) error) error
 }
 
 func (e postgres) reembed(ctx context.Context, conn *sql.Conn, em embed.Embedder) error {
-	return withPgx(ctx, conn, func(pc *pgx.Conn) error {
+	return withPgx(ctx, conn, "re-embed", func(pc *pgx.Conn) error {
 		return reembed(ctx, pgJob{pgQueries{pc}, pc}, e.db, em)
 	})
 }
@@ -227,7 +228,7 @@ type pgxQueries interface {
 
 // pgQueries are reembedQueries on PostgreSQL. Its temporary table lives as
 // long as the session (or until reembed drops it), so it is filled by COPY
-// outside any transaction, as in pgReplaceIndex.
+// outside any transaction, as in postgres.replaceIndex.
 type pgQueries struct{ q pgxQueries }
 
 // pgPlaceholders numbers a query's ? placeholders as PostgreSQL's $1, $2…

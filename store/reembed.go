@@ -378,7 +378,7 @@ type storedText struct {
 }
 
 // embedChunks embeds chunks, ordered by document, one document at a time
-// (embedDocument) and hands each document's chunks and vectors to write,
+// (embed.Document) and hands each document's chunks and vectors to write,
 // once it has checked their width (checkWidth).
 func embedChunks(ctx context.Context, e embed.Embedder, chunks []storedText, write func(doc []storedText, vectors [][]float32) error) error {
 	for start := 0; start < len(chunks); {

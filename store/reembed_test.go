@@ -27,6 +27,7 @@ import (
 	"silo/search"
 	"silo/store"
 	"silo/tenant"
+	"silo/testrig/tenantdata"
 )
 
 // fillTenant writes documents of the given numbers of chunks into c,
@@ -143,12 +144,12 @@ func (e *countingEmbedder) AdjustDocument(vectors [][]float32) {
 // and dimensions are recorded.
 func (r *rig) wantReembedded(t *testing.T, e embed.Embedder, docs []string, chunks int) {
 	t.Helper()
-	if model, dims := r.meta(t); model != e.Model() || dims != strconv.Itoa(e.Dims()) {
+	if model, dims := tenantdata.Meta(t, r.tenantDB(t)); model != e.Model() || dims != strconv.Itoa(e.Dims()) {
 		t.Errorf("tenant meta: got %q, %q; want %q, %d", model, dims, e.Model(), e.Dims())
 	}
 	got := 0
 	for _, id := range docs {
-		stored := r.storedChunks(t, id)
+		stored := tenantdata.Chunks(t, r.tenantDB(t), id)
 		got += len(stored)
 		texts := make([]string, len(stored))
 		for i, ch := range stored {
@@ -158,7 +159,7 @@ func (r *rig) wantReembedded(t *testing.T, e embed.Embedder, docs []string, chun
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.wantVectors(t, stored, want)
+		tenantdata.WantVectors(t, r.engine, stored, want)
 	}
 	if got != chunks {
 		t.Errorf("got %d chunks, want the %d there were", got, chunks)
@@ -190,7 +191,7 @@ func annCounts(t *testing.T, db *tenant.DB) map[string]int {
 // PostgreSQL the chunks of a long document stay in the HNSW index, which
 // finds them by their new vectors. Run again, it embeds nothing.
 func TestReembed(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		sizes := []int{3, store.ANNChunks + 5, 1, 150}
 		r, db, c, docs := reembedTenant(t, engine, sizes...)
@@ -220,7 +221,7 @@ func TestReembed(t *testing.T) {
 				t.Errorf("chunks in the HNSW index after: got %v, want %v as before", got, annBefore)
 			}
 			// The long document's search goes through the index.
-			stored := r.storedChunks(t, docs[1])
+			stored := tenantdata.Chunks(t, r.tenantDB(t), docs[1])
 			for _, i := range []int{0, 200, len(stored) - 1} {
 				q, err := next.Embedder.Embed(ctx, []string{stored[i].Text})
 				if err != nil {
@@ -250,7 +251,7 @@ func TestReembed(t *testing.T) {
 // having waited on the first's claim instead of embedding every chunk
 // again.
 func TestReembedConcurrent(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, db, _, docs := reembedTenant(t, engine, 40, 3, 25)
 
@@ -325,7 +326,7 @@ func TestReembedSQLiteOtherProcess(t *testing.T) {
 // A model whose vectors are wider than a tenant database stores is refused
 // before anything changes: the old vectors and model stay, on either engine.
 func TestReembedRefusesTooWideVectors(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, _, c, docs := reembedTenant(t, engine, 2, 5)
 		e := embed.NewHash(0)
@@ -360,7 +361,7 @@ func claimOf(t *testing.T, db *tenant.DB) string {
 // document indexed again. When the embedder goes on, the chunks written
 // meanwhile get the new model's vectors too, and the model is recorded.
 func TestReembedLetsWritesThrough(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, db, c, docs := reembedTenant(t, engine, 20, 30, 10)
 		old := embed.NewHash(0)
@@ -451,7 +452,7 @@ func (g *gatedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32,
 // swap takes the write lock: a document written while the embedder works
 // on such a late one goes through at once.
 func TestReembedEmbedsLateDocumentsUnlocked(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, _, c, docs := reembedTenant(t, engine, 5, 6, 4)
 		old := embed.NewHash(0)
@@ -488,7 +489,7 @@ func TestReembedEmbedsLateDocumentsUnlocked(t *testing.T) {
 // A re-embedding whose embedder fails midway changes nothing: the old
 // vectors and model stay, and no claim is left to hold others back.
 func TestReembedFailureChangesNothing(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, db, c, docs := reembedTenant(t, engine, 4, 6, 5)
 		old := embed.NewHash(0)
@@ -515,7 +516,7 @@ func TestReembedFailureChangesNothing(t *testing.T) {
 // The claim of a worker that died mid-way is taken over once its lease
 // runs out: at once when it has, after a wait when it is about to.
 func TestReembedTakesOverExpiredClaim(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, db, c, docs := reembedTenant(t, engine, 5, 3)
 		claim := func(expires time.Time) {
@@ -560,7 +561,7 @@ func TestReembedTakesOverExpiredClaim(t *testing.T) {
 // chunk is embedded once.
 func TestReembedKeepsItsClaim(t *testing.T) {
 	store.SetReembedLease(t, time.Second)
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, db, c, docs := reembedTenant(t, engine, 6, 4)
 
@@ -603,7 +604,7 @@ func requireWaiting(t *testing.T, errs <-chan error) {
 // another configuration swapped its own in meanwhile) are not written:
 // the document keeps what it had, and ingestion learns why.
 func TestReplaceIndexRefusesOtherModel(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r, _, c, docs := reembedTenant(t, engine, 4)
 		old := embed.NewHash(0)
@@ -627,7 +628,7 @@ func TestReplaceIndexRefusesOtherModel(t *testing.T) {
 		if err := c.ReplaceIndex(ctx, docs[0], old.Model(), []string{"page 1"}, chunks, vectors); err != nil {
 			t.Fatal(err)
 		}
-		if got := r.storedChunks(t, docs[0]); len(got) != 1 || got[0].Text != chunks[0].Text {
+		if got := tenantdata.Chunks(t, r.tenantDB(t), docs[0]); len(got) != 1 || got[0].Text != chunks[0].Text {
 			t.Errorf("after a write of the recorded model: got %d chunks, want the new one", len(got))
 		}
 	})
@@ -636,7 +637,7 @@ func TestReplaceIndexRefusesOtherModel(t *testing.T) {
 // The first model recorded stays: a second writer, of another model, learns
 // of the first instead of overwriting it, on both engines.
 func TestRecordEmbeddingModel(t *testing.T) {
-	forEachTenantEngine(t, func(t *testing.T, engine string) {
+	tenantdata.ForEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		r := newRig(t, engine)
 		c := store.New(r.tenantDB(t))
@@ -646,7 +647,7 @@ func TestRecordEmbeddingModel(t *testing.T) {
 		if got, err := c.RecordEmbeddingModel(ctx, "model-b", 768); err != nil || got != "model-a" {
 			t.Fatalf("second record: got %q, %v; want model-a, recorded first", got, err)
 		}
-		if model, dims := r.meta(t); model != "model-a" || dims != "384" {
+		if model, dims := tenantdata.Meta(t, r.tenantDB(t)); model != "model-a" || dims != "384" {
 			t.Errorf("meta: got %q, %q; want model-a, 384", model, dims)
 		}
 	})

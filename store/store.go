@@ -241,17 +241,6 @@ func checkWidth(vectors [][]float32) error {
 	return nil
 }
 
-// Chunks returns a document's chunks in order: the passages search ranks.
-func (c Content) Chunks(ctx context.Context, docID string) ([]chunk.Chunk, error) {
-	var out []chunk.Chunk
-	err := c.db.NewSelect().Table("chunks").Column("text", "page", "page_end", "position").
-		Where("document_id = ?", docID).Order("position").Scan(ctx, &out)
-	if err != nil {
-		return nil, fmt.Errorf("store: read chunks of %s: %w", docID, err)
-	}
-	return out, nil
-}
-
 // Neighbours returns the chunks of a document at the given positions (in
 // no order); a position without a chunk is left out.
 func (c Content) Neighbours(ctx context.Context, docID string, positions []int) ([]chunk.Chunk, error) {
@@ -259,7 +248,7 @@ func (c Content) Neighbours(ctx context.Context, docID string, positions []int) 
 	err := c.db.NewSelect().Table("chunks").Column("text", "page", "page_end", "position").
 		Where("document_id = ? AND position IN (?)", docID, bun.List(positions)).Scan(ctx, &out)
 	if err != nil {
-		return nil, fmt.Errorf("store: read chunks of %s: %w", docID, err)
+		return nil, fmt.Errorf("store: read the neighbours of chunks of %s: %w", docID, err)
 	}
 	return out, nil
 }

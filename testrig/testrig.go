@@ -203,6 +203,7 @@ func Parts(t testing.TB, cfg *config.Config, store *models.Store, tenants *tenan
 	}
 	parts.Readers.Warm = 0
 	parts.Ingester.Workers, parts.Ingester.MaxAttempts = 2, 2
+	parts.Readers.MaxHandoffs = 4 * parts.Ingester.Workers // as pipeline.New does for its workers
 	return parts
 }
 

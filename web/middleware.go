@@ -133,12 +133,12 @@ func (b *Base) CSRFToken(c *gin.Context) string {
 	if t := b.Sessions.GetString(c, sessionCSRF); t != "" {
 		return t
 	}
-	return b.NewCSRFToken(c)
+	return b.newCSRFToken(c)
 }
 
-// NewCSRFToken gives the session a fresh CSRF token (at sign-in, so a token
+// newCSRFToken gives the session a fresh CSRF token (at sign-in, so a token
 // seen before signing in is worthless after).
-func (b *Base) NewCSRFToken(c *gin.Context) string {
+func (b *Base) newCSRFToken(c *gin.Context) string {
 	t := RandomToken()
 	b.Sessions.Put(c, sessionCSRF, t)
 	return t
@@ -204,7 +204,7 @@ func (b *Base) SignIn(c *gin.Context, u *models.User) error {
 	}
 	b.Sessions.Put(c, SessionUserID, u.ID)
 	c.Set(ctxUser, u)
-	b.NewCSRFToken(c)
+	b.newCSRFToken(c)
 	return nil
 }
 

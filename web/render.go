@@ -122,6 +122,7 @@ func Redirect(c *gin.Context, to string) {
 func (b *Base) Fragment(s *SSE, event, name string, data any) error {
 	var buf strings.Builder
 	if err := b.views.Render(&buf, name, data); err != nil {
+		b.log.Error("render event", "template", name, "err", err)
 		return err
 	}
 	return s.Send(event, buf.String())
