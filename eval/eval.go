@@ -23,6 +23,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"silo/words"
 )
 
 // MaxPassage is the longest passage, in characters, that can count as a
@@ -150,14 +152,15 @@ func FirstHit(passages, answers []string) int {
 	return 0
 }
 
-// Tokens splits a text as the baseline does: lower-cased runs of letters
-// and digits, stop words removed, no stemming.
+// Tokens splits a text as the baseline does: silo's words (words.Plain:
+// lower-cased runs of letters and numbers), the baseline's own stop words
+// removed, no stemming.
 func Tokens(text string) []string {
 	var out []string
-	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	}) {
-		if !stopWords[w] {
+	var sc words.Scanner
+	sc.Reset(text, words.Plain)
+	for sc.Next() {
+		if w := string(sc.Word()); !stopWords[w] {
 			out = append(out, w)
 		}
 	}
