@@ -3,6 +3,7 @@ package answer
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"silo/search"
@@ -22,7 +23,8 @@ const ExtractiveLabel = "Extractive answer: the sentences of the document that b
 
 // extractive is the Answerer that needs no model: it quotes the sentences of
 // the passages that share the most (and rarest) content words with the
-// question, each followed by its page as [p. N], under ExtractiveLabel.
+// question, each followed by its page as [p. N], under ExtractiveLabel; a
+// heading (words.IsHeading) is never quoted.
 type extractive struct{}
 
 // NewExtractive returns the offline Answerer.
@@ -125,7 +127,11 @@ func extractiveAnswer(question string, passages []search.Result) string {
 		b.WriteString("No passage of the document matches this question.")
 		return b.String()
 	}
-	ranked := search.RankSentences(question, passages)
+	// Headings and running titles rank (their words are the topic's) but
+	// answer nothing: they are never quoted.
+	ranked := slices.DeleteFunc(search.RankSentences(question, passages), func(s search.Sentence) bool {
+		return words.IsHeading(s.Text)
+	})
 	var chosen []search.Sentence
 	for _, s := range ranked {
 		if len(chosen) == extractiveSentences || s.Score == 0 || s.Score < ranked[0].Score/2 {
@@ -134,7 +140,7 @@ func extractiveAnswer(question string, passages []search.Result) string {
 		chosen = addSentence(chosen, s)
 	}
 	if len(chosen) == 0 {
-		first := words.SplitSentences(passages[0].Text)
+		first := slices.DeleteFunc(words.SplitSentences(passages[0].Text), words.IsHeading)
 		if len(first) == 0 {
 			b.WriteString("No passage of the document matches this question.")
 			return b.String()

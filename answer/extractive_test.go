@@ -95,6 +95,26 @@ func TestExtractiveAnswerQuotesOnce(t *testing.T) {
 	}
 }
 
+// Headings and running titles share the topic's words, so they rank; they
+// are never quoted, neither as an answer nor as the start of a passage.
+func TestExtractiveAnswerQuotesNoHeading(t *testing.T) {
+	passages := []search.Result{
+		{Page: 4, Text: "University of Notre Dame: part 4\n\nThe university of Notre Dame was founded in 1842 by Edward Sorin."},
+		{Page: 2, Text: "University of Notre Dame: part 2\n\nIts campus lies north of South Bend."},
+	}
+	got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "When was the University of Notre Dame founded?", Passages: passages}), "")
+	if strings.Contains(got, ": part") {
+		t.Errorf("answer %q quotes a running title", got)
+	}
+	if first := strings.Index(got, "- “"); first < 0 || !strings.HasPrefix(got[first:], "- “The university of Notre Dame was founded in 1842") {
+		t.Errorf("answer %q does not quote the founding first", got)
+	}
+	got = strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What is quantum gravity?", Passages: passages[1:]}), "")
+	if !strings.HasSuffix(got, "the best passage begins:\n\n- “Its campus lies north of South Bend.” [p. 2]") {
+		t.Errorf("without a match, answer %q does not begin the passage after its heading", got)
+	}
+}
+
 func TestExtractiveAnswerWithoutMatch(t *testing.T) {
 	for _, tc := range []struct {
 		passages []search.Result

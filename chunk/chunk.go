@@ -6,7 +6,6 @@
 package chunk
 
 import (
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -136,25 +135,7 @@ func newChunkText(pages []string) *chunkText {
 // heading.
 func runsOn(page string) bool {
 	last := page[strings.LastIndex(page, "\n\n")+1:]
-	return !words.EndsWithStop(last) && !isHeading(last)
-}
-
-// isHeading reports whether a paragraph looks like a heading: one short
-// line that starts with a capital or a digit, has a letter, and ends
-// without punctuation.
-func isHeading(p string) bool { return isHeadingRunes([]rune(strings.TrimSpace(p))) }
-
-func isHeadingRunes(p []rune) bool {
-	if len(p) == 0 || len(p) > 80 || slices.Contains(p, '\n') {
-		return false
-	}
-	if first := p[0]; !unicode.IsUpper(first) && !unicode.IsDigit(first) {
-		return false
-	}
-	if strings.ContainsRune(".,;:!?", p[len(p)-1]) {
-		return false
-	}
-	return slices.ContainsFunc(p, unicode.IsLetter)
+	return !words.EndsWithStop(last) && !words.IsHeading(last)
 }
 
 // markBreaks rates each offset that starts a word after white space.
@@ -194,7 +175,7 @@ func (d *chunkText) markBreaks() {
 	heading := make([]bool, len(paras)-1)
 	for k := range heading {
 		s, e := trimSpan(t, paras[k], paras[k+1])
-		heading[k] = k+2 < len(paras) && isHeadingRunes(t[s:e])
+		heading[k] = k+2 < len(paras) && words.IsHeadingRunes(t[s:e])
 	}
 	for k := 1; k < len(heading); k++ {
 		switch {

@@ -102,7 +102,7 @@ func TestChunkPagesSentencesAndHeadings(t *testing.T) {
 			ends++
 		}
 		paras := strings.Split(c.Text, "\n\n")
-		if last := paras[len(paras)-1]; i+1 < len(chunks) && isHeading(last) {
+		if last := paras[len(paras)-1]; i+1 < len(chunks) && words.IsHeading(last) {
 			t.Errorf("chunk %d ends with the heading %q", i, last)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -402,4 +403,17 @@ func (r *Report) Write(w io.Writer, title string, groups ...Group) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// quoteLine is a quotation in an offline answer: a line "- “…” [p. N]".
+var quoteLine = regexp.MustCompile(`(?m)^- “(.*)” \[pp?\. [^\]]*\]$`)
+
+// Quotes returns the sentences an offline (extractive) answer quotes, in
+// order, without the "…" of a clipped one.
+func Quotes(answer string) []string {
+	var out []string
+	for _, m := range quoteLine.FindAllStringSubmatch(answer, -1) {
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(m[1], "…"), "…"))
+	}
+	return out
 }

@@ -23,6 +23,7 @@ import (
 	"silo/testrig"
 	"silo/testrig/datasets"
 	"silo/testrig/testdb"
+	"silo/words"
 )
 
 // TestMain lets the test binary be the PDF reader child of the server it
@@ -195,8 +196,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 		r.waitReady(tb, d.Slug, ids[i])
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
-	var versus []string  // hybrid against bm25 at rank 1, per document
-	held, quoted := 0, 0 // questions whose hybrid passages hold an answer, and whose chat answer quotes one
+	var versus []string   // hybrid against bm25 at rank 1, per document
+	held, quoted := 0, 0  // questions whose hybrid passages hold an answer, and whose chat answer quotes one
+	var quotes quoteTally // what the chat answers quote
 	for i, d := range docs {
 		texts := r.chunks(tb, ids[i])
 		bm := eval.NewBM25(texts)
@@ -222,9 +224,11 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 				t.Add(rank, time.Since(start))
 				if mode == search.ModeHybrid && rank > 0 {
 					held++
-					if eval.FirstHit([]string{r.answer(tb, ids[i], q.Question)}, q.Answers) == 1 {
+					a := r.answer(tb, ids[i], q.Question)
+					if eval.FirstHit([]string{a}, q.Answers) == 1 {
 						quoted++
 					}
+					quotes.add(eval.Quotes(a), q.Answers)
 				}
 				switch first := rank == 1; {
 				case first && !bmFirst[k]:
@@ -243,7 +247,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	}
 	if versus != nil {
 		fmt.Fprintf(r.out, "\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
-		fmt.Fprintf(r.out, "\n%s tenants, the offline (extractive) chat answer quotes an answer for %d of the %d questions whose five passages hold one (%.3f)\n",
+		fmt.Fprintf(r.out, "\n%s tenants, of those answers: the first quote holds an answer in %d (%.3f); %d quotes of %d are headings, %d repeat a quote before them\n",
+			r.engine, quotes.firstHolds, float64(quotes.firstHolds)/float64(max(held, 1)), quotes.headings, quotes.quotes, quotes.repeats)
+		fmt.Fprintf(r.out, "%s tenants, the offline (extractive) chat answer quotes an answer for %d of the %d questions whose five passages hold one (%.3f)\n",
 			r.engine, quoted, held, float64(quoted)/float64(max(held, 1)))
 	}
 	return report
@@ -422,5 +428,27 @@ func TestGroups(t *testing.T) {
 	}
 	if got := groups([]string{"some-other-article", "another"}); got != nil {
 		t.Errorf("other articles: got %+v, want no groups", got)
+	}
+}
+
+// quoteTally counts what offline answers quote: how often the first quote
+// holds an answer, how many quotes are headings (words.IsHeading) and how
+// many repeat one before them in the same answer.
+type quoteTally struct {
+	firstHolds, quotes, headings, repeats int
+}
+
+func (t *quoteTally) add(quotes, answers []string) {
+	if len(quotes) > 0 && eval.FirstHit(quotes[:1], answers) == 1 {
+		t.firstHolds++
+	}
+	for i, q := range quotes {
+		t.quotes++
+		if words.IsHeading(q) {
+			t.headings++
+		}
+		if slices.Contains(quotes[:i], q) {
+			t.repeats++
+		}
 	}
 }

@@ -138,3 +138,22 @@ func JoinAbbreviations(sentences []string) []string {
 	}
 	return out
 }
+
+// IsHeading reports whether a paragraph looks like a heading (or a running
+// title, or a caption's label): one short line that starts with a capital or
+// a digit, has a letter, and ends without punctuation.
+func IsHeading(p string) bool { return IsHeadingRunes([]rune(strings.TrimSpace(p))) }
+
+// IsHeadingRunes is IsHeading for a paragraph as runes, already trimmed.
+func IsHeadingRunes(p []rune) bool {
+	if len(p) == 0 || len(p) > 80 || slices.Contains(p, '\n') {
+		return false
+	}
+	if first := p[0]; !unicode.IsUpper(first) && !unicode.IsDigit(first) {
+		return false
+	}
+	if strings.ContainsRune(".,;:!?", p[len(p)-1]) {
+		return false
+	}
+	return slices.ContainsFunc(p, unicode.IsLetter)
+}

@@ -2,6 +2,7 @@ package words_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"silo/words"
@@ -149,5 +150,31 @@ func TestJoinAbbreviations(t *testing.T) {
 	want := []string{"In 1973 Nixon named William E. Simon as the first Administrator.", "Mr. Simon agreed."}
 	if got := words.JoinAbbreviations(words.SplitSentences(text)); !slices.Equal(got, want) {
 		t.Errorf("JoinAbbreviations(SplitSentences(%q)) = %q, want %q", text, got, want)
+	}
+}
+
+// A heading is one short line that starts with a capital or a digit, has a
+// letter and ends without punctuation: running titles and section heads,
+// not sentences.
+func TestIsHeading(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"University of Notre Dame: part 4", true},
+		{"  1973 oil crisis  ", true},
+		{"Chapter 2", true},
+		{"2.1 Results", true},
+		{"The crisis began in October 1973.", false},
+		{"It can be used to derive:", false},
+		{"lower-case start", false},
+		{"1973", false}, // no letter
+		{"Two lines\nof text", false},
+		{"", false},
+		{strings.Repeat("Long heading ", 7), false}, // over 80 runes
+	} {
+		if got := words.IsHeading(tc.text); got != tc.want {
+			t.Errorf("IsHeading(%q) = %v, want %v", tc.text, got, tc.want)
+		}
 	}
 }
