@@ -36,6 +36,7 @@
 //	GET, DELETE /api/v1/documents/:id
 //	POST /api/v1/documents/:id/search  hybrid search       {results: [{text, page, page_end, score}]}
 //	POST /api/v1/documents/:id/chat    answer a question   SSE token, citations, done; ?stream=false {answer, citations}
+//	GET  /api/v1/documents/:id/pages/:n, …/pages/:n/boxes?text=  a page's image; where a snippet lies on it (as the pages above)
 //	DELETE /api/v1/account        delete the account        204
 //	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
 //	GET  /healthz                 control plane answers?    -
@@ -159,6 +160,8 @@ func (h *Handler) Router() http.Handler {
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
 	api.POST("/documents/:id/chat", h.apiChat)
+	api.GET("/documents/:id/pages/:n", h.pageImage)
+	api.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
 	api.DELETE("/account", h.apiDeleteAccount)
 
 	// Uploads get a body limit of their own; everything else 1 MiB, set
