@@ -80,7 +80,7 @@ func cite(question, answer string, passages []search.Result) []store.Citation {
 	var out []store.Citation
 	for _, u := range used {
 		p := passages[u.passage]
-		c := store.Citation{Page: p.Page, Text: snippet(question, p.Text)}
+		c := store.Citation{DocumentID: p.DocumentID, Page: p.Page, Text: snippet(question, p.Text)}
 		if p.PageEnd > p.Page {
 			c.PageEnd = p.PageEnd
 		}

@@ -32,6 +32,16 @@ const (
 	pollRunning = 500 * time.Millisecond
 )
 
+// turn answers a question about doc (answer.Chat.Turn); its citations carry
+// the document's title.
+func (h *Handler) turn(ctx context.Context, content store.Content, doc *models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
+	reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, emit)
+	for i := range reply.Citations {
+		reply.Citations[i].Title = doc.Title
+	}
+	return reply, err
+}
+
 // tenantContent opens the tenant database of a document's owner. Call
 // release when done.
 func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (store.Content, func(), error) {
@@ -338,7 +348,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Documen
 		defer release()
 		defer cancel()
 		defer h.running.remove(key)
-		reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(token string) error {
+		reply, err := h.turn(ctx, content, doc, history, question, func(token string) error {
 			select {
 			case tokens <- token:
 			case <-gone: // nobody is watching; the answer goes on

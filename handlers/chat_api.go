@@ -84,7 +84,7 @@ func (h *Handler) apiChat(c *gin.Context) {
 	defer release()
 	ctx := c.Request.Context()
 	if c.Query("stream") == "false" {
-		reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(string) error { return nil })
+		reply, err := h.turn(ctx, content, doc, history, question, func(string) error { return nil })
 		if err != nil {
 			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
@@ -108,7 +108,7 @@ func (h *Handler) apiChat(c *gin.Context) {
 		}
 		return sse.Send(event, string(b))
 	}
-	reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, func(token string) error {
+	reply, err := h.turn(ctx, content, doc, history, question, func(token string) error {
 		return send("token", gin.H{"text": token})
 	})
 	status := store.StatusDone

@@ -342,6 +342,11 @@ func TestChatAPIWithoutStreaming(t *testing.T) {
 	if got.Answer != "The St. Johns River [p. 1]." || len(got.Citations) == 0 {
 		t.Errorf("got %s, want the answer with citations", body)
 	}
+	for _, c := range got.Citations {
+		if c.DocumentID != id || c.Title == "" {
+			t.Errorf("citation %+v does not name the document %s and its title", c, id)
+		}
+	}
 }
 
 func TestChatAPIFollowUpIsRewritten(t *testing.T) {
@@ -515,10 +520,21 @@ func TestSearchAPIWhileReembedding(t *testing.T) {
 	resp, body := searchAPI(search.ModeVector)
 	wantRefusal(t, resp, body, http.StatusConflict, "re-embedded")
 	resp, body = searchAPI(search.ModeHybrid)
-	var got struct{ Results []struct{ Text string } }
+	var got struct {
+		Results []struct {
+			DocumentID string `json:"document_id"`
+			Title      string
+			Text       string
+		}
+	}
 	wantJSON(t, resp, body, &got)
 	if len(got.Results) == 0 {
 		t.Errorf("hybrid search while re-embedding: no results in %s", body)
+	}
+	for _, r := range got.Results {
+		if r.DocumentID != id || r.Title == "" {
+			t.Errorf("result %+v does not name the document %s and its title", r, id)
+		}
 	}
 }
 

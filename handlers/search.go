@@ -30,10 +30,12 @@ type searchRequest struct {
 
 // resultJSON is one passage as the API shows it.
 type resultJSON struct {
-	Text    string  `json:"text"`
-	Page    int     `json:"page"`
-	PageEnd int     `json:"page_end"`
-	Score   float64 `json:"score"`
+	DocumentID string  `json:"document_id"`
+	Title      string  `json:"title"`
+	Text       string  `json:"text"`
+	Page       int     `json:"page"`
+	PageEnd    int     `json:"page_end"`
+	Score      float64 `json:"score"`
 }
 
 // apiSearch answers POST /api/v1/documents/{id}/search {query, k}: the k
@@ -83,7 +85,7 @@ func (h *Handler) apiSearch(c *gin.Context) {
 	}
 	out := make([]resultJSON, len(results))
 	for i, r := range results {
-		out[i] = resultJSON{Text: r.Text, Page: r.Page, PageEnd: r.PageEnd, Score: r.Score}
+		out[i] = resultJSON{DocumentID: r.DocumentID, Title: doc.Title, Text: r.Text, Page: r.Page, PageEnd: r.PageEnd, Score: r.Score}
 	}
 	c.JSON(http.StatusOK, gin.H{"results": out})
 }

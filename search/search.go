@@ -33,11 +33,12 @@ const MaxPassageRunes = 1200
 
 // Result is one passage found for a query, best first.
 type Result struct {
-	ChunkID int64
-	Text    string
-	Page    int
-	PageEnd int
-	Score   float64
+	ChunkID    int64
+	DocumentID string
+	Text       string
+	Page       int
+	PageEnd    int
+	Score      float64
 }
 
 // Searcher finds a document's passages for a query in a tenant database.

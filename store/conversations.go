@@ -60,12 +60,15 @@ const (
 	RoleAssistant = "assistant"
 )
 
-// Citation is a source an answer rests on: the passage's page (or page
-// span) and a snippet of it, the sentence that best answers the question.
+// Citation is a source an answer rests on: the passage's document (its
+// public id and title), page (or page span) and a snippet of it, the
+// sentence that best answers the question.
 type Citation struct {
-	Page    int    `json:"page"`
-	PageEnd int    `json:"page_end,omitempty"`
-	Text    string `json:"text"`
+	DocumentID string `json:"document_id"`
+	Title      string `json:"title"`
+	Page       int    `json:"page"`
+	PageEnd    int    `json:"page_end,omitempty"`
+	Text       string `json:"text"`
 }
 
 // Citations is a message's sources, stored as a JSON array.

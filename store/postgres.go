@@ -116,14 +116,14 @@ func (e postgres) reembed(ctx context.Context, conn *sql.Conn, em embed.Embedder
 const annChunks = 400
 
 // pgExactQuery ranks all of a document's chunks by cosine.
-const pgExactQuery = `SELECT id AS chunk_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score
+const pgExactQuery = `SELECT id AS chunk_id, document_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score
 FROM chunks WHERE document_id = ?1 AND embedding IS NOT NULL
 ORDER BY embedding <=> ?0 LIMIT ?2`
 
 // pgANNQuery takes a long document's annChunks closest chunks by sketch
 // (embedding_sketch, the HNSW index's key) and ranks them by cosine.
-const pgANNQuery = `SELECT chunk_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score FROM (
-	SELECT id AS chunk_id, text, page, page_end, position, embedding FROM chunks
+const pgANNQuery = `SELECT chunk_id, document_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score FROM (
+	SELECT id AS chunk_id, document_id, text, page, page_end, position, embedding FROM chunks
 	WHERE document_id = ?1 AND ann AND embedding IS NOT NULL
 	ORDER BY embedding_sketch(embedding)::halfvec(250) <=> (SELECT embedding_sketch(?0)::halfvec(250)) LIMIT ?2
 ) c ORDER BY score DESC LIMIT ?3`
@@ -175,7 +175,7 @@ func (e postgres) matching(ctx context.Context, docID, query string, n int) ([]H
 			FROM hits h JOIN weights w USING (l)
 			GROUP BY h.id ORDER BY score DESC, h.id LIMIT ?
 		)
-		SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, b.score
+		SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.page_end, c.position, b.score
 		FROM best b JOIN chunks c USING (id)
 		ORDER BY b.score DESC, c.id`, query, docID, docID, n).Scan(ctx, &out)
 	return out, err

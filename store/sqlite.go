@@ -57,7 +57,7 @@ func (e sqlite) nearest(ctx context.Context, docID string, q []float32, n int) (
 		Hit
 		Embedding []byte `bun:"embedding"`
 	}
-	err := e.db.NewRaw(`SELECT id AS chunk_id, text, page, page_end, position, embedding FROM chunks
+	err := e.db.NewRaw(`SELECT id AS chunk_id, document_id, text, page, page_end, position, embedding FROM chunks
 		WHERE document_id = ? AND embedding IS NOT NULL`, docID).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (e sqlite) matching(ctx context.Context, docID, query string, n int) ([]Hit
 	}
 	var out []Hit
 	err := e.db.NewRaw(`WITH span AS (SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id = ?)
-		SELECT c.id AS chunk_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
+		SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
 		FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
 		WHERE chunks_fts MATCH ? AND chunks_fts.rowid >= (SELECT lo FROM span)
 			AND chunks_fts.rowid <= (SELECT hi FROM span) AND c.document_id = ?

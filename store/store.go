@@ -66,12 +66,13 @@ func New(db *tenant.DB) Content {
 
 // Hit is a chunk a search found, with its score (higher is better).
 type Hit struct {
-	ChunkID  int64
-	Text     string
-	Page     int
-	PageEnd  int
-	Position int
-	Score    float64
+	ChunkID    int64
+	DocumentID string
+	Text       string
+	Page       int
+	PageEnd    int
+	Position   int
+	Score      float64
 }
 
 // Concurrent reports whether a vector search and a full-text search of the
