@@ -33,12 +33,13 @@ type Reply struct {
 	Err       error
 }
 
-// Turn answers a question about a document, with the turns before it
-// (oldest first), streaming the answer through emit as it is written. An
+// Turn answers a question about documents (public ids), with the turns
+// before it (oldest first), streaming the answer through emit as it is
+// written. An
 // error from the search or the tenant database is returned; a failure of
 // the model, or the context ending, is in the reply's Err, with what was
 // streamed before it kept.
-func (c *Chat) Turn(ctx context.Context, content store.Content, docID string, history []Message, question string, emit func(token string) error) (Reply, error) {
+func (c *Chat) Turn(ctx context.Context, content store.Content, docs []string, history []Message, question string, emit func(token string) error) (Reply, error) {
 	if n := c.HistoryTurns; n > 0 && len(history) > n {
 		history = history[len(history)-n:]
 	}
@@ -52,7 +53,7 @@ func (c *Chat) Turn(ctx context.Context, content store.Content, docID string, hi
 			standalone = q
 		}
 	}
-	passages, err := c.Searcher.Search(ctx, content, docID, standalone, search.ModeHybrid, c.TopK)
+	passages, err := c.Searcher.Search(ctx, content, docs, standalone, search.ModeHybrid, c.TopK)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Reply{Err: ctx.Err()}, nil

@@ -88,7 +88,7 @@ func TestExtractiveQuality(t *testing.T) {
 	}
 	found, quoted := 0, 0
 	for _, q := range set.Questions {
-		passages, err := searcher.Search(ctx, content, "oil", q.Question, search.ModeHybrid, 5)
+		passages, err := searcher.Search(ctx, content, []string{"oil"}, q.Question, search.ModeHybrid, 5)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -281,7 +281,7 @@ func (r *run) direct(tb testing.TB, id string, d eval.Document, t *eval.Tally) {
 	s := search.Searcher{Embedder: r.srv.Ingester.Embedder}
 	for _, q := range d.Questions {
 		start := time.Now()
-		res, err := s.Search(ctx, content, id, q.Question, search.ModeHybrid, topK)
+		res, err := s.Search(ctx, content, []string{id}, q.Question, search.ModeHybrid, topK)
 		elapsed := time.Since(start)
 		if err != nil {
 			tb.Fatal(err)

@@ -35,7 +35,7 @@ const (
 // turn answers a question about doc (answer.Chat.Turn); its citations carry
 // the document's title.
 func (h *Handler) turn(ctx context.Context, content store.Content, doc *models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
-	reply, err := h.chat.Turn(ctx, content, doc.PublicID, history, question, emit)
+	reply, err := h.chat.Turn(ctx, content, []string{doc.PublicID}, history, question, emit)
 	for i := range reply.Citations {
 		reply.Citations[i].Title = doc.Title
 	}
@@ -45,7 +45,12 @@ func (h *Handler) turn(ctx context.Context, content store.Content, doc *models.D
 // tenantContent opens the tenant database of a document's owner. Call
 // release when done.
 func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (store.Content, func(), error) {
-	v, err := h.store.VectorDatabaseByUser(ctx, doc.UserID)
+	return h.userContent(ctx, doc.UserID)
+}
+
+// userContent opens a user's tenant database. Call release when done.
+func (h *Handler) userContent(ctx context.Context, userID int64) (store.Content, func(), error) {
+	v, err := h.store.VectorDatabaseByUser(ctx, userID)
 	if err != nil {
 		return store.Content{}, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -12,6 +13,7 @@ import (
 	"silo/models"
 	"silo/search"
 	"silo/store"
+	"silo/web"
 )
 
 // Search limits.
@@ -19,13 +21,17 @@ const (
 	defaultTopK    = 5
 	maxTopK        = 50
 	maxQueryLength = 2000
+	// maxDocumentsSearched bounds the documents one search names.
+	maxDocumentsSearched = 500
 )
 
-// searchRequest is the body of POST /api/v1/documents/{id}/search.
+// searchRequest is the body of POST /api/v1/documents/{id}/search and of
+// POST /api/v1/search, which also takes the documents to search.
 type searchRequest struct {
-	Query string `json:"query"`
-	K     int    `json:"k"`
-	Mode  string `json:"mode"` // hybrid (default), vector or fulltext
+	Query     string   `json:"query"`
+	K         int      `json:"k"`
+	Mode      string   `json:"mode"`      // hybrid (default), vector or fulltext
+	Documents []string `json:"documents"` // POST /api/v1/search: public ids; none means every ready document
 }
 
 // resultJSON is one passage as the API shows it.
@@ -38,41 +44,112 @@ type resultJSON struct {
 	Score      float64 `json:"score"`
 }
 
-// apiSearch answers POST /api/v1/documents/{id}/search {query, k}: the k
-// best passages of the document, best first, with their pages.
+// apiSearch answers POST /api/v1/documents/{id}/search {query, k, mode}:
+// the k best passages of the document, best first, with their pages.
 func (h *Handler) apiSearch(c *gin.Context) {
 	doc, ok := h.readyDocument(c)
 	if !ok {
 		return
 	}
-	var req searchRequest
+	req, ok := h.readSearch(c)
+	if !ok {
+		return
+	}
+	h.answerSearch(c, doc.UserID, []*models.Document{doc}, req)
+}
+
+// apiWorkspaceSearch answers POST /api/v1/search {query, k, mode,
+// documents}: the k best passages of the chosen documents (every ready one
+// of the caller's when documents is empty), ranked together, best first.
+// A document that is not the caller's is 404, one that is not ready 409.
+func (h *Handler) apiWorkspaceSearch(c *gin.Context) {
+	req, ok := h.readSearch(c)
+	if !ok {
+		return
+	}
+	u := web.CurrentUser(c)
+	var docs []*models.Document
+	if len(req.Documents) == 0 {
+		all, err := h.store.DocumentsByUser(c.Request.Context(), u.ID)
+		if err != nil {
+			h.Fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+		for i := range all {
+			if all[i].Status == models.DocumentReady {
+				docs = append(docs, &all[i])
+			}
+		}
+	}
+	for _, id := range req.Documents {
+		doc, err := h.store.Document(c.Request.Context(), u.ID, id)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			h.Fail(c, http.StatusNotFound, "There is no such document: "+id+".", nil)
+			return
+		case err != nil:
+			h.Fail(c, http.StatusInternalServerError, "", err)
+			return
+		case doc.Status != models.DocumentReady:
+			h.Fail(c, http.StatusConflict, "The document "+id+" is "+doc.Status+", not ready yet.", nil)
+			return
+		}
+		docs = append(docs, doc)
+	}
+	h.answerSearch(c, u.ID, docs, req)
+}
+
+// readSearch reads and checks a search request; when it is not right, it
+// has answered with the reason and ok is false.
+func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 	if err := decodeJSON(c, &req); err != nil {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
-		return
+		return req, false
 	}
 	req.Query = strings.TrimSpace(req.Query)
 	switch {
 	case req.Query == "":
 		h.Fail(c, http.StatusUnprocessableEntity, "query must not be empty", nil)
-		return
+		return req, false
 	case utf8.RuneCountInString(req.Query) > maxQueryLength:
 		h.Fail(c, http.StatusUnprocessableEntity, "query is longer than 2000 characters", nil)
-		return
+		return req, false
 	case req.K == 0:
 		req.K = defaultTopK
 	case req.K < 1 || req.K > maxTopK:
 		h.Fail(c, http.StatusUnprocessableEntity, "k must be between 1 and 50", nil)
-		return
+		return req, false
 	}
 	if req.Mode == "" {
 		req.Mode = search.ModeHybrid
 	}
 	if req.Mode != search.ModeHybrid && req.Mode != search.ModeVector && req.Mode != search.ModeFullText {
 		h.Fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
-		return
+		return req, false
 	}
-	results, err := h.search(c, doc, req.Query, req.Mode, req.K)
-	if c.Request.Context().Err() != nil {
+	if len(req.Documents) > maxDocumentsSearched {
+		h.Fail(c, http.StatusUnprocessableEntity, "documents names more than "+strconv.Itoa(maxDocumentsSearched)+" documents", nil)
+		return req, false
+	}
+	return req, true
+}
+
+// answerSearch searches docs, the user's, in their tenant database and
+// answers with the passages found, each with its document's id and title.
+func (h *Handler) answerSearch(c *gin.Context, userID int64, docs []*models.Document, req searchRequest) {
+	ctx := c.Request.Context()
+	ids := make([]string, len(docs))
+	titles := make(map[string]string, len(docs))
+	for i, d := range docs {
+		ids[i], titles[d.PublicID] = d.PublicID, d.Title
+	}
+	var results []search.Result
+	content, release, err := h.userContent(ctx, userID)
+	if err == nil {
+		results, err = h.searcher.Search(ctx, content, ids, req.Query, req.Mode, req.K)
+		release()
+	}
+	if ctx.Err() != nil {
 		return // the client has gone while it waited for a search slot
 	}
 	if errors.Is(err, store.ErrOtherModel) {
@@ -85,20 +162,9 @@ func (h *Handler) apiSearch(c *gin.Context) {
 	}
 	out := make([]resultJSON, len(results))
 	for i, r := range results {
-		out[i] = resultJSON{DocumentID: r.DocumentID, Title: doc.Title, Text: r.Text, Page: r.Page, PageEnd: r.PageEnd, Score: r.Score}
+		out[i] = resultJSON{DocumentID: r.DocumentID, Title: titles[r.DocumentID], Text: r.Text, Page: r.Page, PageEnd: r.PageEnd, Score: r.Score}
 	}
 	c.JSON(http.StatusOK, gin.H{"results": out})
-}
-
-// search runs a query against a document in the signed-in user's database.
-func (h *Handler) search(c *gin.Context, doc *models.Document, query, mode string, k int) ([]search.Result, error) {
-	ctx := c.Request.Context()
-	content, release, err := h.tenantContent(ctx, doc)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	return h.searcher.Search(ctx, content, doc.PublicID, query, mode, k)
 }
 
 // decodeJSON reads a JSON body into v, with errors a client can act on.

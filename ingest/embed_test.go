@@ -185,7 +185,7 @@ func TestIngestOldDenseVectorsStillSearch(t *testing.T) {
 	searcher := &search.Searcher{Embedder: embedder}
 	vectorSearch := func() []search.Result {
 		t.Helper()
-		res, err := searcher.Search(ctx, content, doc.PublicID, "the results of the experiment", search.ModeVector, 5)
+		res, err := searcher.Search(ctx, content, []string{doc.PublicID}, "the results of the experiment", search.ModeVector, 5)
 		if err != nil || len(res) == 0 {
 			t.Fatalf("Search: got %d results, %v", len(res), err)
 		}

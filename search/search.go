@@ -56,13 +56,14 @@ func New(e embed.Embedder, n int) *Searcher {
 	return &Searcher{Embedder: e, slots: make(chan struct{}, max(n, 1))}
 }
 
-// Search returns the k best passages of the document for the query, once a
-// search slot is free (or ctx ends). A document with k chunks or more always
-// yields k results in the hybrid and vector modes. A hybrid search re-ranks
+// Search returns the k best passages of the documents (public ids: one, or
+// several searched as one) for the query, once a search slot is free (or
+// ctx ends). Documents with k chunks or more always yield k results in the
+// hybrid and vector modes. A hybrid search re-ranks
 // the union of both lists by evidence from their texts (see rerank). Each
 // passage is its chunk widened toward its best sentence with whole
 // sentences of the chunks around it, up to MaxPassageRunes.
-func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mode string, k int) ([]Result, error) {
+func (s *Searcher) Search(ctx context.Context, c store.Content, docs []string, query, mode string, k int) ([]Result, error) {
 	if k < 1 {
 		return nil, nil
 	}
@@ -87,7 +88,7 @@ func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mo
 	var vs, ts []candidate
 	var verr, terr error
 	var wg sync.WaitGroup
-	vector := func() { vs, verr = s.vectorSearch(ctx, c, docID, query, depth) }
+	vector := func() { vs, verr = s.vectorSearch(ctx, c, docs, query, depth) }
 	switch {
 	case mode == ModeFullText:
 	case mode == ModeHybrid && c.Concurrent():
@@ -97,7 +98,7 @@ func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mo
 	}
 	if mode != ModeVector {
 		var hits []store.Hit
-		hits, terr = c.Matching(ctx, docID, query, depth)
+		hits, terr = c.Matching(ctx, docs, query, depth)
 		ts = candidates(hits)
 	}
 	wg.Wait()
@@ -118,14 +119,14 @@ func (s *Searcher) Search(ctx context.Context, c store.Content, docID, query, mo
 		found = ts[:min(k, len(ts))]
 		markBest(query, found)
 	}
-	return widen(ctx, c, docID, found)
+	return widen(ctx, c, found)
 }
 
 // vectorSearch ranks the document's chunks by cosine similarity to the
 // query's embedding; store.ErrOtherModel while the tenant's vectors are
 // another model's (it is being re-embedded for a new one). A query without
 // content words has no direction and finds nothing this way.
-func (s *Searcher) vectorSearch(ctx context.Context, c store.Content, docID, query string, n int) ([]candidate, error) {
+func (s *Searcher) vectorSearch(ctx context.Context, c store.Content, docs []string, query string, n int) ([]candidate, error) {
 	model, err := c.EmbeddingModel(ctx)
 	if err != nil {
 		return nil, err
@@ -137,6 +138,6 @@ func (s *Searcher) vectorSearch(ctx context.Context, c store.Content, docID, que
 	if err != nil {
 		return nil, fmt.Errorf("search: embed the query: %w", err)
 	}
-	hits, err := c.Nearest(ctx, docID, vs[0], n)
+	hits, err := c.Nearest(ctx, docs, vs[0], n)
 	return candidates(hits), err
 }

@@ -55,7 +55,7 @@ func TestSearch(t *testing.T) {
 			tenantdata.Index(t, c, e, "large", large)
 
 			for _, mode := range []string{search.ModeHybrid, search.ModeVector, search.ModeFullText} {
-				res, err := s.Search(ctx, c, "small", "When was the keeper's cat Marmalade born?", mode, 5)
+				res, err := s.Search(ctx, c, []string{"small"}, "When was the keeper's cat Marmalade born?", mode, 5)
 				if err != nil {
 					t.Fatalf("%s: %v", mode, err)
 				}
@@ -83,7 +83,7 @@ func TestSearch(t *testing.T) {
 
 			// The other way round: the large document's full text, whose
 			// chunks come after the small one's, has none of the small one's.
-			res, err := s.Search(ctx, c, "large", "When was the keeper's cat Marmalade born?", search.ModeFullText, 5)
+			res, err := s.Search(ctx, c, []string{"large"}, "When was the keeper's cat Marmalade born?", search.ModeFullText, 5)
 			if err != nil || len(res) != 5 {
 				t.Fatalf("full text of the large document: got %d results, %v; want 5", len(res), err)
 			}
@@ -96,15 +96,15 @@ func TestSearch(t *testing.T) {
 			// Text that is FTS syntax is searched as words, never obeyed.
 			for _, q := range []string{`"unbalanced`, `lighthouse*`, `NEAR(keeper cat)`, `keeper OR 1=1 --`, `'; DROP TABLE chunks; --`, `   `, `the of and`, `keeper's & !cat | (storm`, `a:* <-> b`} {
 				for _, mode := range []string{search.ModeHybrid, search.ModeVector, search.ModeFullText} {
-					if _, err := s.Search(ctx, c, "small", q, mode, 3); err != nil {
+					if _, err := s.Search(ctx, c, []string{"small"}, q, mode, 3); err != nil {
 						t.Errorf("%s query %q: %v", mode, q, err)
 					}
 				}
 			}
-			if res, _ := s.Search(ctx, c, "small", "lighthouse", search.ModeHybrid, 3); len(res) != 3 {
+			if res, _ := s.Search(ctx, c, []string{"small"}, "lighthouse", search.ModeHybrid, 3); len(res) != 3 {
 				t.Errorf("after hostile queries: got %d results, want 3 (the index is intact)", len(res))
 			}
-			if res, err := s.Search(ctx, c, "missing", "lighthouse", search.ModeHybrid, 3); err != nil || len(res) != 0 {
+			if res, err := s.Search(ctx, c, []string{"missing"}, "lighthouse", search.ModeHybrid, 3); err != nil || len(res) != 0 {
 				t.Errorf("search of an unknown document: got %d results, %v; want none", len(res), err)
 			}
 		})
@@ -130,7 +130,7 @@ func TestSearchWidens(t *testing.T) {
 			if len(chunks) < 3 {
 				t.Fatalf("got %d chunks, want at least 3", len(chunks))
 			}
-			res, err := (&search.Searcher{Embedder: e}).Search(context.Background(), c, "doc", "In what year was Marmalade the cat born on Skerryvore?", search.ModeHybrid, 1)
+			res, err := (&search.Searcher{Embedder: e}).Search(context.Background(), c, []string{"doc"}, "In what year was Marmalade the cat born on Skerryvore?", search.ModeHybrid, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,12 +165,60 @@ func TestSearchWhileReembedding(t *testing.T) {
 			tenantdata.Index(t, c, embed.NewHash(0), "doc", pages)
 
 			next := &search.Searcher{Embedder: embed.NewHash(1000)}
-			if res, err := next.Search(ctx, c, "doc", "When did the harbour master retire?", search.ModeVector, 3); !errors.Is(err, store.ErrOtherModel) {
+			if res, err := next.Search(ctx, c, []string{"doc"}, "When did the harbour master retire?", search.ModeVector, 3); !errors.Is(err, store.ErrOtherModel) {
 				t.Errorf("vector search by another model: got %d results, %v; want %v", len(res), err, store.ErrOtherModel)
 			}
-			res, err := next.Search(ctx, c, "doc", "When did the harbour master retire?", search.ModeHybrid, 3)
+			res, err := next.Search(ctx, c, []string{"doc"}, "When did the harbour master retire?", search.ModeHybrid, 3)
 			if err != nil || len(res) == 0 || !strings.Contains(res[0].Text, "1987") {
 				t.Errorf("hybrid search by another model: got %d results, %v; want the harbour master's passage first", len(res), err)
+			}
+		})
+	}
+}
+
+// A search of several documents ranks their passages together: a question
+// finds the document that answers it, each passage says which document it
+// comes from and is widened within it, and a document left out is not
+// searched.
+func TestSearchAcrossDocuments(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			c := store.New(searchDB(t, engine))
+			e := embed.NewHash(0)
+			s := &search.Searcher{Embedder: e}
+			ctx := context.Background()
+			var harbour, orchard []string
+			for i := range 6 {
+				harbour = append(harbour, strings.Repeat(fmt.Sprintf("The lighthouse keeper logged storm number %d in the harbour book. ", i), 14))
+				orchard = append(orchard, strings.Repeat(fmt.Sprintf("The orchard gave %d baskets of apples in the dry autumn. ", i), 14))
+			}
+			orchard[3] = "The orchard's oldest pear tree was planted in 1761 by Agnes Moor.\n\n" + orchard[3]
+			tenantdata.Index(t, c, e, "harbour", harbour)
+			tenantdata.Index(t, c, e, "orchard", orchard)
+			const question = "Who planted the oldest pear tree of the orchard?"
+
+			for _, mode := range []string{search.ModeHybrid, search.ModeVector, search.ModeFullText} {
+				res, err := s.Search(ctx, c, []string{"harbour", "orchard"}, question, mode, 4)
+				if err != nil {
+					t.Fatalf("%s: %v", mode, err)
+				}
+				if len(res) != 4 || res[0].DocumentID != "orchard" || !strings.Contains(res[0].Text, "Agnes Moor") {
+					t.Fatalf("%s: got %+v, want 4 passages, the orchard's pear tree first", mode, res)
+				}
+				for _, r := range res {
+					if r.DocumentID == "orchard" && strings.Contains(r.Text, "harbour") || r.DocumentID == "harbour" && strings.Contains(r.Text, "orchard") {
+						t.Errorf("%s: passage of %s widened with another document's text: %q", mode, r.DocumentID, r.Text)
+					}
+				}
+			}
+			res, err := s.Search(ctx, c, []string{"harbour"}, question, search.ModeHybrid, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.DocumentID != "harbour" {
+					t.Errorf("a search of the harbour book found %s: %q", r.DocumentID, r.Text)
+				}
 			}
 		})
 	}

@@ -17,25 +17,31 @@ import (
 // passage stays within MaxPassageRunes. A question's answer is often a
 // sentence away from the words it shares with the question, and a chunk
 // can end or start right there. The pages grow with the text.
-func widen(ctx context.Context, c store.Content, docID string, found []candidate) ([]Result, error) {
+func widen(ctx context.Context, c store.Content, found []candidate) ([]Result, error) {
 	out := make([]Result, len(found))
 	if len(found) == 0 {
 		return out, nil
 	}
-	positions := make([]int, 0, 2*len(found))
+	type place struct {
+		doc      string
+		position int
+	}
+	positions := map[string][]int{} // the neighbours' positions, by document
 	for _, f := range found {
-		positions = append(positions, f.Position-1, f.Position+1)
+		positions[f.DocumentID] = append(positions[f.DocumentID], f.Position-1, f.Position+1)
 	}
-	rows, err := c.Neighbours(ctx, docID, positions)
-	if err != nil {
-		return nil, err
-	}
-	byPosition := make(map[int]*chunk.Chunk, len(rows))
-	for i := range rows {
-		byPosition[rows[i].Position] = &rows[i]
+	byPlace := map[place]*chunk.Chunk{}
+	for doc, ps := range positions {
+		rows, err := c.Neighbours(ctx, doc, ps)
+		if err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			byPlace[place{doc, rows[i].Position}] = &rows[i]
+		}
 	}
 	for i, f := range found {
-		out[i] = widenChunk(f, byPosition[f.Position-1], byPosition[f.Position+1])
+		out[i] = widenChunk(f, byPlace[place{f.DocumentID, f.Position - 1}], byPlace[place{f.DocumentID, f.Position + 1}])
 	}
 	return out, nil
 }

@@ -26,7 +26,7 @@ func nearest(t *testing.T, c store.Content, e embed.Embedder, docID, query strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.Nearest(context.Background(), docID, vs[0], n)
+	return c.Nearest(context.Background(), []string{docID}, vs[0], n)
 }
 
 // TestVectorSketch checks PostgreSQL's vector search of a long document,

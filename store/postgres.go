@@ -115,9 +115,9 @@ func (e postgres) reembed(ctx context.Context, conn *sql.Conn, em embed.Embedder
 // index's inserts.
 const annChunks = 400
 
-// pgExactQuery ranks all of a document's chunks by cosine.
+// pgExactQuery ranks all of the documents' chunks by cosine.
 const pgExactQuery = `SELECT id AS chunk_id, document_id, text, page, page_end, position, 1 - (embedding <=> ?0) AS score
-FROM chunks WHERE document_id = ?1 AND embedding IS NOT NULL
+FROM chunks WHERE document_id IN (?1) AND embedding IS NOT NULL
 ORDER BY embedding <=> ?0 LIMIT ?2`
 
 // pgANNQuery takes a long document's annChunks closest chunks by sketch
@@ -128,10 +128,14 @@ const pgANNQuery = `SELECT chunk_id, document_id, text, page, page_end, position
 	ORDER BY embedding_sketch(embedding)::halfvec(250) <=> (SELECT embedding_sketch(?0)::halfvec(250)) LIMIT ?2
 ) c ORDER BY score DESC LIMIT ?3`
 
-func (e postgres) nearest(ctx context.Context, docID string, q []float32, n int) ([]Hit, error) {
+// nearest ranks the chunks of one long document by the HNSW index (see
+// annChunks), and those of other documents, and of several, exactly.
+func (e postgres) nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
 	var ann []bool
-	if err := e.db.NewRaw("SELECT ann FROM chunks WHERE document_id = ? ORDER BY position LIMIT 1", docID).Scan(ctx, &ann); err != nil {
-		return nil, err
+	if len(docs) == 1 {
+		if err := e.db.NewRaw("SELECT ann FROM chunks WHERE document_id = ? ORDER BY position LIMIT 1", docs[0]).Scan(ctx, &ann); err != nil {
+			return nil, err
+		}
 	}
 	if len(q) < schema.VectorDims {
 		q = append(q[:len(q):len(q)], make([]float32, schema.VectorDims-len(q))...)
@@ -139,7 +143,7 @@ func (e postgres) nearest(ctx context.Context, docID string, q []float32, n int)
 	v := pgvector.NewHalfVector(q)
 	var out []Hit
 	if len(ann) == 0 || !ann[0] {
-		err := e.db.NewRaw(pgExactQuery, v, docID, n).Scan(ctx, &out)
+		err := e.db.NewRaw(pgExactQuery, v, bun.List(docs), n).Scan(ctx, &out)
 		return out, err
 	}
 	err := e.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -149,14 +153,14 @@ func (e postgres) nearest(ctx context.Context, docID string, q []float32, n int)
 		if _, err := tx.ExecContext(ctx, "SELECT set_config('hnsw.ef_search', '200', true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"); err != nil {
 			return fmt.Errorf("set the HNSW scan: %w", err)
 		}
-		return tx.NewRaw(pgANNQuery, v, docID, max(annChunks, 4*n), n).Scan(ctx, &out)
+		return tx.NewRaw(pgANNQuery, v, docs[0], max(annChunks, 4*n), n).Scan(ctx, &out)
 	})
 	return out, err
 }
 
 // matching ranks by cover density (ts_rank) of each of the query's lexemes,
-// weighted by its rarity among the document's chunks (BM25's idf), summed.
-func (e postgres) matching(ctx context.Context, docID, query string, n int) ([]Hit, error) {
+// weighted by its rarity among the documents' chunks (BM25's idf), summed.
+func (e postgres) matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error) {
 	var out []Hit
 	err := e.db.NewRaw(`WITH terms AS MATERIALIZED (
 			SELECT DISTINCT l, quote_literal(l)::tsquery AS q
@@ -164,9 +168,9 @@ func (e postgres) matching(ctx context.Context, docID, query string, n int) ([]H
 		), hits AS MATERIALIZED (
 			SELECT c.id, t.l, ts_rank(c.tsv, t.q, 1) AS rank
 			FROM chunks c JOIN terms t ON c.tsv @@ t.q
-			WHERE c.document_id = ?
+			WHERE c.document_id IN (?)
 		), size AS MATERIALIZED (
-			SELECT count(*) AS n FROM chunks WHERE document_id = ?
+			SELECT count(*) AS n FROM chunks WHERE document_id IN (?)
 		), weights AS MATERIALIZED (
 			SELECT l, ln(1 + (size.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
 			FROM hits, size GROUP BY l, size.n
@@ -177,7 +181,7 @@ func (e postgres) matching(ctx context.Context, docID, query string, n int) ([]H
 		)
 		SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.page_end, c.position, b.score
 		FROM best b JOIN chunks c USING (id)
-		ORDER BY b.score DESC, c.id`, query, docID, docID, n).Scan(ctx, &out)
+		ORDER BY b.score DESC, c.id`, query, bun.List(docs), bun.List(docs), n).Scan(ctx, &out)
 	return out, err
 }
 

@@ -227,7 +227,7 @@ func TestReembed(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := c.Nearest(ctx, docs[1], q[0], 1)
+				got, err := c.Nearest(ctx, []string{docs[1]}, q[0], 1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -336,7 +336,7 @@ func TestReembedRefusesTooWideVectors(t *testing.T) {
 			t.Fatalf("re-embedding with %d dimensions: got %v, want a refusal", schema.VectorDims+1, err)
 		}
 		r.wantReembedded(t, e, docs, 2+5)
-		got, err := (&search.Searcher{Embedder: e}).Search(ctx, c, docs[1], "passage 3", search.ModeVector, 1)
+		got, err := (&search.Searcher{Embedder: e}).Search(ctx, c, []string{docs[1]}, "passage 3", search.ModeVector, 1)
 		if err != nil || len(got) != 1 {
 			t.Errorf("search with the old model after the refusal: %v, %v", got, err)
 		}

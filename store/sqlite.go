@@ -51,14 +51,14 @@ func (e sqlite) replaceIndex(ctx context.Context, docID, model string, pages []s
 	})
 }
 
-// nearest ranks all of the document's chunks by their cosine to q.
-func (e sqlite) nearest(ctx context.Context, docID string, q []float32, n int) ([]Hit, error) {
+// nearest ranks all of the documents' chunks by their cosine to q.
+func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
 	var rows []struct {
 		Hit
 		Embedding []byte `bun:"embedding"`
 	}
 	err := e.db.NewRaw(`SELECT id AS chunk_id, document_id, text, page, page_end, position, embedding FROM chunks
-		WHERE document_id = ? AND embedding IS NOT NULL`, docID).Scan(ctx, &rows)
+		WHERE document_id IN (?) AND embedding IS NOT NULL`, bun.List(docs)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, err
 	}
@@ -75,19 +75,19 @@ func (e sqlite) nearest(ctx context.Context, docID string, q []float32, n int) (
 // matching ranks by FTS5's bm25. FTS5 matches against the whole tenant's
 // index; a document's chunks are written together, so their rowids span a
 // narrow range, and a rowid range confines the match (and its bm25) to
-// about that document before the join filters it exactly.
-func (e sqlite) matching(ctx context.Context, docID, query string, n int) ([]Hit, error) {
+// about the documents' before the join filters them exactly.
+func (e sqlite) matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error) {
 	match := ftsQuery(query)
 	if match == "" {
 		return nil, nil
 	}
 	var out []Hit
-	err := e.db.NewRaw(`WITH span AS (SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id = ?)
+	err := e.db.NewRaw(`WITH span AS (SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id IN (?))
 		SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
 		FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
 		WHERE chunks_fts MATCH ? AND chunks_fts.rowid >= (SELECT lo FROM span)
-			AND chunks_fts.rowid <= (SELECT hi FROM span) AND c.document_id = ?
-		ORDER BY bm25(chunks_fts), c.id LIMIT ?`, docID, match, docID, n).Scan(ctx, &out)
+			AND chunks_fts.rowid <= (SELECT hi FROM span) AND c.document_id IN (?)
+		ORDER BY bm25(chunks_fts), c.id LIMIT ?`, bun.List(docs), match, bun.List(docs), n).Scan(ctx, &out)
 	return out, err
 }
 

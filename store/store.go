@@ -45,10 +45,11 @@ type engine interface {
 	bind(query string) string
 	// replaceIndex is Content.ReplaceIndex, its arguments checked.
 	replaceIndex(ctx context.Context, docID, model string, pages []string, chunks []chunk.Chunk, vectors [][]float32) error
-	// nearest is Content.Nearest for a query vector of non-zero length.
-	nearest(ctx context.Context, docID string, q []float32, n int) ([]Hit, error)
-	// matching is Content.Matching.
-	matching(ctx context.Context, docID, query string, n int) ([]Hit, error)
+	// nearest is Content.Nearest for a query vector of non-zero length and
+	// at least one document.
+	nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error)
+	// matching is Content.Matching for at least one document.
+	matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error)
 	// reembed is Content.Reembed on a connection of the tenant's pool.
 	reembed(ctx context.Context, conn *sql.Conn, e embed.Embedder) error
 	// server reports whether searches run on a database server, not in
@@ -80,26 +81,31 @@ type Hit struct {
 // (SQLite) they compete for the same CPUs.
 func (c Content) Concurrent() bool { return c.eng.server() }
 
-// Nearest returns the n chunks of a document closest to the query vector q
-// by cosine similarity, best first. On PostgreSQL the chunks of a long
-// document come from its HNSW index (see annChunks), a shorter one's are
-// all ranked exactly, as on SQLite. A vector of zero length finds nothing.
-func (c Content) Nearest(ctx context.Context, docID string, q []float32, n int) ([]Hit, error) {
-	if embed.Norm(q) == 0 {
+// Nearest returns the n chunks of the documents (public ids) closest to
+// the query vector q by cosine similarity, best first. On PostgreSQL the
+// chunks of one long document come from its HNSW index (see annChunks);
+// other searches rank every chunk exactly, as on SQLite. A vector of zero
+// length, or no document, finds nothing.
+func (c Content) Nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
+	if embed.Norm(q) == 0 || len(docs) == 0 {
 		return nil, nil
 	}
-	hits, err := c.eng.nearest(ctx, docID, q, n)
+	hits, err := c.eng.nearest(ctx, docs, q, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: vector search: %w", err)
 	}
 	return hits, nil
 }
 
-// Matching returns the n chunks of a document that best match the query's
-// words, best first: cover density over an OR of the query's lexemes,
-// weighted by rarity, on PostgreSQL; FTS5's bm25 on SQLite.
-func (c Content) Matching(ctx context.Context, docID, query string, n int) ([]Hit, error) {
-	hits, err := c.eng.matching(ctx, docID, query, n)
+// Matching returns the n chunks of the documents that best match the
+// query's words, best first: cover density over an OR of the query's
+// lexemes, weighted by rarity among the documents' chunks, on PostgreSQL;
+// FTS5's bm25 on SQLite. No document finds nothing.
+func (c Content) Matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	hits, err := c.eng.matching(ctx, docs, query, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: full-text search: %w", err)
 	}

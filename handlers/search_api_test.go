@@ -1,0 +1,103 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"silo/models"
+	"silo/testrig/datasets"
+)
+
+// POST /api/v1/search ranks the passages of every ready document of the
+// caller's together, or of those it names, each with its document's id and
+// title; documents not the caller's are 404, not ready 409.
+func TestWorkspaceSearchAPI(t *testing.T) {
+	t.Parallel()
+	srv, a, jax := chatServer(t, nil)
+	oil := readyDocument(t, srv, a, "1973-oil-crisis.pdf", datasets.Read(t, "squad-pdfs", "1973-oil-crisis.pdf"))
+	h := a.bearer()
+	h.Set("Content-Type", "application/json")
+	type result struct {
+		DocumentID string `json:"document_id"`
+		Title      string
+		Text       string
+		Page       int
+	}
+	searchAPI := func(h http.Header, body string) (*http.Response, string, []result) {
+		resp, out := send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/search", body, h)
+		var got struct{ Results []result }
+		if resp.StatusCode == http.StatusOK {
+			wantJSON(t, resp, out, &got)
+		}
+		return resp, out, got.Results
+	}
+
+	// Each question finds the document that answers it, unnamed.
+	for _, tc := range []struct{ question, doc, says string }{
+		{"When did the 1973 oil crisis begin?", oil, "October 1973"},
+		{"What river runs alongside Jacksonville?", jax, "St. Johns River"},
+	} {
+		resp, body, got := searchAPI(h, `{"query": "`+tc.question+`", "k": 5}`)
+		wantStatus(t, resp, http.StatusOK, body)
+		if len(got) != 5 || got[0].DocumentID != tc.doc || got[0].Title == "" || !strings.Contains(got[0].Text, tc.says) {
+			t.Errorf("%q: got %s, want 5 passages, the first of %s saying %q", tc.question, body, tc.doc, tc.says)
+		}
+	}
+
+	// Named documents only.
+	resp, body, got := searchAPI(h, `{"query": "When did the 1973 oil crisis begin?", "documents": ["`+jax+`"]}`)
+	wantStatus(t, resp, http.StatusOK, body)
+	for _, r := range got {
+		if r.DocumentID != jax {
+			t.Errorf("a search of %s found %s: %q", jax, r.DocumentID, r.Text)
+		}
+	}
+
+	// Not the caller's, unknown, not ready.
+	other := newAPIAccount(t, srv, "other@example.com")
+	oh := other.bearer()
+	oh.Set("Content-Type", "application/json")
+	resp, body, _ = searchAPI(oh, `{"query": "oil", "documents": ["`+oil+`"]}`)
+	wantRefusal(t, resp, body, http.StatusNotFound, "no such document")
+	resp, body, got = searchAPI(oh, `{"query": "oil"}`)
+	wantStatus(t, resp, http.StatusOK, body)
+	if len(got) != 0 {
+		t.Errorf("another tenant's search of all its (no) documents: got %s", body)
+	}
+	resp, body, _ = searchAPI(h, `{"query": "oil", "documents": ["nosuchdocument"]}`)
+	wantRefusal(t, resp, body, http.StatusNotFound, "no such document")
+	// A document that is not ready is refused when named, left out when not.
+	d, err := srv.Store.Document(context.Background(), a.user.ID, oil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Status, d.Error = models.DocumentFailed, "the embedding service failed (after 2 attempts)"
+	if err := srv.Store.FinishDocument(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	resp, body, _ = searchAPI(h, `{"query": "oil", "documents": ["`+oil+`"]}`)
+	wantRefusal(t, resp, body, http.StatusConflict, "not ready")
+	resp, body, got = searchAPI(h, `{"query": "When did the 1973 oil crisis begin?"}`)
+	wantStatus(t, resp, http.StatusOK, body)
+	for _, r := range got {
+		if r.DocumentID != jax {
+			t.Errorf("a search of all ready documents found the failed %s: %q", r.DocumentID, r.Text)
+		}
+	}
+
+	for _, tc := range []struct{ body, says string }{
+		{`{"query": ""}`, "query must not be empty"},
+		{`{"query": "oil", "k": 51}`, "k must be between"},
+		{`{"query": "oil", "mode": "psychic"}`, "mode must be"},
+		{`{"query": "oil", "documents": "` + oil + `"}`, "not valid JSON"},
+	} {
+		resp, body, _ := searchAPI(h, tc.body)
+		var e struct{ Error string }
+		if resp.StatusCode/100 != 4 || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, tc.says) {
+			t.Errorf("%s: got %d %s, want a 4xx saying %q", tc.body, resp.StatusCode, body, tc.says)
+		}
+	}
+}
