@@ -32,14 +32,25 @@ const (
 	pollRunning = 500 * time.Millisecond
 )
 
-// turn answers a question about doc (answer.Chat.Turn); its citations carry
-// the document's title.
-func (h *Handler) turn(ctx context.Context, content store.Content, doc *models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
-	reply, err := h.chat.Turn(ctx, content, []string{doc.PublicID}, history, question, emit)
-	for i := range reply.Citations {
-		reply.Citations[i].Title = doc.Title
+// turn answers a question about docs (answer.Chat.Turn); its citations
+// carry their documents' titles.
+func (h *Handler) turn(ctx context.Context, content store.Content, docs []*models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
+	ids, titles := documentIDs(docs)
+	reply, err := h.chat.Turn(ctx, content, ids, history, question, emit)
+	for i, c := range reply.Citations {
+		reply.Citations[i].Title = titles[c.DocumentID]
 	}
 	return reply, err
+}
+
+// documentIDs returns the public ids of docs, and their titles by id.
+func documentIDs(docs []*models.Document) ([]string, map[string]string) {
+	ids := make([]string, len(docs))
+	titles := make(map[string]string, len(docs))
+	for i, d := range docs {
+		ids[i], titles[d.PublicID] = d.PublicID, d.Title
+	}
+	return ids, titles
 }
 
 // tenantContent opens the tenant database of a document's owner. Call
@@ -353,7 +364,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Documen
 		defer release()
 		defer cancel()
 		defer h.running.remove(key)
-		reply, err := h.turn(ctx, content, doc, history, question, func(token string) error {
+		reply, err := h.turn(ctx, content, []*models.Document{doc}, history, question, func(token string) error {
 			select {
 			case tokens <- token:
 			case <-gone: // nobody is watching; the answer goes on

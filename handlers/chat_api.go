@@ -8,14 +8,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/answer"
+	"silo/models"
 	"silo/store"
 	"silo/web"
 )
 
-// chatRequest is the body of POST /api/v1/documents/{id}/chat: the
-// conversation so far, oldest first, ending with the question.
+// chatRequest is the body of POST /api/v1/documents/{id}/chat and of POST
+// /api/v1/chat: the conversation so far, oldest first, ending with the
+// question, and (POST /api/v1/chat) the documents to answer from.
 type chatRequest struct {
-	Messages []answer.Message `json:"messages"`
+	Messages  []answer.Message `json:"messages"`
+	Documents []string         `json:"documents"` // POST /api/v1/chat: public ids; none means every ready document
 }
 
 // check validates the conversation and splits it into the turns before the
@@ -55,43 +58,75 @@ func citationsOrEmpty(cs []store.Citation) []store.Citation {
 	return cs
 }
 
-// apiChat answers POST /api/v1/documents/{id}/chat. It streams
-// text/event-stream: "token" events {"text"} as the answer is written, then
-// "citations" {"citations": [{page, page_end, text}]}, then "done"
-// {"status", "answerer"}; a model failure sends "error" {"kind",
-// "message"} before "done" with status "failed". With ?stream=false it
-// answers one JSON object {answer, citations, answerer}, or 502 with the
-// error and the partial answer.
+// apiChat answers POST /api/v1/documents/{id}/chat about one document
+// (answerChat).
 func (h *Handler) apiChat(c *gin.Context) {
 	doc, ok := h.readyDocument(c)
 	if !ok {
 		return
 	}
-	var req chatRequest
-	if err := decodeJSON(c, &req); err != nil {
-		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
-		return
-	}
-	history, question, problem := req.check()
-	if problem != "" {
-		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
-		return
-	}
-	content, release, ok := h.openTenant(c, doc)
+	req, ok := h.readChat(c)
 	if !ok {
 		return
 	}
-	defer release()
+	h.answerChat(c, doc.UserID, []*models.Document{doc}, req)
+}
+
+// apiWorkspaceChat answers POST /api/v1/chat {messages, documents} about
+// every ready document of the caller's, or those named (answerChat); a
+// document that is not the caller's is 404, one that is not ready 409.
+func (h *Handler) apiWorkspaceChat(c *gin.Context) {
+	req, ok := h.readChat(c)
+	if !ok {
+		return
+	}
+	u := web.CurrentUser(c)
+	docs, ok := h.chosenDocuments(c, u.ID, req.Documents)
+	if !ok {
+		return
+	}
+	h.answerChat(c, u.ID, docs, req)
+}
+
+// readChat reads and checks a chat request; when it is not right, it has
+// answered with the reason and ok is false.
+func (h *Handler) readChat(c *gin.Context) (req chatRequest, ok bool) {
+	if err := decodeJSON(c, &req); err != nil {
+		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
+		return req, false
+	}
+	if _, _, problem := req.check(); problem != "" {
+		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
+		return req, false
+	}
+	return req, true
+}
+
+// answerChat answers the last message of req from docs, the user's. It
+// streams text/event-stream: "token" events {"text"} as the answer is
+// written, then "citations" {"citations": [{document_id, title, page,
+// page_end, text}]}, then "done" {"status", "answerer"}; a model failure
+// sends "error" {"kind", "message"} before "done" with status "failed".
+// With ?stream=false it answers one JSON object {answer, citations,
+// answerer}, or 502 with the error and the partial answer.
+func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Document, req chatRequest) {
+	history, question, _ := req.check()
 	ctx := c.Request.Context()
+	content, release, err := h.userContent(ctx, userID)
+	if err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	defer release()
 	if c.Query("stream") == "false" {
-		reply, err := h.turn(ctx, content, doc, history, question, func(string) error { return nil })
+		reply, err := h.turn(ctx, content, docs, history, question, func(string) error { return nil })
 		if err != nil {
 			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
 		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
-			h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+			h.log.Warn("chat: the model failed", "docs", len(docs), "err", reply.Err)
 			body["error"], body["kind"] = answer.FailureMessage(reply.Err), answer.FailureKind(reply.Err)
 			c.JSON(http.StatusBadGateway, body)
 			return
@@ -108,19 +143,19 @@ func (h *Handler) apiChat(c *gin.Context) {
 		}
 		return sse.Send(event, string(b))
 	}
-	reply, err := h.turn(ctx, content, doc, history, question, func(token string) error {
+	reply, err := h.turn(ctx, content, docs, history, question, func(token string) error {
 		return send("token", gin.H{"text": token})
 	})
 	status := store.StatusDone
 	switch {
 	case err != nil:
-		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
+		h.log.Error("chat: answer", "docs", len(docs), "err", err)
 		status = store.StatusFailed
 		_ = send("error", gin.H{"kind": answer.FailOther, "message": "The document could not be searched. Please try again."})
 	case reply.Err != nil && ctx.Err() != nil:
 		return // the client went away
 	case reply.Err != nil:
-		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+		h.log.Warn("chat: the model failed", "docs", len(docs), "err", reply.Err)
 		status = store.StatusFailed
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 		_ = send("error", gin.H{"kind": answer.FailureKind(reply.Err), "message": answer.FailureMessage(reply.Err)})

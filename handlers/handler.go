@@ -36,6 +36,7 @@
 //	GET, DELETE /api/v1/documents/:id
 //	POST /api/v1/documents/:id/search  hybrid search       {results: [{document_id, title, text, page, page_end, score}]}
 //	POST /api/v1/search                the same across documents (all ready ones, or those named)
+//	POST /api/v1/chat                  chat across documents, as a document's
 //	POST /api/v1/documents/:id/chat    answer a question   SSE token, citations, done; ?stream=false {answer, citations}
 //	GET  /api/v1/documents/:id/pages/:n, …/pages/:n/boxes?text=  a page's image; where a snippet lies on it (as the pages above)
 //	DELETE /api/v1/account        delete the account        204
@@ -161,6 +162,7 @@ func (h *Handler) Router() http.Handler {
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
 	api.POST("/search", h.apiWorkspaceSearch)
+	api.POST("/chat", h.apiWorkspaceChat)
 	api.POST("/documents/:id/chat", h.apiChat)
 	api.GET("/documents/:id/pages/:n", h.pageImage)
 	api.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)

@@ -68,35 +68,47 @@ func (h *Handler) apiWorkspaceSearch(c *gin.Context) {
 		return
 	}
 	u := web.CurrentUser(c)
-	var docs []*models.Document
-	if len(req.Documents) == 0 {
-		all, err := h.store.DocumentsByUser(c.Request.Context(), u.ID)
+	docs, ok := h.chosenDocuments(c, u.ID, req.Documents)
+	if !ok {
+		return
+	}
+	h.answerSearch(c, u.ID, docs, req)
+}
+
+// chosenDocuments are the documents a request across documents names, the
+// user's, or every ready one of theirs when it names none; when one is not
+// the user's (404) or not ready (409), it has answered and ok is false.
+func (h *Handler) chosenDocuments(c *gin.Context, userID int64, ids []string) (docs []*models.Document, ok bool) {
+	ctx := c.Request.Context()
+	if len(ids) == 0 {
+		all, err := h.store.DocumentsByUser(ctx, userID)
 		if err != nil {
 			h.Fail(c, http.StatusInternalServerError, "", err)
-			return
+			return nil, false
 		}
 		for i := range all {
 			if all[i].Status == models.DocumentReady {
 				docs = append(docs, &all[i])
 			}
 		}
+		return docs, true
 	}
-	for _, id := range req.Documents {
-		doc, err := h.store.Document(c.Request.Context(), u.ID, id)
+	for _, id := range ids {
+		doc, err := h.store.Document(ctx, userID, id)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 			h.Fail(c, http.StatusNotFound, "There is no such document: "+id+".", nil)
-			return
+			return nil, false
 		case err != nil:
 			h.Fail(c, http.StatusInternalServerError, "", err)
-			return
+			return nil, false
 		case doc.Status != models.DocumentReady:
 			h.Fail(c, http.StatusConflict, "The document "+id+" is "+doc.Status+", not ready yet.", nil)
-			return
+			return nil, false
 		}
 		docs = append(docs, doc)
 	}
-	h.answerSearch(c, u.ID, docs, req)
+	return docs, true
 }
 
 // readSearch reads and checks a search request; when it is not right, it
@@ -138,11 +150,7 @@ func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 // answers with the passages found, each with its document's id and title.
 func (h *Handler) answerSearch(c *gin.Context, userID int64, docs []*models.Document, req searchRequest) {
 	ctx := c.Request.Context()
-	ids := make([]string, len(docs))
-	titles := make(map[string]string, len(docs))
-	for i, d := range docs {
-		ids[i], titles[d.PublicID] = d.PublicID, d.Title
-	}
+	ids, titles := documentIDs(docs)
 	var results []search.Result
 	content, release, err := h.userContent(ctx, userID)
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"silo/models"
+	"silo/store"
 	"silo/testrig/datasets"
 )
 
@@ -100,4 +101,75 @@ func TestWorkspaceSearchAPI(t *testing.T) {
 			t.Errorf("%s: got %d %s, want a 4xx saying %q", tc.body, resp.StatusCode, body, tc.says)
 		}
 	}
+}
+
+// POST /api/v1/chat answers from every ready document of the caller's, or
+// from those named, streaming as a document's chat does; its sources name
+// their documents and titles.
+func TestWorkspaceChatAPI(t *testing.T) {
+	t.Parallel()
+	srv, a, jax := chatServer(t, nil)
+	oil := readyDocument(t, srv, a, "1973-oil-crisis.pdf", datasets.Read(t, "squad-pdfs", "1973-oil-crisis.pdf"))
+	h := a.bearer()
+	h.Set("Content-Type", "application/json")
+	body := func(question string, docs ...string) string {
+		var req struct {
+			Messages  []map[string]string `json:"messages"`
+			Documents []string            `json:"documents,omitempty"`
+		}
+		req.Messages = []map[string]string{{"role": "user", "content": question}}
+		req.Documents = docs
+		b, _ := json.Marshal(req)
+		return string(b)
+	}
+	type reply struct {
+		Answer    string
+		Citations []store.Citation
+	}
+	ask := func(b string) (*http.Response, string, reply) {
+		resp, out := send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/chat?stream=false", b, h)
+		var got reply
+		if resp.StatusCode == http.StatusOK {
+			wantJSON(t, resp, out, &got)
+		}
+		return resp, out, got
+	}
+
+	resp, out, got := ask(body("When did the 1973 oil crisis begin?"))
+	wantStatus(t, resp, http.StatusOK, out)
+	if !strings.Contains(got.Answer, "October 1973") || len(got.Citations) == 0 || got.Citations[0].DocumentID != oil || got.Citations[0].Title == "" {
+		t.Errorf("across all documents: got %s, want the oil crisis's beginning quoted, its document cited first with its title", out)
+	}
+	resp, out, got = ask(body("When did the 1973 oil crisis begin?", jax))
+	wantStatus(t, resp, http.StatusOK, out)
+	for _, c := range got.Citations {
+		if c.DocumentID != jax {
+			t.Errorf("a chat about %s cites %s: %+v", jax, c.DocumentID, c)
+		}
+	}
+
+	// Streaming, as a document's chat.
+	ctx, cancel := context.WithTimeout(context.Background(), chatWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/api/v1/chat", strings.NewReader(body("What river runs alongside Jacksonville?")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h.Clone()
+	s, err := readEvents(ctx, srv.Browser, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := readAPIStream(t, s)
+	if stream.Done.Status != "done" || len(stream.Citations) == 0 || stream.Citations[0].DocumentID != jax || !strings.Contains(strings.Join(stream.Tokens, ""), "St. Johns River") {
+		t.Errorf("stream: got %+v, want the answer from %s", stream, jax)
+	}
+
+	other := newAPIAccount(t, srv, "other@example.com")
+	oh := other.bearer()
+	oh.Set("Content-Type", "application/json")
+	resp, out = send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/chat?stream=false", body("oil?", oil), oh)
+	wantRefusal(t, resp, out, http.StatusNotFound, "no such document")
+	resp, out = send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/chat?stream=false", `{"messages": []}`, h)
+	wantRefusal(t, resp, out, http.StatusUnprocessableEntity, "at least the question")
 }
