@@ -196,6 +196,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 		r.waitReady(tb, d.Slug, ids[i])
 	}
 	report := &eval.Report{Methods: append([]string{"bm25"}, modes...)}
+	if slices.Contains(modes, search.ModeHybrid) {
+		report.Methods = append(report.Methods, "bm25-pooled", "workspace")
+	}
 	var versus []string   // hybrid against bm25 at rank 1, per document
 	held, quoted := 0, 0  // questions whose hybrid passages hold an answer, and whose chat answer quotes one
 	var quotes quoteTally // what the chat answers quote
@@ -245,6 +248,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 			r.direct(tb, ids[i], d, report.Tally(d.Slug, search.ModeHybrid+"-direct"))
 		}
 	}
+	if slices.Contains(modes, search.ModeHybrid) {
+		r.pooled(tb, docs, ids, report)
+	}
 	if versus != nil {
 		fmt.Fprintf(r.out, "\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
 		fmt.Fprintf(r.out, "\n%s tenants, of those answers: the first quote holds an answer in %d (%.3f); %d quotes of %d are headings, %d repeat a quote before them\n",
@@ -253,6 +259,71 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 			r.engine, quoted, held, float64(quoted)/float64(max(held, 1)))
 	}
 	return report
+}
+
+// pooled asks every document's questions of all the documents at once,
+// through POST /api/v1/search ("workspace"), and of a BM25 index of all
+// their chunks ("bm25-pooled"): a hit needs a passage of the question's own
+// document that holds an answer.
+func (r *run) pooled(tb testing.TB, docs []eval.Document, ids []string, report *eval.Report) {
+	tb.Helper()
+	var texts []string
+	var owner []int // the document of each of texts
+	for i := range docs {
+		for _, t := range r.chunks(tb, ids[i]) {
+			texts, owner = append(texts, t), append(owner, i)
+		}
+	}
+	bm := eval.NewBM25(texts)
+	for i, d := range docs {
+		bmt, wst := report.Tally(d.Slug, "bm25-pooled"), report.Tally(d.Slug, "workspace")
+		for _, q := range d.Questions {
+			var top []string
+			for _, j := range bm.Top(q.Question, topK) {
+				if owner[j] == i {
+					top = append(top, texts[j])
+				} else {
+					top = append(top, "") // another document's passage holds no hit
+				}
+			}
+			bmt.Add(eval.FirstHit(top, q.Answers), 0)
+			start := time.Now()
+			found := r.searchAll(tb, q.Question)
+			elapsed := time.Since(start)
+			top = top[:0]
+			for _, p := range found {
+				if p.DocumentID == ids[i] {
+					top = append(top, p.Text)
+				} else {
+					top = append(top, "")
+				}
+			}
+			wst.Add(eval.FirstHit(top, q.Answers), elapsed)
+		}
+	}
+}
+
+// searchAll asks POST /api/v1/search for the top passages of all the
+// run's documents, best first.
+func (r *run) searchAll(tb testing.TB, query string) []struct {
+	DocumentID string `json:"document_id"`
+	Text       string
+} {
+	tb.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "k": topK})
+	var raw json.RawMessage
+	r.do(tb, http.MethodPost, "/api/v1/search", "application/json", body, http.StatusOK, &raw)
+	r.record(tb, "/api/v1/search", body, raw)
+	var got struct {
+		Results []struct {
+			DocumentID string `json:"document_id"`
+			Text       string
+		}
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		tb.Fatal(err)
+	}
+	return got.Results
 }
 
 // content opens the run's tenant database; release gives it back.
