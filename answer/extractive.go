@@ -17,9 +17,9 @@ const (
 	extractiveSentence  = 400 // bytes of one quoted sentence at most
 )
 
-// ExtractiveLabel opens every extractive answer, so nobody mistakes quoted
-// sentences for a model's words.
-const ExtractiveLabel = "Extractive answer: the sentences of the document that best match the question, quoted as they are (no language model was used)."
+// ExtractiveLabel opens every extractive answer, a small italic line in
+// markdown, so nobody mistakes quoted sentences for a model's words.
+const ExtractiveLabel = "*Quoted from your documents, no language model:*"
 
 // extractive is the Answerer that needs no model: it quotes the sentences of
 // the passages that share the most (and rarest) content words with the
