@@ -19,11 +19,19 @@ type Message struct {
 
 // Request is what an Answerer answers: the question (already made
 // standalone), the turns before it, oldest first, and the passages found for
-// it, best first.
+// it, best first, with their documents' titles. Asked of several documents
+// (Titled), an answer names the document of each page it cites:
+// [Title, p. N].
 type Request struct {
 	Question string
 	History  []Message
 	Passages []search.Result
+	Titled   bool
+}
+
+// Document is a document a chat turn answers from: its public id and title.
+type Document struct {
+	ID, Title string
 }
 
 // Answerer writes answers from retrieved passages.

@@ -33,13 +33,12 @@ type Reply struct {
 	Err       error
 }
 
-// Turn answers a question about documents (public ids), with the turns
-// before it (oldest first), streaming the answer through emit as it is
-// written. An
+// Turn answers a question about documents, with the turns before it
+// (oldest first), streaming the answer through emit as it is written. An
 // error from the search or the tenant database is returned; a failure of
 // the model, or the context ending, is in the reply's Err, with what was
 // streamed before it kept.
-func (c *Chat) Turn(ctx context.Context, content store.Content, docs []string, history []Message, question string, emit func(token string) error) (Reply, error) {
+func (c *Chat) Turn(ctx context.Context, content store.Content, docs []Document, history []Message, question string, emit func(token string) error) (Reply, error) {
 	if n := c.HistoryTurns; n > 0 && len(history) > n {
 		history = history[len(history)-n:]
 	}
@@ -53,15 +52,23 @@ func (c *Chat) Turn(ctx context.Context, content store.Content, docs []string, h
 			standalone = q
 		}
 	}
-	passages, err := c.Searcher.Search(ctx, content, docs, standalone, search.ModeHybrid, c.TopK)
+	ids := make([]string, len(docs))
+	titles := make(map[string]string, len(docs))
+	for i, d := range docs {
+		ids[i], titles[d.ID] = d.ID, d.Title
+	}
+	passages, err := c.Searcher.Search(ctx, content, ids, standalone, search.ModeHybrid, c.TopK)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Reply{Err: ctx.Err()}, nil
 		}
 		return Reply{}, err
 	}
+	for i := range passages {
+		passages[i].Title = titles[passages[i].DocumentID]
+	}
 	var text strings.Builder
-	err = c.Answerer.Answer(ctx, Request{Question: standalone, History: history, Passages: passages}, func(token string) error {
+	err = c.Answerer.Answer(ctx, Request{Question: standalone, History: history, Passages: passages, Titled: len(docs) > 1}, func(token string) error {
 		text.WriteString(token)
 		return emit(token)
 	})

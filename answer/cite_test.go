@@ -15,11 +15,12 @@ func TestCitedPages(t *testing.T) {
 		answer string
 		want   []pageSpan
 	}{
-		{"It rose [p. 3].", []pageSpan{{3, 3}}},
-		{"It rose [p.3] and fell [p. 12–13] then [pp. 4-5].", []pageSpan{{3, 3}, {12, 13}, {4, 5}}},
-		{"Both [p. 3, 5] and [pp. 2; 7–8] and [p. 1, p. 9].", []pageSpan{{3, 3}, {5, 5}, {2, 2}, {7, 8}, {1, 1}, {9, 9}}},
-		{"Backwards [p. 9–2] is page 9.", []pageSpan{{9, 9}}},
+		{"It rose [p. 3].", []pageSpan{{3, 3, ""}}},
+		{"It rose [p.3] and fell [p. 12–13] then [pp. 4-5].", []pageSpan{{3, 3, ""}, {12, 13, ""}, {4, 5, ""}}},
+		{"Both [p. 3, 5] and [pp. 2; 7–8] and [p. 1, p. 9].", []pageSpan{{3, 3, ""}, {5, 5, ""}, {2, 2, ""}, {7, 8, ""}, {1, 1, ""}, {9, 9, ""}}},
+		{"Backwards [p. 9–2] is page 9.", []pageSpan{{9, 9, ""}}},
 		{"Not citations: (p. 3), p. 4, [3], [page 5], [p. x].", nil},
+		{"Titled [Oil crisis, p. 2] and [Jacksonville, Florida, pp. 3–4].", []pageSpan{{2, 2, "Oil crisis"}, {3, 4, "Jacksonville, Florida"}}},
 	} {
 		if got := citedPages(tc.answer); !slices.Equal(got, tc.want) {
 			t.Errorf("citedPages(%q) = %v, want %v", tc.answer, got, tc.want)
@@ -99,5 +100,26 @@ func TestClip(t *testing.T) {
 		if got := clip(tc.in, tc.n); got != tc.want || len(got) > tc.n && got != tc.in {
 			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
+	}
+}
+
+// Across documents, a reference that names a title cites that document's
+// page only; one that names none cites the page of any document.
+func TestCiteAcrossDocuments(t *testing.T) {
+	passages := []search.Result{
+		{DocumentID: "oil", Title: "1973 oil crisis", Page: 2, Text: "The embargo began in October 1973."},
+		{DocumentID: "jax", Title: "Jacksonville", Page: 2, Text: "The St. Johns River runs through the city."},
+	}
+	got := cite("When did the embargo begin?", "It began in October 1973 [1973 oil crisis, p. 2].", passages)
+	if len(got) != 1 || got[0].DocumentID != "oil" || got[0].Title != "1973 oil crisis" || got[0].Page != 2 {
+		t.Errorf("a titled reference: got %+v, want the oil crisis's page 2 alone, with its title", got)
+	}
+	got = cite("When did the embargo begin?", "It began in October 1973 [p. 2].", passages)
+	if len(got) != 2 {
+		t.Errorf("an untitled reference: got %+v, want page 2 of both documents", got)
+	}
+	got = cite("When did the embargo begin?", "It began in October 1973 [Some other book, p. 2].", passages)
+	if len(got) != 2 {
+		t.Errorf("a title no passage has: got %+v, want page 2 of both documents, as if untitled", got)
 	}
 }

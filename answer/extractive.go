@@ -115,16 +115,20 @@ func key(w string) string { return string(words.Stem([]byte(strings.ToLower(w)))
 // stops it: a deadline as an *Error of kind timeout, a cancellation
 // (the client went away) as the context's error.
 func (extractive) Answer(ctx context.Context, req Request, emit func(string) error) error {
-	return emitWords(ctx, extractiveAnswer(req.Question, req.Passages), emit)
+	return emitWords(ctx, extractiveAnswer(req.Question, req.Passages, req.Titled), emit)
 }
 
 // extractiveAnswer writes the answer: ExtractiveLabel, then the best
 // sentences, each on a line of its own as a quotation with its page.
-func extractiveAnswer(question string, passages []search.Result) string {
+func extractiveAnswer(question string, passages []search.Result, titled bool) string {
 	var b strings.Builder
 	b.WriteString(ExtractiveLabel + "\n\n")
+	noPassage := "No passage of the document matches this question."
+	if titled {
+		noPassage = "No passage of your documents matches this question."
+	}
 	if len(passages) == 0 {
-		b.WriteString("No passage of the document matches this question.")
+		b.WriteString(noPassage)
 		return b.String()
 	}
 	// Headings and running titles rank (their words are the topic's) but
@@ -142,7 +146,7 @@ func extractiveAnswer(question string, passages []search.Result) string {
 	if len(chosen) == 0 {
 		first := slices.DeleteFunc(words.SplitSentences(passages[0].Text), words.IsHeading)
 		if len(first) == 0 {
-			b.WriteString("No passage of the document matches this question.")
+			b.WriteString(noPassage)
 			return b.String()
 		}
 		b.WriteString("No sentence of the passages found shares a word with the question; the best passage begins:\n\n")
@@ -156,7 +160,7 @@ func extractiveAnswer(question string, passages []search.Result) string {
 		if s.Before != "" && leansBack(s.Text) {
 			text = clip(s.Before, extractiveSentence) + " " + text
 		}
-		b.WriteString("- “" + text + "” [" + pageLabel(passages[s.Passage]) + "]")
+		b.WriteString("- “" + text + "” [" + pageLabel(passages[s.Passage], titled) + "]")
 	}
 	return b.String()
 }

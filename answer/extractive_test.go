@@ -115,6 +115,23 @@ func TestExtractiveAnswerQuotesNoHeading(t *testing.T) {
 	}
 }
 
+// Asked of several documents, the quotes name each one's document.
+func TestExtractiveAnswerTitled(t *testing.T) {
+	passages := []search.Result{
+		{DocumentID: "oil", Title: "1973 oil crisis", Page: 2, Text: "The embargo began in October 1973."},
+		{DocumentID: "jax", Title: "Jacksonville", Page: 5, PageEnd: 6, Text: "In Jacksonville the embargo began in October 1973 as well."},
+	}
+	req := answer.Request{Question: "When did the embargo begin?", Passages: passages, Titled: true}
+	got := strings.Join(collect(t, answer.NewExtractive(), req), "")
+	if !strings.Contains(got, "” [1973 oil crisis, p. 2]") || !strings.Contains(got, "” [Jacksonville, pp. 5–6]") {
+		t.Errorf("got %q, want quotes cited as [Title, p. N]", got)
+	}
+	req.Titled = false
+	if got := strings.Join(collect(t, answer.NewExtractive(), req), ""); strings.Contains(got, "[1973 oil crisis") {
+		t.Errorf("one document: got %q, want pages only", got)
+	}
+}
+
 func TestExtractiveAnswerWithoutMatch(t *testing.T) {
 	for _, tc := range []struct {
 		passages []search.Result

@@ -197,17 +197,28 @@ const answerInstruction = "You answer questions about a document, using only the
 	"spanning pages, the page where the statement is, or [pp. N–M]). If the passages do not contain the answer, " +
 	"say so plainly instead of guessing. Answer in the language of the question, concisely; markdown is allowed."
 
+// answerAcrossInstruction is answerInstruction for passages of several
+// documents, each shown with its document's title.
+const answerAcrossInstruction = "You answer questions about the user's documents, using only the numbered passages from them below. " +
+	"After every statement, cite the document and page it comes from as [Title, p. N] (the title and page shown with the " +
+	"passage; for a passage spanning pages, the page where the statement is, or [Title, pp. N–M]). If the passages do not " +
+	"contain the answer, say so plainly instead of guessing. Answer in the language of the question, concisely; markdown is allowed."
+
 // prompt is the messages of an answer: a system message with the
 // instruction and the numbered passages with their pages, the last turns of
 // the conversation, then the question.
 func (a *llmAnswerer) prompt(req Request) []llms.MessageContent {
 	var sys strings.Builder
-	sys.WriteString(answerInstruction + "\n\nPassages:\n")
+	if req.Titled {
+		sys.WriteString(answerAcrossInstruction + "\n\nPassages:\n")
+	} else {
+		sys.WriteString(answerInstruction + "\n\nPassages:\n")
+	}
 	if len(req.Passages) == 0 {
 		sys.WriteString("(none: the search found nothing in the document)\n")
 	}
 	for i, p := range req.Passages {
-		fmt.Fprintf(&sys, "\n[%d] (%s) %s\n", i+1, pageLabel(p), strings.TrimSpace(p.Text))
+		fmt.Fprintf(&sys, "\n[%d] (%s) %s\n", i+1, pageLabel(p, req.Titled), strings.TrimSpace(p.Text))
 	}
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeSystem, sys.String())}
 	for _, m := range a.lastTurns(req.History) {

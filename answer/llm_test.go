@@ -93,6 +93,25 @@ func TestLLMAnswerStreams(t *testing.T) {
 	}
 }
 
+// Asked of several documents, the passages carry their documents' titles
+// and the model is asked to cite them as [Title, p. N].
+func TestLLMPromptTitled(t *testing.T) {
+	f := testrig.NewFakeLLM(t)
+	a := newAnswerer(t, "openai", f, answer.Options{Timeout: time.Minute, HistoryTurns: 4})
+	req := answer.Request{
+		Question: "When?",
+		Passages: []search.Result{{Title: "Oil crisis", Page: 4, Text: "Alpha text."}, {Title: "Jacksonville", Page: 5, PageEnd: 6, Text: "Beta text."}},
+		Titled:   true,
+	}
+	if _, _, err := ask(a, req); err != nil {
+		t.Fatal(err)
+	}
+	sys := f.Requests()[0].Messages[0].Content
+	if !strings.Contains(sys, "[1] (Oil crisis, p. 4) Alpha text.") || !strings.Contains(sys, "[2] (Jacksonville, pp. 5–6) Beta text.") || !strings.Contains(sys, "[Title, p. N]") {
+		t.Errorf("system message %q: want titled passages and [Title, p. N] citations", sys)
+	}
+}
+
 func TestLLMPrompt(t *testing.T) {
 	f := testrig.NewFakeLLM(t)
 	a := newAnswerer(t, "openai", f, answer.Options{Timeout: time.Minute, HistoryTurns: 4})

@@ -32,25 +32,22 @@ const (
 	pollRunning = 500 * time.Millisecond
 )
 
-// turn answers a question about docs (answer.Chat.Turn); its citations
-// carry their documents' titles.
+// turn answers a question about docs (answer.Chat.Turn).
 func (h *Handler) turn(ctx context.Context, content store.Content, docs []*models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
-	ids, titles := documentIDs(docs)
-	reply, err := h.chat.Turn(ctx, content, ids, history, question, emit)
-	for i, c := range reply.Citations {
-		reply.Citations[i].Title = titles[c.DocumentID]
+	sources := make([]answer.Document, len(docs))
+	for i, d := range docs {
+		sources[i] = answer.Document{ID: d.PublicID, Title: d.Title}
 	}
-	return reply, err
+	return h.chat.Turn(ctx, content, sources, history, question, emit)
 }
 
-// documentIDs returns the public ids of docs, and their titles by id.
-func documentIDs(docs []*models.Document) ([]string, map[string]string) {
+// documentIDs returns the public ids of docs.
+func documentIDs(docs []*models.Document) []string {
 	ids := make([]string, len(docs))
-	titles := make(map[string]string, len(docs))
 	for i, d := range docs {
-		ids[i], titles[d.PublicID] = d.PublicID, d.Title
+		ids[i] = d.PublicID
 	}
-	return ids, titles
+	return ids
 }
 
 // tenantContent opens the tenant database of a document's owner. Call

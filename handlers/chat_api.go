@@ -85,6 +85,10 @@ func (h *Handler) apiWorkspaceChat(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if len(docs) == 0 {
+		h.Fail(c, http.StatusConflict, "There is no ready document to answer from yet.", nil)
+		return
+	}
 	h.answerChat(c, u.ID, docs, req)
 }
 
@@ -126,7 +130,7 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 		}
 		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
-			h.log.Warn("chat: the model failed", "docs", len(docs), "err", reply.Err)
+			h.log.Warn("chat: the model failed", "documents", documentIDs(docs), "err", reply.Err)
 			body["error"], body["kind"] = answer.FailureMessage(reply.Err), answer.FailureKind(reply.Err)
 			c.JSON(http.StatusBadGateway, body)
 			return
@@ -149,13 +153,17 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 	status := store.StatusDone
 	switch {
 	case err != nil:
-		h.log.Error("chat: answer", "docs", len(docs), "err", err)
+		h.log.Error("chat: answer", "documents", documentIDs(docs), "err", err)
 		status = store.StatusFailed
-		_ = send("error", gin.H{"kind": answer.FailOther, "message": "The document could not be searched. Please try again."})
+		what := "The document"
+		if len(docs) > 1 {
+			what = "The documents"
+		}
+		_ = send("error", gin.H{"kind": answer.FailOther, "message": what + " could not be searched. Please try again."})
 	case reply.Err != nil && ctx.Err() != nil:
 		return // the client went away
 	case reply.Err != nil:
-		h.log.Warn("chat: the model failed", "docs", len(docs), "err", reply.Err)
+		h.log.Warn("chat: the model failed", "documents", documentIDs(docs), "err", reply.Err)
 		status = store.StatusFailed
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 		_ = send("error", gin.H{"kind": answer.FailureKind(reply.Err), "message": answer.FailureMessage(reply.Err)})

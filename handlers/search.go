@@ -76,39 +76,57 @@ func (h *Handler) apiWorkspaceSearch(c *gin.Context) {
 }
 
 // chosenDocuments are the documents a request across documents names, the
-// user's, or every ready one of theirs when it names none; when one is not
-// the user's (404) or not ready (409), it has answered and ok is false.
+// user's, or every ready one of theirs when it names none; when it names
+// too many, or one that is not the user's (404) or not ready (409), it has
+// answered and ok is false.
 func (h *Handler) chosenDocuments(c *gin.Context, userID int64, ids []string) (docs []*models.Document, ok bool) {
 	ctx := c.Request.Context()
-	if len(ids) == 0 {
-		all, err := h.store.DocumentsByUser(ctx, userID)
-		if err != nil {
-			h.Fail(c, http.StatusInternalServerError, "", err)
-			return nil, false
-		}
-		for i := range all {
-			if all[i].Status == models.DocumentReady {
-				docs = append(docs, &all[i])
-			}
-		}
-		return docs, true
+	var all []models.Document
+	var err error
+	switch {
+	case len(ids) > maxDocumentsSearched:
+		h.Fail(c, http.StatusUnprocessableEntity, "documents names more than "+strconv.Itoa(maxDocumentsSearched)+" documents", nil)
+		return nil, false
+	case len(ids) == 0:
+		all, err = h.store.DocumentsByUser(ctx, userID)
+	default:
+		all, err = h.store.DocumentsIn(ctx, userID, ids)
 	}
+	if err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return nil, false
+	}
+	byID := make(map[string]*models.Document, len(all))
+	for i := range all {
+		byID[all[i].PublicID] = &all[i]
+		if len(ids) == 0 && all[i].Status == models.DocumentReady {
+			docs = append(docs, &all[i])
+		}
+	}
+	seen := map[string]bool{}
 	for _, id := range ids {
-		doc, err := h.store.Document(ctx, userID, id)
+		doc := byID[id]
 		switch {
-		case errors.Is(err, models.ErrNotFound):
-			h.Fail(c, http.StatusNotFound, "There is no such document: "+id+".", nil)
-			return nil, false
-		case err != nil:
-			h.Fail(c, http.StatusInternalServerError, "", err)
+		case doc == nil:
+			h.Fail(c, http.StatusNotFound, "There is no such document: "+clip(id, 40)+".", nil)
 			return nil, false
 		case doc.Status != models.DocumentReady:
 			h.Fail(c, http.StatusConflict, "The document "+id+" is "+doc.Status+", not ready yet.", nil)
 			return nil, false
+		case !seen[id]:
+			seen[id] = true
+			docs = append(docs, doc)
 		}
-		docs = append(docs, doc)
 	}
 	return docs, true
+}
+
+// clip shortens s to at most n bytes, for repeating what a client sent.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // readSearch reads and checks a search request; when it is not right, it
@@ -139,10 +157,6 @@ func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 		h.Fail(c, http.StatusUnprocessableEntity, "mode must be hybrid, vector or fulltext", nil)
 		return req, false
 	}
-	if len(req.Documents) > maxDocumentsSearched {
-		h.Fail(c, http.StatusUnprocessableEntity, "documents names more than "+strconv.Itoa(maxDocumentsSearched)+" documents", nil)
-		return req, false
-	}
 	return req, true
 }
 
@@ -150,7 +164,11 @@ func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 // answers with the passages found, each with its document's id and title.
 func (h *Handler) answerSearch(c *gin.Context, userID int64, docs []*models.Document, req searchRequest) {
 	ctx := c.Request.Context()
-	ids, titles := documentIDs(docs)
+	ids := documentIDs(docs)
+	titles := make(map[string]string, len(docs))
+	for _, d := range docs {
+		titles[d.PublicID] = d.Title
+	}
 	var results []search.Result
 	content, release, err := h.userContent(ctx, userID)
 	if err == nil {

@@ -173,3 +173,43 @@ func TestWorkspaceChatAPI(t *testing.T) {
 	resp, out = send(t, srv.Browser, http.MethodPost, srv.URL+"/api/v1/chat?stream=false", `{"messages": []}`, h)
 	wantRefusal(t, resp, out, http.StatusUnprocessableEntity, "at least the question")
 }
+
+// Named documents: at most 500, each the caller's and ready, the same one
+// named twice searched once; an empty workspace has nothing to answer from.
+func TestWorkspaceDocumentsChosen(t *testing.T) {
+	t.Parallel()
+	srv, a, jax := chatServer(t, nil)
+	h := a.bearer()
+	h.Set("Content-Type", "application/json")
+	post := func(h http.Header, path, body string) (*http.Response, string) {
+		return send(t, srv.Browser, http.MethodPost, srv.URL+path, body, h)
+	}
+	resp, body := post(h, "/api/v1/search", `{"query": "river", "documents": ["`+jax+`", "`+jax+`"]}`)
+	wantStatus(t, resp, http.StatusOK, body)
+	var got struct{ Results []struct{ Text string } }
+	wantJSON(t, resp, body, &got)
+	if len(got.Results) != 5 || got.Results[0].Text == got.Results[1].Text {
+		t.Errorf("a document named twice: got %s, want 5 different passages", body)
+	}
+	many := strings.TrimSuffix(strings.Repeat(`"`+jax+`", `, 501), ", ")
+	for _, path := range []string{"/api/v1/search", "/api/v1/chat"} {
+		b := `{"query": "river", "messages": [{"role": "user", "content": "river?"}], "documents": [` + many + `]}`
+		resp, body := post(h, path, b)
+		wantRefusal(t, resp, body, http.StatusUnprocessableEntity, "more than 500")
+	}
+
+	d, err := srv.Store.Document(context.Background(), a.user.ID, jax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Status, d.Error = models.DocumentFailed, "the embedding service failed (after 2 attempts)"
+	if err := srv.Store.FinishDocument(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = post(h, "/api/v1/chat?stream=false", `{"messages": [{"role": "user", "content": "river?"}], "documents": ["`+jax+`"]}`)
+	wantRefusal(t, resp, body, http.StatusConflict, "not ready")
+	resp, body = post(h, "/api/v1/chat?stream=false", `{"messages": [{"role": "user", "content": "river?"}]}`)
+	wantRefusal(t, resp, body, http.StatusConflict, "no ready document")
+	resp, body = post(h, "/api/v1/chat?stream=false", `{"messages": [{"role": "user", "content": "river?"}], "documents": ["nosuchdocument"]}`)
+	wantRefusal(t, resp, body, http.StatusNotFound, "no such document")
+}

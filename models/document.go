@@ -105,6 +105,23 @@ func (s *Store) Document(ctx context.Context, userID int64, publicID string) (*D
 	return d, nil
 }
 
+// DocumentsIn returns those of the user's documents whose public ids are
+// among publicIDs, in no order; an id of another user's document, or of
+// none, is left out.
+func (s *Store) DocumentsIn(ctx context.Context, userID int64, publicIDs []string) ([]Document, error) {
+	docs := []Document{}
+	if len(publicIDs) == 0 {
+		return docs, nil
+	}
+	err := s.DB.NewSelect().Model(&docs).
+		Where("user_id = ? AND public_id IN (?)", userID, bun.List(publicIDs)).
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("models: documents of user %d: %w", userID, err)
+	}
+	return docs, nil
+}
+
 // CountDocuments returns how many documents the user has.
 func (s *Store) CountDocuments(ctx context.Context, userID int64) (int, error) {
 	n, err := s.DB.NewSelect().Model((*Document)(nil)).Where("user_id = ?", userID).Count(ctx)

@@ -35,13 +35,16 @@ const MaxPassageRunes = 1200
 type Result struct {
 	ChunkID    int64
 	DocumentID string
-	Text       string
-	Page       int
-	PageEnd    int
-	Score      float64
+	// Title is the document's title when the caller fills it in (the
+	// control plane holds titles; answer.Chat fills them).
+	Title   string
+	Text    string
+	Page    int
+	PageEnd int
+	Score   float64
 }
 
-// Searcher finds a document's passages for a query in a tenant database.
+// Searcher finds documents' passages for a query in a tenant database.
 // Built by New, it runs a bounded number of searches at once; a Searcher
 // literal runs any number.
 type Searcher struct {
@@ -64,7 +67,7 @@ func New(e embed.Embedder, n int) *Searcher {
 // passage is its chunk widened toward its best sentence with whole
 // sentences of the chunks around it, up to MaxPassageRunes.
 func (s *Searcher) Search(ctx context.Context, c store.Content, docs []string, query, mode string, k int) ([]Result, error) {
-	if k < 1 {
+	if k < 1 || len(docs) == 0 {
 		return nil, nil
 	}
 	if mode != ModeHybrid && mode != ModeVector && mode != ModeFullText {
@@ -122,7 +125,7 @@ func (s *Searcher) Search(ctx context.Context, c store.Content, docs []string, q
 	return widen(ctx, c, found)
 }
 
-// vectorSearch ranks the document's chunks by cosine similarity to the
+// vectorSearch ranks the documents' chunks by cosine similarity to the
 // query's embedding; store.ErrOtherModel while the tenant's vectors are
 // another model's (it is being re-embedded for a new one). A query without
 // content words has no direction and finds nothing this way.

@@ -72,10 +72,11 @@ func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) 
 	return out[:min(n, len(out))], nil
 }
 
-// matching ranks by FTS5's bm25. FTS5 matches against the whole tenant's
-// index; a document's chunks are written together, so their rowids span a
-// narrow range, and a rowid range confines the match (and its bm25) to
-// about the documents' before the join filters them exactly.
+// matching ranks by FTS5's bm25, whose statistics are the whole tenant
+// index's. A document's chunks are written together, so their rowids span a
+// narrow range, and the range of the documents' rowids confines the match to
+// about theirs (for one document, to it) before the join filters them
+// exactly.
 func (e sqlite) matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error) {
 	match := ftsQuery(query)
 	if match == "" {
