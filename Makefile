@@ -30,6 +30,7 @@ bench: $(ATLAS) ## run the benchmarks (PostgreSQL ones need TEST_POSTGRES_URL); 
 	@echo "--- the same under silo serve's default soft memory limit (MEMORY_LIMIT_MB=200, as GOMEMLIMIT):"
 	GOMEMLIMIT=200MiB $(GO) test -run '^$$' -bench 'IngestPeakRSS' -benchtime=1x -timeout 30m ./ingest/
 	$(GO) test -run '^$$' -bench 'ChatFirstByte' -benchtime=500x -timeout 30m ./handlers/
+	$(GO) test -run '^$$' -bench 'WorkspaceSearch' -benchtime=1x -timeout 30m ./search/
 
 .PHONY: eval
 eval: $(ATLAS) ## retrieval benchmark on the SQuAD PDFs, SQLite and PostgreSQL tenants (TEST_POSTGRES_URL); figures go in BENCHMARKS.md

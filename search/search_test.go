@@ -20,7 +20,7 @@ import (
 
 // searchDB returns a ready tenant database of a new user on SQLite, or on
 // the PostgreSQL server of TEST_POSTGRES_URL.
-func searchDB(t *testing.T, engine string) *tenant.DB {
+func searchDB(t testing.TB, engine string) *tenant.DB {
 	t.Helper()
 	control := testdb.ControlPlane(t, config.SQLite)
 	var m *tenant.Manager
