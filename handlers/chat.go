@@ -187,6 +187,21 @@ func (m messageView) Live() bool {
 	return m.Role == store.RoleAssistant && (m.Status == store.StatusPending || m.Status == store.StatusRunning)
 }
 
+// Quoted reports whether the answer already quotes a source's snippet (an
+// offline answer's quotes are its sources' best sentences): the sources
+// list then shows only where the quote comes from, not the words again.
+func (m messageView) Quoted(snippet string) bool {
+	s := strings.TrimSuffix(strings.TrimPrefix(snippet, "…"), "…")
+	if len(s) > quotedPrefix {
+		s = strings.ToValidUTF8(s[:quotedPrefix], "")
+	}
+	return s != "" && strings.Contains(m.Content, s)
+}
+
+// quotedPrefix is how much of a snippet (bytes) an answer must hold to
+// quote it: quotes and snippets are clipped at different lengths.
+const quotedPrefix = 120
+
 // HTML is the message rendered: an answer's markdown, or a question as
 // plain text.
 func (m messageView) HTML() template.HTML {
