@@ -65,23 +65,23 @@ func (h *Handler) apiChat(c *gin.Context) {
 	if !ok {
 		return
 	}
-	req, ok := h.readChat(c)
+	q, ok := h.readChat(c)
 	if !ok {
 		return
 	}
-	h.answerChat(c, doc.UserID, []*models.Document{doc}, req)
+	h.answerChat(c, doc.UserID, []*models.Document{doc}, q)
 }
 
 // apiWorkspaceChat answers POST /api/v1/chat {messages, documents} about
 // every ready document of the caller's, or those named (answerChat); a
 // document that is not the caller's is 404, one that is not ready 409.
 func (h *Handler) apiWorkspaceChat(c *gin.Context) {
-	req, ok := h.readChat(c)
+	q, ok := h.readChat(c)
 	if !ok {
 		return
 	}
 	u := web.CurrentUser(c)
-	docs, ok := h.chosenDocuments(c, u.ID, req.Documents)
+	docs, ok := h.chosenDocuments(c, u.ID, q.documents)
 	if !ok {
 		return
 	}
@@ -89,32 +89,42 @@ func (h *Handler) apiWorkspaceChat(c *gin.Context) {
 		h.Fail(c, http.StatusConflict, "There is no ready document to answer from yet.", nil)
 		return
 	}
-	h.answerChat(c, u.ID, docs, req)
+	h.answerChat(c, u.ID, docs, q)
+}
+
+// chatAsk is a checked chat request: the question, the turns before it and
+// the documents it names.
+type chatAsk struct {
+	history   []answer.Message
+	question  string
+	documents []string
 }
 
 // readChat reads and checks a chat request; when it is not right, it has
 // answered with the reason and ok is false.
-func (h *Handler) readChat(c *gin.Context) (req chatRequest, ok bool) {
+func (h *Handler) readChat(c *gin.Context) (chatAsk, bool) {
+	var req chatRequest
 	if err := decodeJSON(c, &req); err != nil {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
-		return req, false
+		return chatAsk{}, false
 	}
-	if _, _, problem := req.check(); problem != "" {
+	history, question, problem := req.check()
+	if problem != "" {
 		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
-		return req, false
+		return chatAsk{}, false
 	}
-	return req, true
+	return chatAsk{history: history, question: question, documents: req.Documents}, true
 }
 
-// answerChat answers the last message of req from docs, the user's. It
+// answerChat answers q's question from docs, the user's. It
 // streams text/event-stream: "token" events {"text"} as the answer is
 // written, then "citations" {"citations": [{document_id, title, page,
 // page_end, text}]}, then "done" {"status", "answerer"}; a model failure
 // sends "error" {"kind", "message"} before "done" with status "failed".
 // With ?stream=false it answers one JSON object {answer, citations,
 // answerer}, or 502 with the error and the partial answer.
-func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Document, req chatRequest) {
-	history, question, _ := req.check()
+func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Document, q chatAsk) {
+	history, question := q.history, q.question
 	ctx := c.Request.Context()
 	content, release, err := h.userContent(ctx, userID)
 	if err != nil {
