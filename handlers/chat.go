@@ -189,7 +189,8 @@ func (m messageView) Live() bool {
 
 // Quoted reports whether the answer already quotes a source's snippet (an
 // offline answer's quotes are its sources' best sentences): the sources
-// list then shows only where the quote comes from, not the words again.
+// list then shows where the quote comes from and its first words (Brief),
+// not the whole of it again.
 func (m messageView) Quoted(snippet string) bool {
 	s := strings.TrimSuffix(strings.TrimPrefix(snippet, "…"), "…")
 	if len(s) > quotedPrefix {
@@ -197,6 +198,19 @@ func (m messageView) Quoted(snippet string) bool {
 	}
 	return s != "" && strings.Contains(m.Content, s)
 }
+
+// Brief is the opening words of a snippet the answer quotes: enough to tell
+// which quote a source is, without the words again.
+func (m messageView) Brief(snippet string) string {
+	w := strings.Fields(strings.TrimPrefix(snippet, "…"))
+	if len(w) <= briefWords {
+		return strings.Join(w, " ")
+	}
+	return strings.Join(w[:briefWords], " ") + "…"
+}
+
+// briefWords is how many words Brief keeps.
+const briefWords = 5
 
 // quotedPrefix is how much of a snippet (bytes) an answer must hold to
 // quote it: quotes and snippets are clipped at different lengths.

@@ -8,8 +8,8 @@ import (
 	"silo/views"
 )
 
-// A source whose snippet the answer quotes already is listed by its page
-// alone; one the answer does not quote shows its snippet.
+// A source whose snippet the answer quotes already is listed by its page and
+// first words; one the answer does not quote shows its snippet.
 func TestSourcesDoNotRepeatQuotes(t *testing.T) {
 	tmpl, err := views.Parse()
 	if err != nil {
@@ -34,5 +34,8 @@ func TestSourcesDoNotRepeatQuotes(t *testing.T) {
 	}
 	if strings.Count(page, "<q>") != 1 || !strings.Contains(page, "<q>Prices rose fourfold.</q>") {
 		t.Errorf("want the one unquoted source's snippet shown, and only it:\n%s", page)
+	}
+	if !strings.Contains(page, `<q class="brief">The embargo began in October…</q>`) {
+		t.Errorf("want the quoted source named by its first words:\n%s", page)
 	}
 }
