@@ -21,12 +21,14 @@ type Message struct {
 // standalone), the turns before it, oldest first, and the passages found for
 // it, best first, with their documents' titles. Asked of several documents
 // (Titled), an answer names the document of each page it cites:
-// [Title, p. N].
+// [Title, p. N]. Found is whether the passages answer the question
+// (search.Found); when not, they are only the closest ones.
 type Request struct {
 	Question string
 	History  []Message
 	Passages []search.Result
 	Titled   bool
+	Found    bool
 }
 
 // Document is a document a chat turn answers from: its public id and title.

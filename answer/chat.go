@@ -25,11 +25,13 @@ type Chat struct {
 	Log          *slog.Logger
 }
 
-// Reply is an answer Turn wrote: its text, its sources, and why it ended
-// early (nil when it did not).
+// Reply is an answer Turn wrote: its text, its sources, whether the
+// search found passages that answer the question (search.Found), and why
+// it ended early (nil when it did not).
 type Reply struct {
 	Text      string
 	Citations []store.Citation
+	Found     bool
 	Err       error
 }
 
@@ -68,11 +70,12 @@ func (c *Chat) Turn(ctx context.Context, content store.Content, docs []Document,
 		passages[i].Title = titles[passages[i].DocumentID]
 	}
 	var text strings.Builder
-	err = c.Answerer.Answer(ctx, Request{Question: standalone, History: history, Passages: passages, Titled: len(docs) > 1}, func(token string) error {
+	found := search.Found(passages)
+	err = c.Answerer.Answer(ctx, Request{Question: standalone, History: history, Passages: passages, Titled: len(docs) > 1, Found: found}, func(token string) error {
 		text.WriteString(token)
 		return emit(token)
 	})
-	return Reply{Text: text.String(), Citations: cite(standalone, text.String(), passages), Err: err}, nil
+	return Reply{Text: text.String(), Citations: cite(standalone, text.String(), passages), Found: found, Err: err}, nil
 }
 
 // History returns the question the answer id answers and the turns before

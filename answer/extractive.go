@@ -115,17 +115,20 @@ func key(w string) string { return string(words.Stem([]byte(strings.ToLower(w)))
 // stops it: a deadline as an *Error of kind timeout, a cancellation
 // (the client went away) as the context's error.
 func (extractive) Answer(ctx context.Context, req Request, emit func(string) error) error {
-	return emitWords(ctx, extractiveAnswer(req.Question, req.Passages, req.Titled), emit)
+	return emitWords(ctx, extractiveAnswer(req), emit)
 }
 
 // extractiveAnswer writes the answer: ExtractiveLabel, then the best
-// sentences, each on a line of its own as a quotation with its page.
-func extractiveAnswer(question string, passages []search.Result, titled bool) string {
+// sentences, each on a line of its own as a quotation with its page. When
+// the passages do not answer the question (req.Found is false), a line
+// says so before them: they are the closest passages, not an answer.
+func extractiveAnswer(req Request) string {
+	question, passages := req.Question, req.Passages
 	var b strings.Builder
 	b.WriteString(ExtractiveLabel + "\n\n")
-	noPassage := "No passage of the document matches this question."
-	if titled {
-		noPassage = "No passage of your documents matches this question."
+	notFound, noPassage := "The document does not seem to answer this.", "No passage of the document matches this question."
+	if req.Titled {
+		notFound, noPassage = "Your documents do not seem to answer this.", "No passage of your documents matches this question."
 	}
 	if len(passages) == 0 {
 		b.WriteString(noPassage)
@@ -143,15 +146,20 @@ func extractiveAnswer(question string, passages []search.Result, titled bool) st
 		}
 		chosen = addSentence(chosen, s)
 	}
+	lead := ""
 	if len(chosen) == 0 {
 		first := slices.DeleteFunc(words.SplitSentences(passages[0].Text), words.IsHeading)
 		if len(first) == 0 {
 			b.WriteString(noPassage)
 			return b.String()
 		}
-		b.WriteString("No sentence of the passages found shares a word with the question; the best passage begins:\n\n")
+		lead = "No sentence of the passages found shares a word with the question; the best passage begins:\n\n"
 		chosen = append(chosen, search.Sentence{Text: first[0]})
 	}
+	if !req.Found {
+		lead = "**" + notFound + "** The closest passages:\n\n"
+	}
+	b.WriteString(lead)
 	for i, s := range chosen {
 		if i > 0 {
 			b.WriteString("\n")
@@ -160,7 +168,7 @@ func extractiveAnswer(question string, passages []search.Result, titled bool) st
 		if s.Before != "" && leansBack(s.Text) {
 			text = clip(s.Before, extractiveSentence) + " " + text
 		}
-		b.WriteString("- “" + text + "” [" + pageLabel(passages[s.Passage], titled) + "]")
+		b.WriteString("- “" + text + "” [" + pageLabel(passages[s.Passage], req.Titled) + "]")
 	}
 	return b.String()
 }

@@ -31,7 +31,7 @@ func TestExtractiveAnswer(t *testing.T) {
 		{Page: 4, PageEnd: 5, Text: "The tower was built from 1887 to 1889 as the entrance arch to the World's Fair. It is 330 metres tall."},
 		{Page: 9, Text: "Paris has many museums. The Louvre is the largest."},
 	}
-	tokens := collect(t, answer.NewExtractive(), answer.Request{Question: "When was the Eiffel Tower built?", Passages: passages})
+	tokens := collect(t, answer.NewExtractive(), answer.Request{Question: "When was the Eiffel Tower built?", Passages: passages, Found: true})
 	got := strings.Join(tokens, "")
 	want := answer.ExtractiveLabel + "\n\n- “The tower was built from 1887 to 1889 as the entrance arch to the World's Fair.” [pp. 4–5]"
 	if !strings.HasPrefix(got, want) {
@@ -59,7 +59,7 @@ func TestExtractiveAnswerRanksAsSearch(t *testing.T) {
 			{Page: 1, Text: "A gardener saw the king at noon. The bridge over the river was built by engineers."},
 			{Page: 2, Text: "A doctor saw the king at dawn. The bridge over the river was built in 1888."},
 		}
-		got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: c.question, Passages: passages}), "")
+		got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: c.question, Passages: passages, Found: true}), "")
 		if want := answer.ExtractiveLabel + "\n\n- “" + c.want + "”"; !strings.HasPrefix(got, want) {
 			t.Errorf("%s: got %q, want it to start %q", c.question, got, want)
 		}
@@ -75,7 +75,7 @@ func TestExtractiveAnswerWholeSentences(t *testing.T) {
 		// An initial does not end a sentence.
 		{"Who was the first administrator of the Federal Energy Office?", "“In 1973 Nixon named William E. Simon as the first Administrator of the Federal Energy Office.” [p. 2]"},
 	} {
-		got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: tc.question, Passages: passages}), "")
+		got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: tc.question, Passages: passages, Found: true}), "")
 		if !strings.Contains(got, "- "+tc.want) {
 			t.Errorf("%s: got %q, want it to quote %q", tc.question, got, tc.want)
 		}
@@ -89,7 +89,7 @@ func TestExtractiveAnswerQuotesOnce(t *testing.T) {
 		{Page: 2, Text: "river water near Aswan. The dam was finished in 1970."},
 		{Page: 2, Text: "The dam holds back the Nile river water near Aswan. Other text."},
 	}
-	got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What does the Aswan dam hold back?", Passages: passages}), "")
+	got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What does the Aswan dam hold back?", Passages: passages, Found: true}), "")
 	if n := strings.Count(got, "near Aswan"); n != 1 {
 		t.Errorf("answer %q quotes the sentence %d times, want once", got, n)
 	}
@@ -102,14 +102,14 @@ func TestExtractiveAnswerQuotesNoHeading(t *testing.T) {
 		{Page: 4, Text: "University of Notre Dame: part 4\n\nThe university of Notre Dame was founded in 1842 by Edward Sorin."},
 		{Page: 2, Text: "University of Notre Dame: part 2\n\nIts campus lies north of South Bend."},
 	}
-	got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "When was the University of Notre Dame founded?", Passages: passages}), "")
+	got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "When was the University of Notre Dame founded?", Passages: passages, Found: true}), "")
 	if strings.Contains(got, ": part") {
 		t.Errorf("answer %q quotes a running title", got)
 	}
 	if first := strings.Index(got, "- “"); first < 0 || !strings.HasPrefix(got[first:], "- “The university of Notre Dame was founded in 1842") {
 		t.Errorf("answer %q does not quote the founding first", got)
 	}
-	got = strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What is quantum gravity?", Passages: passages[1:]}), "")
+	got = strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What is quantum gravity?", Passages: passages[1:], Found: true}), "")
 	if !strings.HasSuffix(got, "the best passage begins:\n\n- “Its campus lies north of South Bend.” [p. 2]") {
 		t.Errorf("without a match, answer %q does not begin the passage after its heading", got)
 	}
@@ -121,7 +121,7 @@ func TestExtractiveAnswerTitled(t *testing.T) {
 		{DocumentID: "oil", Title: "1973 oil crisis", Page: 2, Text: "The embargo began in October 1973."},
 		{DocumentID: "jax", Title: "Jacksonville", Page: 5, PageEnd: 6, Text: "In Jacksonville the embargo began in October 1973 as well."},
 	}
-	req := answer.Request{Question: "When did the embargo begin?", Passages: passages, Titled: true}
+	req := answer.Request{Question: "When did the embargo begin?", Passages: passages, Titled: true, Found: true}
 	got := strings.Join(collect(t, answer.NewExtractive(), req), "")
 	if !strings.Contains(got, "” [1973 oil crisis, p. 2]") || !strings.Contains(got, "” [Jacksonville, pp. 5–6]") {
 		t.Errorf("got %q, want quotes cited as [Title, p. N]", got)
@@ -133,15 +133,21 @@ func TestExtractiveAnswerTitled(t *testing.T) {
 }
 
 func TestExtractiveAnswerWithoutMatch(t *testing.T) {
+	cats := []search.Result{{Page: 6, Title: "Pets", Text: "Cats sleep a lot. Dogs bark."}}
 	for _, tc := range []struct {
-		passages []search.Result
-		want     string
+		passages      []search.Result
+		found, titled bool
+		want          string
 	}{
-		{nil, "No passage of the document matches this question."},
-		{[]search.Result{{Page: 6, Text: "Cats sleep a lot. Dogs bark."}}, "the best passage begins:\n\n- “Cats sleep a lot.” [p. 6]"},
+		{nil, false, false, "\n\nNo passage of the document matches this question."},
+		{nil, false, true, "\n\nNo passage of your documents matches this question."},
+		{cats, true, false, "\n\nNo sentence of the passages found shares a word with the question; the best passage begins:\n\n- “Cats sleep a lot.” [p. 6]"},
+		{cats, false, false, "\n\n**The document does not seem to answer this.** The closest passages:\n\n- “Cats sleep a lot.” [p. 6]"},
+		{cats, false, true, "\n\n**Your documents do not seem to answer this.** The closest passages:\n\n- “Cats sleep a lot.” [Pets, p. 6]"},
 	} {
-		got := strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: "What is quantum gravity?", Passages: tc.passages}), "")
-		if !strings.HasPrefix(got, answer.ExtractiveLabel) || !strings.HasSuffix(got, tc.want) {
+		req := answer.Request{Question: "What is quantum gravity?", Passages: tc.passages, Found: tc.found, Titled: tc.titled}
+		got := strings.Join(collect(t, answer.NewExtractive(), req), "")
+		if got != answer.ExtractiveLabel+tc.want {
 			t.Errorf("got %q, want the label and then …%q", got, tc.want)
 		}
 	}

@@ -100,7 +100,7 @@ func TestExtractiveQuality(t *testing.T) {
 			continue
 		}
 		found++
-		if holds(strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: q.Question, Passages: passages}), ""), q.Answers) {
+		if holds(strings.Join(collect(t, answer.NewExtractive(), answer.Request{Question: q.Question, Passages: passages, Found: search.Found(passages)}), ""), q.Answers) {
 			quoted++
 		}
 	}

@@ -405,8 +405,9 @@ func (r *Report) Write(w io.Writer, title string, groups ...Group) error {
 	return tw.Flush()
 }
 
-// quoteLine is a quotation in an offline answer: a line "- “…” [p. N]".
-var quoteLine = regexp.MustCompile(`(?m)^- “(.*)” \[pp?\. [^\]]*\]$`)
+// quoteLine is a quotation in an offline answer: a line "- “…” [p. N]",
+// or "[Title, p. N]" in an answer from several documents.
+var quoteLine = regexp.MustCompile(`(?m)^- “(.*)” \[(?:[^\]]*, )?pp?\. [^\]]*\]$`)
 
 // Quotes returns the sentences an offline (extractive) answer quotes, in
 // order, without the "…" of a clipped one.

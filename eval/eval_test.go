@@ -136,3 +136,12 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotes(t *testing.T) {
+	answer := "*Quoted from your documents, no language model:*\n\n**Your documents do not seem to answer this.** The closest passages:\n\n" +
+		"- “…the embargo began in October 1973.” [1973 oil crisis, p. 2]\n- “The river flows north.” [p. 7]\n- “Two pages.” [Jacksonville, pp. 5–6]\nNot a quote “x” [p. 1]"
+	want := []string{"the embargo began in October 1973.", "The river flows north.", "Two pages."}
+	if got := Quotes(answer); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -202,6 +202,7 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	var versus []string   // hybrid against bm25 at rank 1, per document
 	held, quoted := 0, 0  // questions whose hybrid passages hold an answer, and whose chat answer quotes one
 	var quotes quoteTally // what the chat answers quote
+	var abstain abstentionTally
 	for i, d := range docs {
 		texts := r.chunks(tb, ids[i])
 		bm := eval.NewBM25(texts)
@@ -225,13 +226,16 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 				top := r.search(tb, ids[i], q.Question, mode)
 				rank := eval.FirstHit(top, q.Answers)
 				t.Add(rank, time.Since(start))
-				if mode == search.ModeHybrid && rank > 0 {
-					held++
-					a := r.answer(tb, ids[i], q.Question)
-					if eval.FirstHit([]string{a}, q.Answers) == 1 {
-						quoted++
+				if mode == search.ModeHybrid {
+					a := r.answer(tb, "/api/v1/documents/"+ids[i]+"/chat", q.Question, nil)
+					abstain.add(true, a.Found)
+					if rank > 0 {
+						held++
+						if eval.FirstHit([]string{a.Answer}, q.Answers) == 1 {
+							quoted++
+						}
+						quotes.add(eval.Quotes(a.Answer), q.Answers)
 					}
-					quotes.add(eval.Quotes(a), q.Answers)
 				}
 				switch first := rank == 1; {
 				case first && !bmFirst[k]:
@@ -241,6 +245,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 				}
 			}
 			if mode == search.ModeHybrid {
+				for _, q := range otherQuestions(docs, i) {
+					abstain.add(false, r.answer(tb, "/api/v1/documents/"+ids[i]+"/chat", q.Question, nil).Found)
+				}
 				versus = append(versus, fmt.Sprintf("%-26s won %3d  lost %3d  net %+4d", d.Slug, won, lost, won-lost))
 			}
 		}
@@ -253,10 +260,12 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	}
 	if versus != nil {
 		fmt.Fprintf(r.out, "\n%s tenants, hybrid against bm25 at rank 1 (questions only one of them answers):\n%s\n", r.engine, strings.Join(versus, "\n"))
-		fmt.Fprintf(r.out, "\n%s tenants, of those answers: the first quote holds an answer in %d (%.3f); %d quotes of %d are headings, %d repeat a quote before them\n",
-			r.engine, quotes.firstHolds, float64(quotes.firstHolds)/float64(max(held, 1)), quotes.headings, quotes.quotes, quotes.repeats)
+		fmt.Fprintf(r.out, "\n%s tenants, of those answers: the first quote holds an answer in %d (%.3f; %.3f of all %d questions); %d quotes of %d are headings, %d repeat a quote before them\n",
+			r.engine, quotes.firstHolds, share(quotes.firstHolds, held), share(quotes.firstHolds, abstain.own), abstain.own, quotes.headings, quotes.quotes, quotes.repeats)
 		fmt.Fprintf(r.out, "%s tenants, the offline (extractive) chat answer quotes an answer for %d of the %d questions whose five passages hold one (%.3f)\n",
-			r.engine, quoted, held, float64(quoted)/float64(max(held, 1)))
+			r.engine, quoted, held, share(quoted, held))
+		fmt.Fprintf(r.out, "%s tenants, abstention: found for %d of %d of a document's own questions (%.3f); not found for %d of %d questions of another article (%.3f)\n",
+			r.engine, abstain.ownFound, abstain.own, share(abstain.ownFound, abstain.own), abstain.otherNotFound, abstain.other, share(abstain.otherNotFound, abstain.other))
 	}
 	return report
 }
@@ -275,6 +284,8 @@ func (r *run) pooled(tb testing.TB, docs []eval.Document, ids []string, report *
 		}
 	}
 	bm := eval.NewBM25(texts)
+	var quotes quoteTally // what the workspace chat's answers quote
+	asked, cited := 0, 0  // questions, and answers whose first citation is in the question's document
 	for i, d := range docs {
 		bmt, wst := report.Tally(d.Slug, "bm25-pooled"), report.Tally(d.Slug, "workspace")
 		for _, q := range d.Questions {
@@ -299,8 +310,16 @@ func (r *run) pooled(tb testing.TB, docs []eval.Document, ids []string, report *
 				}
 			}
 			wst.Add(eval.FirstHit(top, q.Answers), elapsed)
+			a := r.answer(tb, "/api/v1/chat", q.Question, nil)
+			asked++
+			if len(a.Citations) > 0 && a.Citations[0].DocumentID == ids[i] {
+				cited++
+			}
+			quotes.add(eval.Quotes(a.Answer), q.Answers)
 		}
 	}
+	fmt.Fprintf(r.out, "\n%s tenants, workspace chat (POST /api/v1/chat, all documents): the first citation is in the question's document for %d of %d (%.3f); the first quote holds an answer in %d (%.3f); %d quotes of %d are headings, %d repeat a quote before them\n",
+		r.engine, cited, asked, share(cited, asked), quotes.firstHolds, share(quotes.firstHolds, asked), quotes.headings, quotes.quotes, quotes.repeats)
 }
 
 // searchAll asks POST /api/v1/search for the top passages of all the
@@ -450,21 +469,77 @@ func (r *run) search(tb testing.TB, id, query, mode string) []string {
 	return out
 }
 
-// answer asks the chat API a question about a document, without streaming,
-// and returns the answer: the offline extractive one, as the run's server
-// has no model.
-func (r *run) answer(tb testing.TB, id, question string) string {
+// chatAnswer is the chat API's answer without streaming.
+type chatAnswer struct {
+	Answer    string
+	Found     bool
+	Citations []struct {
+		DocumentID string `json:"document_id"`
+	}
+}
+
+// answer asks a chat route (a document's, or /api/v1/chat with the public
+// ids docs, nil for all) a question without streaming: the offline
+// extractive answer, as the run's server has no model.
+func (r *run) answer(tb testing.TB, path, question string, docs []string) chatAnswer {
 	tb.Helper()
-	body, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": question}}})
+	req := map[string]any{"messages": []map[string]string{{"role": "user", "content": question}}}
+	if docs != nil {
+		req["documents"] = docs
+	}
+	body, _ := json.Marshal(req)
 	var raw json.RawMessage
-	r.do(tb, http.MethodPost, "/api/v1/documents/"+id+"/chat?stream=false", "application/json", body, http.StatusOK, &raw)
-	r.record(tb, "/api/v1/documents/"+id+"/chat", body, raw)
-	var got struct{ Answer string }
+	r.do(tb, http.MethodPost, path+"?stream=false", "application/json", body, http.StatusOK, &raw)
+	r.record(tb, path, body, raw)
+	var got chatAnswer
 	if err := json.Unmarshal(raw, &got); err != nil {
 		tb.Fatal(err)
 	}
-	return got.Answer
+	return got
 }
+
+// otherQuestions are abstentionQuestions questions of the document after
+// docs[i] (the first after the last), evenly spread over its questions:
+// questions document i should not answer.
+func otherQuestions(docs []eval.Document, i int) []eval.Question {
+	if len(docs) < 2 {
+		return nil
+	}
+	qs := docs[(i+1)%len(docs)].Questions
+	step := max(len(qs)/abstentionQuestions, 1)
+	var out []eval.Question
+	for k := 0; k < len(qs) && len(out) < abstentionQuestions; k += step {
+		out = append(out, qs[k])
+	}
+	return out
+}
+
+// abstentionQuestions is how many questions of another article each
+// document is asked.
+const abstentionQuestions = 20
+
+// abstentionTally counts the chat answers' found: for a document's own
+// questions, and for another article's.
+type abstentionTally struct {
+	own, ownFound, other, otherNotFound int
+}
+
+func (t *abstentionTally) add(own, found bool) {
+	if own {
+		t.own++
+		if found {
+			t.ownFound++
+		}
+		return
+	}
+	t.other++
+	if !found {
+		t.otherNotFound++
+	}
+}
+
+// share is a of b, 0 when b is.
+func share(a, b int) float64 { return float64(a) / float64(max(b, 1)) }
 
 // chunks reads the texts of a document's chunks, in order, from the tenant
 // database: the passages the baseline ranks.

@@ -119,9 +119,11 @@ func (h *Handler) readChat(c *gin.Context) (chatAsk, bool) {
 // answerChat answers q's question from docs, the user's. It
 // streams text/event-stream: "token" events {"text"} as the answer is
 // written, then "citations" {"citations": [{document_id, title, page,
-// page_end, text}]}, then "done" {"status", "answerer"}; a model failure
-// sends "error" {"kind", "message"} before "done" with status "failed".
-// With ?stream=false it answers one JSON object {answer, citations,
+// page_end, text}]}, then "done" {"status", "found", "answerer"}; a model
+// failure sends "error" {"kind", "message"} before "done" with status
+// "failed". found is whether the passages answer the question
+// (search.Found); when false, the answer gives the closest ones. With
+// ?stream=false it answers one JSON object {answer, found, citations,
 // answerer}, or 502 with the error and the partial answer.
 func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Document, q chatAsk) {
 	history, question := q.history, q.question
@@ -138,7 +140,7 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
-		body := gin.H{"answer": reply.Text, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
+		body := gin.H{"answer": reply.Text, "found": reply.Found, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
 			h.log.Warn("chat: the model failed", "documents", documentIDs(docs), "err", reply.Err)
 			body["error"], body["kind"] = answer.FailureMessage(reply.Err), answer.FailureKind(reply.Err)
@@ -180,5 +182,5 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 	default:
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 	}
-	_ = send("done", gin.H{"status": status, "answerer": h.chat.Answerer.Name()})
+	_ = send("done", gin.H{"status": status, "found": reply.Found, "answerer": h.chat.Answerer.Name()})
 }

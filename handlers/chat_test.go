@@ -100,8 +100,11 @@ type apiStream struct {
 	Tokens    []string
 	Citations []store.Citation
 	Error     struct{ Kind, Message string }
-	Done      struct{ Status, Answerer string }
-	Order     []string // event names, consecutive repeats folded
+	Done      struct {
+		Status, Answerer string
+		Found            bool
+	}
+	Order []string // event names, consecutive repeats folded
 }
 
 // readAPIStream reads a chat stream to its end, checking each event's JSON.
@@ -236,11 +239,22 @@ func TestChatExtractive(t *testing.T) {
 	wantStatus(t, resp, http.StatusOK, body)
 	var got struct {
 		Answer, Answerer string
+		Found            bool
 		Citations        []store.Citation
 	}
 	wantJSON(t, resp, body, &got)
-	if got.Answerer != "extractive" || !strings.Contains(got.Answer, "St. Johns") || !regexp.MustCompile(`\[p\. \d+\]`).MatchString(got.Answer) {
-		t.Errorf("got %s, want an extractive answer quoting the river with its page", body)
+	if got.Answerer != "extractive" || !got.Found || !strings.Contains(got.Answer, "St. Johns") || !regexp.MustCompile(`\[p\. \d+\]`).MatchString(got.Answer) {
+		t.Errorf("got %s, want an extractive answer, found, quoting the river with its page", body)
+	}
+	resp, body = send(t, b.Browser, http.MethodPost, b.URL+"/api/v1/documents/"+id+"/chat?stream=false", chatBody("What is the capital of Mars?"), h)
+	wantStatus(t, resp, http.StatusOK, body)
+	var mars struct {
+		Answer string
+		Found  bool
+	}
+	wantJSON(t, resp, body, &mars)
+	if mars.Found || !strings.Contains(mars.Answer, "**The document does not seem to answer this.** The closest passages:") {
+		t.Errorf("a question the document does not answer: got %s, want found false and the closest passages", body)
 	}
 	if len(got.Citations) == 0 || got.Citations[0].Page < 1 {
 		t.Errorf("citations %+v, want the pages quoted", got.Citations)

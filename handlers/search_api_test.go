@@ -124,6 +124,7 @@ func TestWorkspaceChatAPI(t *testing.T) {
 	}
 	type reply struct {
 		Answer    string
+		Found     bool
 		Citations []store.Citation
 	}
 	ask := func(b string) (*http.Response, string, reply) {
@@ -137,8 +138,13 @@ func TestWorkspaceChatAPI(t *testing.T) {
 
 	resp, out, got := ask(body("When did the 1973 oil crisis begin?"))
 	wantStatus(t, resp, http.StatusOK, out)
-	if !strings.Contains(got.Answer, "October 1973") || len(got.Citations) == 0 || got.Citations[0].DocumentID != oil || got.Citations[0].Title == "" {
-		t.Errorf("across all documents: got %s, want the oil crisis's beginning quoted, its document cited first with its title", out)
+	if !strings.Contains(got.Answer, "October 1973") || !got.Found || len(got.Citations) == 0 || got.Citations[0].DocumentID != oil || got.Citations[0].Title == "" {
+		t.Errorf("across all documents: got %s, want the oil crisis's beginning quoted, found, its document cited first with its title", out)
+	}
+	resp, out, got = ask(body("What is the capital of Mars?"))
+	wantStatus(t, resp, http.StatusOK, out)
+	if got.Found || !strings.Contains(got.Answer, "Your documents do not seem to answer this.") {
+		t.Errorf("a question the documents do not answer: got %s, want found false and the answer saying so", out)
 	}
 	resp, out, got = ask(body("When did the 1973 oil crisis begin?", jax))
 	wantStatus(t, resp, http.StatusOK, out)
@@ -161,7 +167,7 @@ func TestWorkspaceChatAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream := readAPIStream(t, s)
-	if stream.Done.Status != "done" || len(stream.Citations) == 0 || stream.Citations[0].DocumentID != jax || !strings.Contains(strings.Join(stream.Tokens, ""), "St. Johns River") {
+	if stream.Done.Status != "done" || !stream.Done.Found || len(stream.Citations) == 0 || stream.Citations[0].DocumentID != jax || !strings.Contains(strings.Join(stream.Tokens, ""), "St. Johns River") {
 		t.Errorf("stream: got %+v, want the answer from %s", stream, jax)
 	}
 

@@ -42,6 +42,16 @@ type Result struct {
 	Page    int
 	PageEnd int
 	Score   float64
+	// Support is the share of the question the passage's chunk holds,
+	// from 0 to 1 (see MinSupport).
+	Support float64
+}
+
+// Found reports whether passages, a search's results best first, answer
+// the question: whether the best has at least MinSupport. When it does
+// not, they are only the closest passages to it.
+func Found(passages []Result) bool {
+	return len(passages) > 0 && passages[0].Support >= MinSupport
 }
 
 // Searcher finds documents' passages for a query in a tenant database.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -221,5 +223,52 @@ func TestSearchAcrossDocuments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A question the document answers is found, in every mode; one about
+// something it never mentions is not, even when a word of it is respelt
+// into one of the document's ("boiling" into "oil"), while a misspelt
+// question word still finds the document's spelling.
+func TestFound(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "chunk", "testdata", "1973-oil-crisis.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := store.New(searchDB(t, "sqlite"))
+	e := embed.NewHash(0)
+	tenantdata.Index(t, c, e, "oil", strings.Split(string(raw), "\f"))
+	tenantdata.Index(t, c, e, "venture", []string{"The oil joint venture began in 1973 in Rotterdam."})
+	s := &search.Searcher{Embedder: e}
+	for _, tc := range []struct {
+		doc, question string
+		found         bool
+	}{
+		{"oil", "When did the 1973 oil crisis begin?", true},
+		{"oil", "Which countries did the OAPEC embargo target?", true},
+		{"oil", "When did the oil embrgo begin?", true},
+		{"oil", "What is the capital of Mars?", false},
+		{"oil", "What is the boiling point of water?", false},
+		{"oil", "How do I bake sourdough bread?", false},
+		{"oil", "Who wrote the Harry Potter novels?", false},
+		{"venture", "When did the joint venture begin?", true},
+		{"venture", "What is the boiling point?", false}, // read as "oil joint" to search
+	} {
+		for _, mode := range []string{search.ModeHybrid, search.ModeVector, search.ModeFullText} {
+			res, err := s.Search(context.Background(), c, []string{tc.doc}, tc.question, mode, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := search.Found(res); got != tc.found {
+				support := 0.0
+				if len(res) > 0 {
+					support = res[0].Support
+				}
+				t.Errorf("%s, %s: found %v (support %.2f), want %v", tc.question, mode, got, support, tc.found)
+			}
+		}
+	}
+	if search.Found(nil) {
+		t.Error("no passage: found")
 	}
 }

@@ -49,7 +49,7 @@ func widen(ctx context.Context, c store.Content, found []candidate) ([]Result, e
 // widenChunk widens one chunk with its neighbours prev and next (nil when
 // there is none); see widen.
 func widenChunk(f candidate, prev, next *chunk.Chunk) Result {
-	r := Result{ChunkID: f.ChunkID, DocumentID: f.DocumentID, Text: f.Text, Page: f.Page, PageEnd: f.PageEnd, Score: f.Score}
+	r := Result{ChunkID: f.ChunkID, DocumentID: f.DocumentID, Text: f.Text, Page: f.Page, PageEnd: f.PageEnd, Score: f.Score, Support: f.support}
 	text, start := f.Text, 0
 	if prev != nil {
 		text, start = joinChunks(prev.Text, text)
