@@ -10,6 +10,7 @@ import (
 
 	"silo/search"
 	"silo/store"
+	"silo/words"
 )
 
 // maxSnippet is the longest snippet of a citation, in bytes, "…" included.
@@ -117,9 +118,13 @@ func cite(question, answer string, passages []search.Result) []store.Citation {
 }
 
 // snippet is the sentence of text that best matches the question, or its
-// first sentence when none matches, clipped to maxSnippet.
+// first sentence when none matches, clipped to maxSnippet; a heading is
+// one only when the text has nothing else.
 func snippet(question, text string) string {
 	ranked := search.RankSentences(question, []search.Result{{Text: text}})
+	if prose := slices.DeleteFunc(slices.Clone(ranked), func(s search.Sentence) bool { return words.IsHeading(s.Text) }); len(prose) > 0 {
+		ranked = prose
+	}
 	if len(ranked) == 0 {
 		return ""
 	}

@@ -84,6 +84,12 @@ func TestCiteSnippet(t *testing.T) {
 	if got[0].Text != "First sentence." {
 		t.Errorf("snippet %q, want the first sentence", got[0].Text)
 	}
+	// A heading shares the question's words but answers nothing: the
+	// snippet is a sentence of prose.
+	got = cite("When did the 1973 oil crisis begin?", "", []search.Result{{Page: 2, Text: "1973 oil crisis: part 2\n\nMotorists faced long lines at gas stations."}})
+	if got[0].Text != "Motorists faced long lines at gas stations." {
+		t.Errorf("snippet %q, want the sentence after the heading", got[0].Text)
+	}
 }
 
 func TestClip(t *testing.T) {

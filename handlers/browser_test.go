@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,16 +265,51 @@ func (c *chrome) signIn(email string) {
 	c.waitFor("the documents page", `location.pathname === "/" && document.readyState === "complete" && document.querySelector("h1").innerText === "Your documents"`)
 }
 
+// artifacts is where browser tests keep screenshots: $BROWSER_TEST_ARTIFACTS,
+// or a new temporary directory.
+func artifacts(t *testing.T) (string, error) {
+	if dir := os.Getenv("BROWSER_TEST_ARTIFACTS"); dir != "" {
+		return dir, nil
+	}
+	return os.MkdirTemp("", "silo-browser-")
+}
+
+// screenshot shows the page at width pixels wide and keeps a screenshot of
+// all of it as the test's name and what (a PNG in artifacts), to look at;
+// it fails the test when the page is wider than the window (it would
+// scroll sideways).
+func (c *chrome) screenshot(what string, width int64) {
+	c.t.Helper()
+	c.step("a window "+strconv.FormatInt(width, 10)+" px wide", chromedp.EmulateViewport(width, 900))
+	c.waitFor("the page laid out again", "innerWidth === "+strconv.FormatInt(width, 10))
+	if wide, _ := eval[int64](c, "document.documentElement.scrollWidth"); wide > width {
+		c.t.Errorf("%s at %d px: the page is %d px wide and scrolls sideways", what, width, wide)
+	}
+	dir, err := artifacts(c.t)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		c.t.Fatalf("screenshot of %s: %v", what, err)
+	}
+	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(c.t.Name()+"-"+what, "_")
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.png", name, width))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Logf("screenshot: %s", path)
+}
+
 // keepEvidence saves a screenshot and the HTML of the page where a failed
-// test stopped, in $BROWSER_TEST_ARTIFACTS or a new temporary directory.
+// test stopped, in artifacts.
 func (c *chrome) keepEvidence() {
-	dir := os.Getenv("BROWSER_TEST_ARTIFACTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "silo-browser-"); err != nil {
-			c.t.Logf("no screenshot: %v", err)
-			return
-		}
+	dir, err := artifacts(c.t)
+	if err != nil {
+		c.t.Logf("no screenshot: %v", err)
+		return
 	}
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(c.t.Name(), "_")
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)

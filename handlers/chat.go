@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -175,9 +176,13 @@ type chatPageData struct {
 	Answerer      string
 }
 
-// messageView is one message as chat_message.html shows it.
+// messageView is one message as chat_message.html shows it, in the chat
+// at Base (a scope's base).
 type messageView struct {
-	DocID string
+	Base string
+	// Workspace: the chat is about several documents, so each source
+	// names its document and opens its page there.
+	Workspace bool
 	store.StoredMessage
 }
 
@@ -217,12 +222,31 @@ const briefWords = 5
 const quotedPrefix = 120
 
 // HTML is the message rendered: an answer's markdown, or a question as
-// plain text.
+// plain text. In the workspace a citation [Title, p. N] links to that page
+// of the cited document.
 func (m messageView) HTML() template.HTML {
 	if m.Role == store.RoleUser {
 		return template.HTML("<p>" + template.HTMLEscapeString(m.Content) + "</p>") //nolint:gosec // escaped
 	}
-	return views.Markdown(m.Content)
+	if !m.Workspace {
+		return views.Markdown(m.Content, nil)
+	}
+	documents := map[string]string{}
+	for _, c := range m.Citations {
+		documents[c.Title] = "/documents/" + c.DocumentID
+	}
+	return views.Markdown(m.Content, documents)
+}
+
+// Source is where a source links: its page on a document's page, or, in
+// the workspace, its document's page opened at it with the snippet to
+// highlight (?hl=).
+func (m messageView) Source(c store.Citation) string {
+	anchor := "#page-" + strconv.Itoa(c.Page)
+	if !m.Workspace {
+		return anchor
+	}
+	return "/documents/" + url.PathEscape(c.DocumentID) + "?hl=" + url.QueryEscape(c.Text) + anchor
 }
 
 // chatPage shows a ready document with its pages and the conversation
@@ -250,17 +274,17 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 			h.Fail(c, http.StatusInternalServerError, "", err)
 			return
 		}
-		for _, m := range msgs {
-			d.Messages = append(d.Messages, messageView{DocID: doc.PublicID, StoredMessage: m})
-		}
+		d.Messages = documentScope(doc).views(msgs...)
 	}
 	h.Render(c, http.StatusOK, "document.html", d)
 }
 
 // ask is the chat form: it saves the question and an empty answer, and
-// answers with both, the answer's stream opening as it lands.
+// answers with both, the answer's stream opening as it lands. A new
+// workspace conversation covers the documents ticked (field documents),
+// all of them when every one is.
 func (h *Handler) ask(c *gin.Context) {
-	doc, content, release, ok := h.openDocument(c)
+	sc, content, release, ok := h.openScope(c)
 	if !ok {
 		return
 	}
@@ -274,9 +298,13 @@ func (h *Handler) ask(c *gin.Context) {
 	var conv *store.Conversation
 	var err error
 	if id := c.PostForm("conversation"); id != "" {
-		conv, err = content.Conversation(ctx, doc.PublicID, id)
+		conv, err = content.Conversation(ctx, sc.key, id)
 	} else {
-		conv, err = content.CreateConversation(ctx, doc.PublicID, question)
+		var chosen []string
+		if chosen, ok = h.pickedDocuments(c, sc); !ok {
+			return
+		}
+		conv, err = content.CreateConversation(ctx, sc.key, chosen, question)
 	}
 	if err != nil {
 		h.failLookup(c, err, "There is no such conversation.")
@@ -288,34 +316,39 @@ func (h *Handler) ask(c *gin.Context) {
 		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
-	to := "/documents/" + doc.PublicID + "?c=" + conv.ID
+	to := sc.base + "?c=" + conv.ID
 	if c.GetHeader("HX-Request") != "true" {
 		c.Redirect(http.StatusSeeOther, to)
 		return
 	}
+	var covers *coversView
+	if sc.doc == nil {
+		if covers, err = h.covers(ctx, sc.userID, conv); err != nil {
+			h.Fail(c, http.StatusInternalServerError, "", err)
+			return
+		}
+		covers.Oob = true
+	}
 	c.Header("HX-Push-Url", to)
-	h.Render(c, http.StatusOK, "chat_turn.html", gin.H{
-		"Conversation": conv,
-		"Messages":     []messageView{{DocID: doc.PublicID, StoredMessage: *q}, {DocID: doc.PublicID, StoredMessage: *a}},
-	})
+	h.Render(c, http.StatusOK, "chat_turn.html", gin.H{"Conversation": conv, "Messages": sc.views(*q, *a), "Covers": covers})
 }
 
-// openMessage loads a message of the signed-in user's ready document named
-// in the path, with the document and its tenant database; when it cannot,
-// it has answered and ok is false. Call release when done.
-func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content store.Content, m *store.StoredMessage, release func(), ok bool) {
-	if doc, content, release, ok = h.openDocument(c); !ok {
-		return nil, store.Content{}, nil, nil, false
+// openMessage loads a message of the chat named in the path, with its
+// scope and tenant database; when it cannot, it has answered and ok is
+// false. Call release when done.
+func (h *Handler) openMessage(c *gin.Context) (sc chatScope, content store.Content, m *store.StoredMessage, release func(), ok bool) {
+	if sc, content, release, ok = h.openScope(c); !ok {
+		return chatScope{}, store.Content{}, nil, nil, false
 	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
 	if err != nil {
 		err = store.ErrNotFound // not a message id
-	} else if m, err = content.Message(c.Request.Context(), doc.PublicID, id); err == nil {
-		return doc, content, m, release, true
+	} else if m, err = content.Message(c.Request.Context(), sc.key, id); err == nil {
+		return sc, content, m, release, true
 	}
 	h.failLookup(c, err, "There is no such message.")
 	release()
-	return nil, store.Content{}, nil, nil, false
+	return chatScope{}, store.Content{}, nil, nil, false
 }
 
 // answerStream writes a pending answer into the page over SSE: "token"
@@ -324,7 +357,7 @@ func (h *Handler) openMessage(c *gin.Context) (doc *models.Document, content sto
 // An answer already written, or being written by another request, ends
 // with its "done" at once or when it ends.
 func (h *Handler) answerStream(c *gin.Context) {
-	doc, content, m, release, ok := h.openMessage(c)
+	sc, content, m, release, ok := h.openMessage(c)
 	if !ok {
 		return
 	}
@@ -344,38 +377,42 @@ func (h *Handler) answerStream(c *gin.Context) {
 	}
 	sse := web.StartSSE(c)
 	if claimed {
-		h.streamAnswer(c, sse, doc, content, m)
+		h.streamAnswer(c, sse, sc, content, m)
 		return
 	}
-	m, err = h.awaitAnswer(ctx, content, doc, m)
+	m, err = h.awaitAnswer(ctx, content, sc, m)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Error("chat: wait for an answer", "err", err)
 		}
 		return
 	}
-	_ = h.sendDone(sse, doc, m)
+	_ = h.sendDone(sse, sc, m)
 }
 
 // streamAnswer writes the claimed answer m and streams it into the page.
 // The answer is written in the background, so a person who closes the
 // page, or whose connection drops, finds it finished when they come back;
 // only the stop button (or the chat timeout) ends it early.
-func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Document, requestContent store.Content, m *store.StoredMessage) {
+func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, sc chatScope, requestContent store.Content, m *store.StoredMessage) {
 	// The writer holds the tenant database for itself: it may outlive
 	// this request.
-	content, release, err := h.tenantContent(h.backgroundCtx, doc)
+	content, release, err := h.userContent(h.backgroundCtx, sc.userID)
 	var history []answer.Message
 	var question string
+	var docs []*models.Document
 	if err == nil {
-		if history, question, err = turnsBefore(c.Request.Context(), content, m); err != nil {
+		if history, question, err = turnsBefore(c.Request.Context(), content, m); err == nil {
+			docs, err = h.scopeDocuments(c.Request.Context(), content, sc, m.ConversationID)
+		}
+		if err != nil {
 			release()
 		}
 	}
 	if err != nil {
 		// The claimed answer must not stay running with nobody writing it.
-		h.finishAnswer(c.Request.Context(), requestContent, doc, m, answer.Reply{}, err)
-		_ = h.sendDone(sse, doc, m)
+		h.finishAnswer(c.Request.Context(), requestContent, sc, m, answer.Reply{}, err)
+		_ = h.sendDone(sse, sc, m)
 		return
 	}
 	key := answerKey(web.CurrentUser(c).ID, m.ID)
@@ -390,7 +427,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Documen
 		defer release()
 		defer cancel()
 		defer h.running.remove(key)
-		reply, err := h.turn(ctx, content, []*models.Document{doc}, history, question, func(token string) error {
+		reply, err := h.turn(ctx, content, docs, history, question, func(token string) error {
 			select {
 			case tokens <- token:
 			case <-gone: // nobody is watching; the answer goes on
@@ -398,7 +435,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Documen
 			return nil
 		})
 		close(tokens)
-		h.finishAnswer(ctx, content, doc, m, reply, err)
+		h.finishAnswer(ctx, content, sc, m, reply, err)
 		finished <- m
 	})
 	for token := range tokens {
@@ -408,25 +445,27 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, doc *models.Documen
 	}
 	select {
 	case m = <-finished:
-		_ = h.sendDone(sse, doc, m)
+		_ = h.sendDone(sse, sc, m)
 	case <-gone:
 	}
 }
 
 // finishAnswer saves how an answer ended: done, stopped by the person,
 // failed with the reason. What was written is kept in every case.
-func (h *Handler) finishAnswer(ctx context.Context, content store.Content, doc *models.Document, m *store.StoredMessage, reply answer.Reply, err error) {
+func (h *Handler) finishAnswer(ctx context.Context, content store.Content, sc chatScope, m *store.StoredMessage, reply answer.Reply, err error) {
 	m.Content, m.Citations, m.Status, m.Answerer = reply.Text, reply.Citations, store.StatusDone, h.chat.Answerer.Name()
 	switch {
+	case errors.Is(err, errNoDocuments):
+		m.Status, m.Error = store.StatusFailed, "None of the documents this conversation asks is ready any more."
 	case err != nil:
-		h.log.Error("chat: answer", "doc", doc.PublicID, "err", err)
-		m.Status, m.Error = store.StatusFailed, "The document could not be searched. Please try again."
+		h.log.Error("chat: answer", "chat", sc.base, "err", err)
+		m.Status, m.Error = store.StatusFailed, sc.what+" could not be searched. Please try again."
 	case reply.Err != nil && h.backgroundCtx.Err() != nil:
 		m.Status, m.Error = store.StatusFailed, "The server restarted while answering. Please try again."
 	case reply.Err != nil && ctx.Err() != nil && !errors.Is(reply.Err, context.DeadlineExceeded):
 		m.Status = store.StatusStopped
 	case reply.Err != nil:
-		h.log.Warn("chat: the model failed", "doc", doc.PublicID, "err", reply.Err)
+		h.log.Warn("chat: the model failed", "chat", sc.base, "err", reply.Err)
 		m.Status, m.Error = store.StatusFailed, answer.FailureMessage(reply.Err)
 	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -448,7 +487,7 @@ func turnsBefore(ctx context.Context, content store.Content, a *store.StoredMess
 
 // awaitAnswer waits for an answer another request is writing to end, and
 // takes one left running by a server that stopped for failed.
-func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, doc *models.Document, m *store.StoredMessage) (*store.StoredMessage, error) {
+func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, sc chatScope, m *store.StoredMessage) (*store.StoredMessage, error) {
 	tick := time.NewTicker(pollRunning)
 	defer tick.Stop()
 	for m.Status == store.StatusRunning || m.Status == store.StatusPending {
@@ -464,7 +503,7 @@ func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, doc *m
 		case <-tick.C:
 		}
 		var err error
-		if m, err = content.Message(ctx, doc.PublicID, m.ID); err != nil {
+		if m, err = content.Message(ctx, sc.key, m.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -472,9 +511,9 @@ func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, doc *m
 }
 
 // sendDone sends the finished message as the stream's last event.
-func (h *Handler) sendDone(sse *web.SSE, doc *models.Document, m *store.StoredMessage) error {
+func (h *Handler) sendDone(sse *web.SSE, sc chatScope, m *store.StoredMessage) error {
 	var b strings.Builder
-	if err := h.views.Render(&b, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m}); err != nil {
+	if err := h.views.Render(&b, "chat_message.html", sc.views(*m)[0]); err != nil {
 		h.log.Error("chat: render the answer", "err", err)
 		return err
 	}
@@ -484,8 +523,10 @@ func (h *Handler) sendDone(sse *web.SSE, doc *models.Document, m *store.StoredMe
 // stopAnswer is an answer's stop button: the stream saves what was
 // written and ends.
 func (h *Handler) stopAnswer(c *gin.Context) {
-	if _, ok := h.userDocument(c); !ok {
-		return
+	if c.Param("id") != "" {
+		if _, ok := h.userDocument(c); !ok {
+			return
+		}
 	}
 	id, err := strconv.ParseInt(c.Param("mid"), 10, 64)
 	if err != nil {
@@ -499,7 +540,7 @@ func (h *Handler) stopAnswer(c *gin.Context) {
 // retryAnswer is the retry button of a failed or stopped answer: it is
 // answered again, in place.
 func (h *Handler) retryAnswer(c *gin.Context) {
-	doc, content, m, release, ok := h.openMessage(c)
+	sc, content, m, release, ok := h.openMessage(c)
 	if !ok {
 		return
 	}
@@ -516,8 +557,8 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 	}
 	m.Status, m.Error = store.StatusPending, ""
 	if c.GetHeader("HX-Request") != "true" {
-		c.Redirect(http.StatusSeeOther, "/documents/"+doc.PublicID+"?c="+m.ConversationID)
+		c.Redirect(http.StatusSeeOther, sc.base+"?c="+m.ConversationID)
 		return
 	}
-	h.Render(c, http.StatusOK, "chat_message.html", messageView{DocID: doc.PublicID, StoredMessage: *m})
+	h.Render(c, http.StatusOK, "chat_message.html", sc.views(*m)[0])
 }

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"silo/testrig"
+	"silo/testrig/datasets"
 )
 
 // TestBrowserChat asks a question on a document's page in Chromium: the
@@ -71,4 +73,53 @@ func TestBrowserChat(t *testing.T) {
 	c.waitFor("the stopped answer", `[...document.querySelectorAll(".msg-assistant")].pop().innerText.includes("You stopped this answer")`)
 	c.wantNoProblems("chatting")
 
+}
+
+// TestBrowserAskYourDocuments asks two questions of all of a person's
+// documents in Chromium, from the documents page: each answer's sources
+// name their documents, one from each; a source opens its document's page
+// there with the snippet highlighted. The page fits a phone's width.
+func TestBrowserAskYourDocuments(t *testing.T) {
+	t.Parallel()
+	srv, a, jax := chatServer(t, nil)
+	oil := uploadPDF(t, srv, a, "1973-oil-crisis.pdf", datasets.Read(t, "squad-pdfs", "1973-oil-crisis.pdf"))
+	if d := waitDoc(t, srv, a, oil, chatWait); d.Status != "ready" {
+		t.Fatalf("1973-oil-crisis.pdf ended %s: %s", d.Status, d.Error)
+	}
+	c := newChrome(t, srv)
+	c.signIn("reader@example.com")
+	c.step("open Ask your documents", chromedp.Click(chromedp.CSS(`a[href="/ask"]`)))
+	c.waitFor("Ask your documents", `location.pathname === "/ask" && !!document.querySelector("#ask textarea")`)
+
+	askQuestion := func(question string, answers int) {
+		c.step("ask "+question, chromedp.SendKeys(chromedp.CSS("#question"), question), chromedp.Click(chromedp.CSS(`#ask button[type="submit"]`)))
+		c.waitFor("the answer to "+question, `document.querySelectorAll(".msg-assistant .sources").length === `+strconv.Itoa(answers))
+	}
+	askQuestion("When did the 1973 oil crisis begin?", 1)
+	// Asked, the conversation says what it asks instead of offering a choice.
+	c.waitFor("what the conversation asks", `!document.querySelector('input[name="scope"]') && document.querySelector("#pick").innerText === "Asking all your documents"`)
+	askQuestion(chatQuestion, 2)
+	sources := func(answer int) string {
+		return c.textOf(fmt.Sprintf(".msg-assistant:nth-of-type(%d) .sources", 2*answer))
+	}
+	if got := sources(1); !strings.Contains(got, "1973-oil-crisis, p. ") {
+		t.Errorf("the first answer's sources read %q, want the oil crisis's pages named", got)
+	}
+	if got := sources(2); !strings.Contains(got, "jacksonville-florida, p. ") {
+		t.Errorf("the second answer's sources read %q, want Jacksonville's pages named", got)
+	}
+	c.screenshot("conversation", 1280)
+	c.screenshot("conversation", 390)
+	c.step("back to a desktop", chromedp.EmulateViewport(1280, 900))
+
+	// A source opens its document's page at it, highlighted.
+	source := `.msg-assistant:nth-of-type(4) .sources a.cite[href^="/documents/` + jax + `?hl="]`
+	c.step("open a source", chromedp.Click(chromedp.CSS(source)))
+	c.waitFor("the document's page", `location.pathname === "/documents/`+jax+`" && location.hash.startsWith("#page-")`)
+	c.waitFor("the snippet highlighted", `(() => { const hl = document.querySelectorAll(location.hash + " .hl-layer .hl");
+		if (hl.length === 0) return false;
+		const pane = document.querySelector("#pages").getBoundingClientRect(), r = hl[0].getBoundingClientRect();
+		return r.width > 0 && r.height > 0 && r.top >= pane.top && r.bottom <= pane.bottom })()`)
+	c.screenshot("source", 1280)
+	c.wantNoProblems("asking across documents")
 }

@@ -182,10 +182,17 @@ var (
 // ask posts a question from the document page as htmx does.
 func ask(t *testing.T, b *testrig.Server, id, conversation, question string) pageTurn {
 	t.Helper()
-	csrf := b.CSRFToken(t, "/documents/"+id)
+	return askAt(t, b, "/documents/"+id, url.Values{"question": {question}, "conversation": {conversation}})
+}
+
+// askAt posts a question (the form's field question, with its other
+// fields) to the chat at base, a document's page or /ask, as htmx does.
+func askAt(t *testing.T, b *testrig.Server, base string, form url.Values) pageTurn {
+	t.Helper()
+	question := form.Get("question")
+	csrf := b.CSRFToken(t, base)
 	h := http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {csrf}}
-	form := url.Values{"question": {question}, "conversation": {conversation}}
-	resp, body := send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/chat", form.Encode(), h)
+	resp, body := send(t, b.Browser, http.MethodPost, b.URL+base+"/chat", form.Encode(), h)
 	wantStatus(t, resp, http.StatusOK, body)
 	if !strings.Contains(body, html.EscapeString(question)) {
 		t.Errorf("the turn does not show the question (escaped):\n%s", body)
@@ -203,7 +210,7 @@ func ask(t *testing.T, b *testrig.Server, id, conversation, question string) pag
 	if turn.stream == "" || turn.conversation == "" || turn.answerID == "" {
 		t.Fatalf("the turn lacks its stream, conversation or answer:\n%s", body)
 	}
-	if push := resp.Header.Get("HX-Push-Url"); push != "/documents/"+id+"?c="+turn.conversation {
+	if push := resp.Header.Get("HX-Push-Url"); push != base+"?c="+turn.conversation {
 		t.Errorf("HX-Push-Url = %q, want the conversation's address", push)
 	}
 	return turn

@@ -15,6 +15,8 @@
 //	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
 //	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
 //	POST /documents/:id/messages/:mid/retry   answer again            chat_message.html, streaming
+//	GET  /ask                     "Ask your documents": a chat across documents (?c= a conversation)  ask.html (chat_message.html)
+//	POST /ask/chat, GET /ask/messages/:mid/stream, POST /ask/messages/:mid/stop, …/retry  as a document's chat
 //	POST /documents/:id/delete    delete it                 redirect to /
 //	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
 //	GET  /login                   sign-in choices           login.html
@@ -195,6 +197,11 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/documents/:id/messages/:mid/stream", h.answerStream)
 	signedIn.POST("/documents/:id/messages/:mid/stop", h.stopAnswer)
 	signedIn.POST("/documents/:id/messages/:mid/retry", h.retryAnswer)
+	signedIn.GET("/ask", h.askPage)
+	signedIn.POST("/ask/chat", h.ask)
+	signedIn.GET("/ask/messages/:mid/stream", h.answerStream)
+	signedIn.POST("/ask/messages/:mid/stop", h.stopAnswer)
+	signedIn.POST("/ask/messages/:mid/retry", h.retryAnswer)
 	signedIn.GET("/settings", h.settingsPage)
 	signedIn.POST("/settings/tokens", h.createToken)
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)

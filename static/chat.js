@@ -2,7 +2,9 @@
 // for a new line), empties after sending, and the conversation follows the
 // newest answer as it streams. The forms and streams themselves are htmx.
 // A source clicked shows its page (the link's #page-N does that) with the
-// source's snippet highlighted, where the server finds it on the page.
+// source's snippet highlighted, where the server finds it on the page; a
+// page opened from a source of an answer across documents (?hl=…#page-N)
+// shows it the same way.
 (function () {
   "use strict";
   function setup() {
@@ -39,19 +41,29 @@
     });
     messages.addEventListener("click", function (e) {
       var link = e.target.closest && e.target.closest('a[href^="#page-"]');
-      if (link) highlight(link);
+      if (link) highlight(link.getAttribute("href").slice(1), link.getAttribute("data-snippet"));
+    });
+    // Ticking a document to ask means asking only the ones ticked.
+    form.addEventListener("change", function (e) {
+      var some = form.querySelector('input[name="scope"][value="some"]');
+      if (some && e.target.name === "documents" && e.target.checked) some.checked = true;
     });
     follow();
   }
+  // A source of an answer across documents opens its document's page here
+  // at #page-N with ?hl= the snippet: highlighted as if clicked.
+  function openedAtSource() {
+    var snippet = new URLSearchParams(location.search).get("hl");
+    if (snippet && location.hash.indexOf("#page-") === 0) highlight(location.hash.slice(1), snippet);
+  }
   var asked = 0; // the latest highlight asked for; earlier answers are dropped
   // highlight removes the highlights shown and, for a source with a
-  // snippet, asks where the snippet lies on its page and lays a box over
-  // each line of it.
-  function highlight(link) {
+  // snippet, asks where the snippet lies on its page (the figure pageID)
+  // and lays a box over each line of it.
+  function highlight(pageID, snippet) {
     var mine = ++asked;
     document.querySelectorAll(".page-image .hl-layer").forEach(function (l) { l.remove(); });
-    var figure = document.getElementById(link.getAttribute("href").slice(1));
-    var snippet = link.getAttribute("data-snippet");
+    var figure = document.getElementById(pageID);
     var img = figure && figure.querySelector("img");
     if (!img || !snippet) return;
     fetch(img.getAttribute("src") + "/boxes?text=" + encodeURIComponent(snippet), { headers: { Accept: "application/json" } })
@@ -91,5 +103,6 @@
     var p = doc.querySelector(".error-page p:not(.code)");
     return p ? p.textContent : "The question could not be sent.";
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup); else setup();
+  function start() { setup(); openedAtSource(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();

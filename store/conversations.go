@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -26,15 +27,32 @@ const (
 	StatusFailed  = "failed"  // the model failed; Error says why, what came is kept
 )
 
-// Conversation is one chat about a document.
+// Conversation is one chat about a document, or about several
+// (DocumentID is Workspace).
 type Conversation struct {
 	bun.BaseModel `bun:"table:conversations"`
 
-	ID         string    `bun:"id,pk"`
-	DocumentID string    `bun:"document_id"`
-	Title      string    `bun:"title"`
-	CreatedAt  time.Time `bun:"created_at"`
-	UpdatedAt  time.Time `bun:"updated_at"`
+	ID         string `bun:"id,pk"`
+	DocumentID string `bun:"document_id"`
+	// Documents are the public ids of the documents a workspace
+	// conversation covers, separated by spaces: "" for all of them.
+	Documents string    `bun:"documents"`
+	Title     string    `bun:"title"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+// Workspace is the DocumentID of the conversations about several of a
+// tenant's documents (or all).
+const Workspace = ""
+
+// DocumentIDs returns the documents a workspace conversation covers, nil
+// for all.
+func (c *Conversation) DocumentIDs() []string {
+	if ids := strings.Fields(c.Documents); len(ids) > 0 {
+		return ids
+	}
+	return nil
 }
 
 // StoredMessage is one saved turn of a conversation.
@@ -103,15 +121,19 @@ func (cs *Citations) Scan(src any) error {
 // titleLength bounds a conversation's title, its first question.
 const titleLength = 80
 
-// CreateConversation starts a conversation about a document, titled after
-// its first question.
-func (c Content) CreateConversation(ctx context.Context, docID, firstQuestion string) (*Conversation, error) {
+// CreateConversation starts a conversation, titled after its first
+// question, about a document, or (docID Workspace) about the documents
+// named (public ids; none for all of them).
+func (c Content) CreateConversation(ctx context.Context, docID string, documents []string, firstQuestion string) (*Conversation, error) {
 	var id [12]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	conv := &Conversation{ID: hex.EncodeToString(id[:]), DocumentID: docID, Title: truncate(firstQuestion, titleLength), CreatedAt: now, UpdatedAt: now}
+	conv := &Conversation{
+		ID: hex.EncodeToString(id[:]), DocumentID: docID, Documents: strings.Join(documents, " "),
+		Title: truncate(firstQuestion, titleLength), CreatedAt: now, UpdatedAt: now,
+	}
 	if _, err := c.db.NewInsert().Model(conv).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("store: create conversation: %w", err)
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestConversations(t *testing.T) {
 			ctx := context.Background()
 			c := store.New(tenantDB(t, engine))
 
-			first, err := c.CreateConversation(ctx, "doc1", strings.Repeat("Why is the sky blue? ", 10))
+			first, err := c.CreateConversation(ctx, "doc1", nil, strings.Repeat("Why is the sky blue? ", 10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +81,7 @@ func TestConversations(t *testing.T) {
 
 			// The latest conversation comes first.
 			time.Sleep(10 * time.Millisecond)
-			second, err := c.CreateConversation(ctx, "doc1", "Another question")
+			second, err := c.CreateConversation(ctx, "doc1", nil, "Another question")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,6 +93,29 @@ func TestConversations(t *testing.T) {
 				t.Errorf("conversations %+v: want the newest first", list)
 			}
 
+			// A conversation about several documents remembers them, apart
+			// from each document's, and outlives their deletion.
+			ws, err := c.CreateConversation(ctx, store.Workspace, []string{"doc1", "doc2"}, "Which is older?")
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := c.CreateConversation(ctx, store.Workspace, nil, "What do they all say?")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := c.Conversation(ctx, store.Workspace, ws.ID); err != nil || !slices.Equal(got.DocumentIDs(), []string{"doc1", "doc2"}) {
+				t.Errorf("workspace conversation read back: %+v, %v; want doc1 and doc2", got, err)
+			}
+			if got, err := c.Conversation(ctx, store.Workspace, all.ID); err != nil || got.DocumentIDs() != nil {
+				t.Errorf("workspace conversation about all documents read back: %+v, %v", got, err)
+			}
+			if _, err := c.Conversation(ctx, "doc1", ws.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("workspace conversation under a document: %v, want ErrNotFound", err)
+			}
+			if list, _ := c.Conversations(ctx, "doc1", 10); len(list) != 2 {
+				t.Errorf("the document's conversations: %+v, want its own two", list)
+			}
+
 			// Deleting the document deletes its conversations.
 			if err := c.DeleteDocument(ctx, "doc1"); err != nil {
 				t.Fatal(err)
@@ -101,6 +125,9 @@ func TestConversations(t *testing.T) {
 			}
 			if msgs, _ := c.Messages(ctx, first.ID); len(msgs) != 0 {
 				t.Errorf("messages outlive their document: %+v", msgs)
+			}
+			if list, _ := c.Conversations(ctx, store.Workspace, 10); len(list) != 2 {
+				t.Errorf("workspace conversations after a document's deletion: %+v, want both", list)
 			}
 		})
 	}

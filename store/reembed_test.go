@@ -379,7 +379,7 @@ func TestReembedLetsWritesThrough(t *testing.T) {
 		if err := c.SaveFile(wctx, "upload", []byte("%PDF-1.4 new upload")); err != nil {
 			t.Fatalf("SaveFile while re-embedding: %v", err)
 		}
-		conv, err := c.CreateConversation(wctx, docs[0], "Where is the mill?")
+		conv, err := c.CreateConversation(wctx, docs[0], nil, "Where is the mill?")
 		if err != nil {
 			t.Fatalf("CreateConversation while re-embedding: %v", err)
 		}

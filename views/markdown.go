@@ -67,10 +67,28 @@ var pageCite = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`\[pp?\.\s?(\d{1,5})(?:\s?[–-]\s?(\d{1,5}))?\]`)
 })
 
+// titledCite matches a citation of a page of a named document in an
+// answer from several: [Title, p. 12], [Title, pp. 3–4].
+var titledCite = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\[([^\[\]\n]{1,300}), pp?\.\s?(\d{1,5})(?:\s?[–-]\s?\d{1,5})?\]`)
+})
+
 // Markdown renders an answer's markdown as safe HTML, each page citation a
-// link to that page of the document (#page-N).
-func Markdown(s string) template.HTML {
-	src := pageCite().ReplaceAllString(s, "[$0](#page-$1)")
+// link to that page of the document (#page-N). documents, for an answer
+// from several documents, maps each title to its document's address: a
+// citation [Title, p. N] of one of them links to that page there.
+func Markdown(s string, documents map[string]string) template.HTML {
+	src := s
+	if documents != nil {
+		src = titledCite().ReplaceAllStringFunc(src, func(cite string) string {
+			m := titledCite().FindStringSubmatch(cite)
+			if at, ok := documents[m[1]]; ok {
+				return "[" + cite + "](" + at + "#page-" + m[2] + ")"
+			}
+			return cite
+		})
+	}
+	src = pageCite().ReplaceAllString(src, "[$0](#page-$1)")
 	var buf bytes.Buffer
 	if err := md().Convert([]byte(src), &buf); err != nil {
 		return template.HTML(template.HTMLEscapeString(s)) //nolint:gosec // escaped

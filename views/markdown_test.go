@@ -6,6 +6,9 @@ import (
 )
 
 func TestMarkdown(t *testing.T) {
+	if got := string(Markdown("See [Jacksonville, p. 5].", nil)); strings.Contains(got, "<a") {
+		t.Errorf("one document's answer: %q, want a titled citation left as text", got)
+	}
 	cases := []struct {
 		name, in string
 		want     []string
@@ -20,10 +23,14 @@ func TestMarkdown(t *testing.T) {
 		{"javascript link", "[click](javascript:alert(1))", []string{"click"}, []string{"javascript:"}},
 		{"html in code is escaped", "`<b>x</b>`", []string{"<code>&lt;b&gt;x&lt;/b&gt;</code>"}, nil},
 		{"attribute injection via citation", `[p. 4" onmouseover="x]`, nil, []string{"onmouseover=\""}},
+		{"titled citations", "In 1973 [1973 oil crisis, p. 2]; on a river [Jacksonville, pp. 5–6]; elsewhere [Unknown, p. 3].",
+			[]string{`<a href="/documents/oil#page-2">[1973 oil crisis, p. 2]</a>`, `<a href="/documents/jax#page-5">[Jacksonville, pp. 5–6]</a>`, "[Unknown, p. 3]"}, []string{"#page-3"}},
+		{"titled citation with a hostile title", `[x" onclick="y, p. 2]`, nil, []string{`onclick="`}},
 	}
+	documents := map[string]string{"1973 oil crisis": "/documents/oil", "Jacksonville": "/documents/jax", `x" onclick="y`: "/documents/x"}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(Markdown(tc.in))
+			got := string(Markdown(tc.in, documents))
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("Markdown(%q) = %q, want it to contain %q", tc.in, got, w)
