@@ -205,6 +205,9 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 	var abstain abstentionTally
 	for i, d := range docs {
 		texts := r.chunks(tb, ids[i])
+		if len(texts) == 0 {
+			tb.Fatalf("%s has no chunks", d.Slug)
+		}
 		bm := eval.NewBM25(texts)
 		t := report.Tally(d.Slug, "bm25")
 		bmFirst := make([]bool, len(d.Questions))
@@ -273,16 +276,26 @@ func (r *run) evaluate(tb testing.TB, dir string, docs []eval.Document, modes []
 // pooled asks every document's questions of all the documents at once,
 // through POST /api/v1/search ("workspace"), and of a BM25 index of all
 // their chunks ("bm25-pooled"): a hit needs a passage of the question's own
-// document that holds an answer.
+// document that holds an answer. Real-world PDFs of other kinds
+// (../shared/datasets/sample-pdfs, those that are not encrypted) are in
+// the workspace too, and in the BM25 index, as distractors.
 func (r *run) pooled(tb testing.TB, docs []eval.Document, ids []string, report *eval.Report) {
 	tb.Helper()
 	var texts []string
-	var owner []int // the document of each of texts
+	var owner []int // the document of each of texts; -1 for a distractor
 	for i := range docs {
 		for _, t := range r.chunks(tb, ids[i]) {
 			texts, owner = append(texts, t), append(owner, i)
 		}
 	}
+	distractors := 0
+	for _, id := range r.uploadDistractors(tb) {
+		for _, t := range r.chunks(tb, id) {
+			texts, owner = append(texts, t), append(owner, -1)
+		}
+		distractors++
+	}
+	fmt.Fprintf(r.out, "\n%s tenants, workspace: %d documents and %d real-world PDFs of other kinds as distractors, %d passages in all\n", r.engine, len(docs), distractors, len(texts))
 	bm := eval.NewBM25(texts)
 	var quotes quoteTally // what the workspace chat's answers quote
 	asked, cited := 0, 0  // questions, and answers whose first citation is in the question's document
@@ -384,9 +397,10 @@ func (r *run) direct(tb testing.TB, id string, d eval.Document, t *eval.Tally) {
 	}
 }
 
-// do sends an API request with the run's token and decodes a JSON answer
-// into out.
-func (r *run) do(tb testing.TB, method, path, contentType string, body []byte, want int, out any) {
+// do sends an API request with the run's token, checks that it answers
+// want (0: any status), decodes the JSON answer into out and returns the
+// status.
+func (r *run) do(tb testing.TB, method, path, contentType string, body []byte, want int, out any) int {
 	tb.Helper()
 	req, err := http.NewRequest(method, r.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -405,16 +419,25 @@ func (r *run) do(tb testing.TB, method, path, contentType string, body []byte, w
 	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
 		tb.Fatalf("%s %s: %d, %v", method, path, resp.StatusCode, err)
 	}
-	if resp.StatusCode != want {
+	if want != 0 && resp.StatusCode != want {
 		tb.Fatalf("%s %s: got %d %s, want %d", method, path, resp.StatusCode, raw, want)
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		tb.Fatalf("%s %s: %v in %s", method, path, err, raw)
 	}
+	return resp.StatusCode
 }
 
 // upload posts a PDF to POST /api/v1/documents and returns its id.
 func (r *run) upload(tb testing.TB, name string, pdf []byte) string {
+	tb.Helper()
+	id, _ := r.post(tb, name, pdf, http.StatusAccepted)
+	return id
+}
+
+// post posts a PDF to POST /api/v1/documents, wanting the answer want (0:
+// any), and returns the document's id, if any, and the status.
+func (r *run) post(tb testing.TB, name string, pdf []byte, want int) (id string, status int) {
 	tb.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -427,26 +450,60 @@ func (r *run) upload(tb testing.TB, name string, pdf []byte) string {
 		tb.Fatal(err)
 	}
 	var got struct{ ID string }
-	r.do(tb, http.MethodPost, "/api/v1/documents", w.FormDataContentType(), body.Bytes(), http.StatusAccepted, &got)
-	return got.ID
+	status = r.do(tb, http.MethodPost, "/api/v1/documents", w.FormDataContentType(), body.Bytes(), want, &got)
+	return got.ID, status
 }
 
-// waitReady polls the document until ingestion has made it ready.
-func (r *run) waitReady(tb testing.TB, slug, id string) {
+// uploadDistractors uploads the sample PDFs that are not encrypted and
+// returns the ids of those that became ready.
+func (r *run) uploadDistractors(tb testing.TB) []string {
+	tb.Helper()
+	dir, pdfs := datasets.SamplePDFs(tb)
+	var ids []string
+	for name, f := range pdfs {
+		if f.Encrypted {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if id, status := r.post(tb, name, b, 0); status == http.StatusAccepted {
+			ids = append(ids, id) // others are refused at once, as not PDFs that can be read
+		}
+	}
+	var ready []string
+	for _, id := range ids {
+		if status, _ := r.waitEnd(tb, id); status == models.DocumentReady {
+			ready = append(ready, id)
+		}
+	}
+	return ready
+}
+
+// waitEnd polls the document until ingestion has ended and returns how,
+// ready or failed, and why it failed.
+func (r *run) waitEnd(tb testing.TB, id string) (status, reason string) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		var got struct{ Status, Error string }
 		r.do(tb, http.MethodGet, "/api/v1/documents/"+id, "", nil, http.StatusOK, &got)
-		switch {
-		case got.Status == models.DocumentReady:
-			return
-		case got.Status == models.DocumentFailed:
-			tb.Fatalf("%s: ingestion failed: %s", slug, got.Error)
-		case time.Now().After(deadline):
-			tb.Fatalf("%s: still %s after 5 minutes", slug, got.Status)
+		if got.Status == models.DocumentReady || got.Status == models.DocumentFailed {
+			return got.Status, got.Error
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: still %s after 5 minutes", id, got.Status)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitReady polls the document until ingestion has made it ready.
+func (r *run) waitReady(tb testing.TB, slug, id string) {
+	tb.Helper()
+	if status, reason := r.waitEnd(tb, id); status != models.DocumentReady {
+		tb.Fatalf("%s: ingestion failed: %s", slug, reason)
 	}
 }
 
@@ -542,7 +599,8 @@ func (t *abstentionTally) add(own, found bool) {
 func share(a, b int) float64 { return float64(a) / float64(max(b, 1)) }
 
 // chunks reads the texts of a document's chunks, in order, from the tenant
-// database: the passages the baseline ranks.
+// database: the passages the baseline ranks (none for a document without
+// text).
 func (r *run) chunks(tb testing.TB, id string) []string {
 	tb.Helper()
 	ctx := context.Background()
@@ -558,9 +616,6 @@ func (r *run) chunks(tb testing.TB, id string) []string {
 	var texts []string
 	if err := db.NewSelect().Table("chunks").Column("text").Where("document_id = ?", id).Order("position").Scan(ctx, &texts); err != nil {
 		tb.Fatal(err)
-	}
-	if len(texts) == 0 {
-		tb.Fatalf("document %s has no chunks", id)
 	}
 	return texts
 }
