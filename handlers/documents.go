@@ -257,44 +257,10 @@ func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
 	return nil
 }
 
-// documentPageData is what document.html shows.
-type documentPageData struct {
-	web.Frame
-	Doc *models.Document
-}
-
-// userDocument loads the signed-in user's document named in the path; any
-// other id, another tenant's included, is 404.
-func (h *Handler) userDocument(c *gin.Context) (*models.Document, bool) {
-	doc, err := h.store.Document(c.Request.Context(), web.CurrentUser(c).ID, c.Param("id"))
-	if errors.Is(err, models.ErrNotFound) {
-		h.Fail(c, http.StatusNotFound, "There is no such document.", nil)
-		return nil, false
-	}
-	if err != nil {
-		h.Fail(c, http.StatusInternalServerError, "", err)
-		return nil, false
-	}
-	return doc, true
-}
-
-// documentPage shows one document.
-func (h *Handler) documentPage(c *gin.Context) {
-	doc, ok := h.userDocument(c)
-	if !ok {
-		return
-	}
-	if doc.Status == models.DocumentReady {
-		h.chatPage(c, doc)
-		return
-	}
-	h.Render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}})
-}
-
 // removeDocument deletes a document's bytes, pages, chunks and
 // conversations from the tenant database, then its row.
 func (h *Handler) removeDocument(ctx context.Context, doc *models.Document) error {
-	content, release, err := h.tenantContent(ctx, doc)
+	content, release, err := h.UserContent(ctx, doc.UserID)
 	if err != nil {
 		return err
 	}
@@ -307,7 +273,7 @@ func (h *Handler) removeDocument(ctx context.Context, doc *models.Document) erro
 
 // deleteDocument is the document page's delete button.
 func (h *Handler) deleteDocument(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, ok := h.UserDocument(c)
 	if !ok {
 		return
 	}
@@ -326,7 +292,7 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 
 // retryDocument queues a failed document again.
 func (h *Handler) retryDocument(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, ok := h.UserDocument(c)
 	if !ok {
 		return
 	}
@@ -385,7 +351,7 @@ func (h *Handler) apiDocuments(c *gin.Context) {
 
 // apiDocument answers GET /api/v1/documents/{id}.
 func (h *Handler) apiDocument(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, ok := h.UserDocument(c)
 	if !ok {
 		return
 	}
@@ -425,7 +391,7 @@ func (h *Handler) apiUpload(c *gin.Context) {
 
 // apiDeleteDocument answers DELETE /api/v1/documents/{id}.
 func (h *Handler) apiDeleteDocument(c *gin.Context) {
-	doc, ok := h.userDocument(c)
+	doc, ok := h.UserDocument(c)
 	if !ok {
 		return
 	}

@@ -1,6 +1,8 @@
 // Package handlers serves silo over HTTP: gin handlers, one file per area,
-// on what package web shares, and the Router that serves them all, the
-// admin pages and API of package handlers/admin (the /admin routes) too.
+// on what packages web and handlers/access share, and the Router that
+// serves them all, those of package handlers/chat (a document's page and
+// the conversations, see chat.Handler.Routes) and handlers/admin (the
+// /admin routes) too.
 //
 // Routes, the UI action behind each, and the template it renders:
 //
@@ -8,15 +10,9 @@
 //	GET  /workspace               poll while setting up     workspace.html, or HX-Refresh once ready
 //	POST /documents               upload PDFs (htmx)        document_list.html, refusals on top
 //	GET  /documents/list          poll while ingesting      document_list.html
-//	GET  /documents/:id           one document; when ready, its pages and chat (?c= a conversation)  document.html (chat_message.html)
+//	GET  /documents/:id, …/chat, …/messages/…, /ask, /ask/…   a document's page, the conversations (handlers/chat)
 //	GET  /documents/:id/pages/:n  a page's image (chat page)  PNG, drawn by the PDF reader child, cached
 //	GET  /documents/:id/pages/:n/boxes?text=  where a source's snippet lies on the page  {boxes: [{x, y, w, h}]}, from the PDF reader child
-//	POST /documents/:id/chat      ask a question (htmx)     chat_turn.html: the question and its answer, streaming
-//	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
-//	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
-//	POST /documents/:id/messages/:mid/retry   answer again            chat_message.html, streaming
-//	GET  /ask                     "Ask your documents": a chat across documents (?c= a conversation)  ask.html (chat_message.html)
-//	POST /ask/chat, GET /ask/messages/:mid/stream, POST /ask/messages/:mid/stop, …/retry  as a document's chat
 //	POST /documents/:id/delete    delete it                 redirect to /
 //	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
 //	GET  /login                   sign-in choices           login.html
@@ -38,8 +34,7 @@
 //	GET, DELETE /api/v1/documents/:id
 //	POST /api/v1/documents/:id/search  hybrid search       {results: [{document_id, title, text, page, page_end, score}]}
 //	POST /api/v1/search                the same across documents (all ready ones, or those named)
-//	POST /api/v1/chat                  chat across documents, as a document's
-//	POST /api/v1/documents/:id/chat    answer a question   SSE token, citations, done; ?stream=false {answer, citations}
+//	POST /api/v1/chat, POST /api/v1/documents/:id/chat  chat across documents, with a document (handlers/chat)
 //	GET  /api/v1/documents/:id/pages/:n, …/pages/:n/boxes?text=  a page's image; where a snippet lies on it (as the pages above)
 //	DELETE /api/v1/account        delete the account        204
 //	GET  /api/v1/admin/tenants, POST /api/v1/admin/tenants/migrate, GET /api/v1/admin/migrations/:id
@@ -51,15 +46,15 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/oauth2"
 
-	"silo/answer"
 	"silo/config"
+	"silo/handlers/access"
 	"silo/handlers/admin"
+	"silo/handlers/chat"
 	"silo/ingest"
 	"silo/models"
 	"silo/pdf"
@@ -76,7 +71,7 @@ const maxBodyBytes = 1 << 20
 
 // Handler holds what the handlers need; its methods are the handlers.
 type Handler struct {
-	*web.Base
+	*access.Access
 	admin    *admin.Admin
 	cfg      *config.Config
 	store    *models.Store
@@ -84,38 +79,30 @@ type Handler struct {
 	readers  *pdf.Pool
 	ingester *ingest.Ingester
 	searcher *search.Searcher
-	chat     *answer.Chat
-	// running lets a stop button reach the request writing an answer.
-	running runningAnswers
-	views   *views.Templates
-	log     *slog.Logger
-	google  *oauth2.Config
+	chats    *chat.Handler
+	log      *slog.Logger
+	google   *oauth2.Config
 	// httpClient talks to Google; its timeout bounds a sign-in.
 	httpClient *http.Client
-	// background writes answers; Close cancels backgroundCtx and waits.
-	background       sync.WaitGroup
-	backgroundCtx    context.Context
-	cancelBackground context.CancelFunc
 }
 
 // New returns the handlers for one server. Close stops what it started.
 func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts pipeline.Parts, tmpl *views.Templates, log *slog.Logger) *Handler {
 	base := web.New(cfg, store, tmpl, log)
+	docs := access.New(base, store, tenants)
 	h := &Handler{
-		Base:       base,
+		Access:     docs,
 		admin:      admin.New(base, store, tenants, log),
+		chats:      chat.New(docs, store, parts.Chat, tmpl, cfg.ChatTimeout, log),
 		cfg:        cfg,
 		store:      store,
 		tenants:    tenants,
 		readers:    parts.Readers,
 		ingester:   parts.Ingester,
 		searcher:   parts.Searcher,
-		chat:       parts.Chat,
-		views:      tmpl,
 		log:        log,
 		httpClient: &http.Client{Timeout: 15 * time.Second},
 	}
-	h.backgroundCtx, h.cancelBackground = context.WithCancel(context.Background())
 	if cfg.GoogleEnabled() {
 		h.google = &oauth2.Config{
 			ClientID:     cfg.GoogleClientID,
@@ -136,8 +123,7 @@ func New(cfg *config.Config, store *models.Store, tenants *tenant.Manager, parts
 // migration run, and waits for them. A run stopped half-way is finished by
 // the next one; an answer stopped so ends as failed.
 func (h *Handler) Close() {
-	h.cancelBackground()
-	h.background.Wait()
+	h.chats.Close()
 	h.admin.Close()
 	h.Base.Close()
 }
@@ -164,8 +150,6 @@ func (h *Handler) Router() http.Handler {
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
 	api.POST("/search", h.apiWorkspaceSearch)
-	api.POST("/chat", h.apiWorkspaceChat)
-	api.POST("/documents/:id/chat", h.apiChat)
 	api.GET("/documents/:id/pages/:n", h.pageImage)
 	api.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
 	api.DELETE("/account", h.apiDeleteAccount)
@@ -188,25 +172,16 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/", h.documentsPage)
 	signedIn.GET("/workspace", h.workspaceStatus)
 	signedIn.GET("/documents/list", h.documentList)
-	signedIn.GET("/documents/:id", h.documentPage)
 	signedIn.GET("/documents/:id/pages/:n", h.pageImage)
 	signedIn.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
 	signedIn.POST("/documents/:id/delete", h.deleteDocument)
 	signedIn.POST("/documents/:id/retry", h.retryDocument)
-	signedIn.POST("/documents/:id/chat", h.ask)
-	signedIn.GET("/documents/:id/messages/:mid/stream", h.answerStream)
-	signedIn.POST("/documents/:id/messages/:mid/stop", h.stopAnswer)
-	signedIn.POST("/documents/:id/messages/:mid/retry", h.retryAnswer)
-	signedIn.GET("/ask", h.askPage)
-	signedIn.POST("/ask/chat", h.ask)
-	signedIn.GET("/ask/messages/:mid/stream", h.answerStream)
-	signedIn.POST("/ask/messages/:mid/stop", h.stopAnswer)
-	signedIn.POST("/ask/messages/:mid/retry", h.retryAnswer)
 	signedIn.GET("/settings", h.settingsPage)
 	signedIn.POST("/settings/tokens", h.createToken)
 	signedIn.POST("/settings/tokens/:id/revoke", h.revokeToken)
 	signedIn.POST("/account/delete", h.deleteAccount)
 
+	h.chats.Routes(signedIn, api)
 	h.admin.Routes(signedIn, api)
 
 	withSessions := h.Sessions.LoadAndSave(r)

@@ -28,7 +28,7 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	content, release, ok := h.openTenant(c, doc)
+	content, release, ok := h.OpenTenant(c, doc)
 	if !ok {
 		return
 	}
@@ -56,7 +56,7 @@ func (h *Handler) pageBoxes(c *gin.Context) {
 // user's document, an unknown id, page "0", "01" or past the last), it has
 // answered 404 and ok is false.
 func (h *Handler) readyPage(c *gin.Context) (doc *models.Document, n int, ok bool) {
-	if doc, ok = h.userDocument(c); !ok {
+	if doc, ok = h.UserDocument(c); !ok {
 		return nil, 0, false
 	}
 	n, err := strconv.Atoi(c.Param("n"))

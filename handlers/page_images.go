@@ -72,7 +72,7 @@ func (h *Handler) pageImage(c *gin.Context) {
 // pagePNG returns page n of doc as a PNG from the cache in the user's
 // tenant database, or draws it in the PDF reader child and caches it.
 func (h *Handler) pagePNG(ctx context.Context, doc *models.Document, n int) ([]byte, error) {
-	content, release, err := h.tenantContent(ctx, doc)
+	content, release, err := h.UserContent(ctx, doc.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,13 @@ package handlers
 
 import (
 	"errors"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"silo/handlers/access"
 	"silo/models"
 	"silo/search"
 	"silo/store"
@@ -18,11 +17,8 @@ import (
 
 // Search limits.
 const (
-	defaultTopK    = 5
-	maxTopK        = 50
-	maxQueryLength = 2000
-	// maxDocumentsSearched bounds the documents one search names.
-	maxDocumentsSearched = 500
+	defaultTopK = 5
+	maxTopK     = 50
 )
 
 // searchRequest is the body of POST /api/v1/documents/{id}/search and of
@@ -47,7 +43,7 @@ type resultJSON struct {
 // apiSearch answers POST /api/v1/documents/{id}/search {query, k, mode}:
 // the k best passages of the document, best first, with their pages.
 func (h *Handler) apiSearch(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, ok := h.ReadyDocument(c)
 	if !ok {
 		return
 	}
@@ -68,71 +64,17 @@ func (h *Handler) apiWorkspaceSearch(c *gin.Context) {
 		return
 	}
 	u := web.CurrentUser(c)
-	docs, ok := h.chosenDocuments(c, u.ID, req.Documents)
+	docs, ok := h.ChosenDocuments(c, u.ID, req.Documents)
 	if !ok {
 		return
 	}
 	h.answerSearch(c, u.ID, docs, req)
 }
 
-// chosenDocuments are the documents a request across documents names, the
-// user's, or every ready one of theirs when it names none; when it names
-// too many, or one that is not the user's (404) or not ready (409), it has
-// answered and ok is false.
-func (h *Handler) chosenDocuments(c *gin.Context, userID int64, ids []string) (docs []*models.Document, ok bool) {
-	ctx := c.Request.Context()
-	var all []models.Document
-	var err error
-	switch {
-	case len(ids) > maxDocumentsSearched:
-		h.Fail(c, http.StatusUnprocessableEntity, "documents names more than "+strconv.Itoa(maxDocumentsSearched)+" documents", nil)
-		return nil, false
-	case len(ids) == 0:
-		all, err = h.store.DocumentsByUser(ctx, userID)
-	default:
-		all, err = h.store.DocumentsIn(ctx, userID, ids)
-	}
-	if err != nil {
-		h.Fail(c, http.StatusInternalServerError, "", err)
-		return nil, false
-	}
-	byID := make(map[string]*models.Document, len(all))
-	for i := range all {
-		byID[all[i].PublicID] = &all[i]
-		if len(ids) == 0 && all[i].Status == models.DocumentReady {
-			docs = append(docs, &all[i])
-		}
-	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		doc := byID[id]
-		switch {
-		case doc == nil:
-			h.Fail(c, http.StatusNotFound, "There is no such document: "+clip(id, 40)+".", nil)
-			return nil, false
-		case doc.Status != models.DocumentReady:
-			h.Fail(c, http.StatusConflict, "The document "+id+" is "+doc.Status+", not ready yet.", nil)
-			return nil, false
-		case !seen[id]:
-			seen[id] = true
-			docs = append(docs, doc)
-		}
-	}
-	return docs, true
-}
-
-// clip shortens s to at most n bytes, for repeating what a client sent.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
 // readSearch reads and checks a search request; when it is not right, it
 // has answered with the reason and ok is false.
 func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
-	if err := decodeJSON(c, &req); err != nil {
+	if err := access.DecodeJSON(c, &req); err != nil {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return req, false
 	}
@@ -141,7 +83,7 @@ func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 	case req.Query == "":
 		h.Fail(c, http.StatusUnprocessableEntity, "query must not be empty", nil)
 		return req, false
-	case utf8.RuneCountInString(req.Query) > maxQueryLength:
+	case utf8.RuneCountInString(req.Query) > access.MaxQueryLength:
 		h.Fail(c, http.StatusUnprocessableEntity, "query is longer than 2000 characters", nil)
 		return req, false
 	case req.K == 0:
@@ -164,13 +106,13 @@ func (h *Handler) readSearch(c *gin.Context) (req searchRequest, ok bool) {
 // answers with the passages found, each with its document's id and title.
 func (h *Handler) answerSearch(c *gin.Context, userID int64, docs []*models.Document, req searchRequest) {
 	ctx := c.Request.Context()
-	ids := documentIDs(docs)
+	ids := access.DocumentIDs(docs)
 	titles := make(map[string]string, len(docs))
 	for _, d := range docs {
 		titles[d.PublicID] = d.Title
 	}
 	var results []search.Result
-	content, release, err := h.userContent(ctx, userID)
+	content, release, err := h.UserContent(ctx, userID)
 	if err == nil {
 		results, err = h.searcher.Search(ctx, content, ids, req.Query, req.Mode, req.K)
 		release()
@@ -191,22 +133,4 @@ func (h *Handler) answerSearch(c *gin.Context, userID int64, docs []*models.Docu
 		out[i] = resultJSON{DocumentID: r.DocumentID, Title: titles[r.DocumentID], Text: r.Text, Page: r.Page, PageEnd: r.PageEnd, Score: r.Score}
 	}
 	c.JSON(http.StatusOK, gin.H{"results": out})
-}
-
-// decodeJSON reads a JSON body into v, with errors a client can act on.
-func decodeJSON(c *gin.Context, v any) error {
-	if !strings.HasPrefix(c.ContentType(), "application/json") {
-		return errors.New("send the request as application/json")
-	}
-	err := c.ShouldBindJSON(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &tooBig):
-		return errors.New("the request body is too large")
-	case errors.Is(err, io.EOF):
-		return errors.New("the request body is empty")
-	}
-	return errors.New("the request body is not valid JSON for this request")
 }

@@ -1,4 +1,4 @@
-package handlers
+package chat
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/answer"
+	"silo/handlers/access"
 	"silo/models"
 	"silo/store"
 	"silo/web"
@@ -35,7 +36,7 @@ func (r chatRequest) check() (history []answer.Message, question, problem string
 		if m.Role != store.RoleUser && m.Role != store.RoleAssistant {
 			return nil, "", `each message's role must be "user" or "assistant"`
 		}
-		if len(m.Content) > maxQueryLength*8 {
+		if len(m.Content) > access.MaxQueryLength*8 {
 			return nil, "", "a message is longer than 16000 bytes"
 		}
 	}
@@ -61,7 +62,7 @@ func citationsOrEmpty(cs []store.Citation) []store.Citation {
 // apiChat answers POST /api/v1/documents/{id}/chat about one document
 // (answerChat).
 func (h *Handler) apiChat(c *gin.Context) {
-	doc, ok := h.readyDocument(c)
+	doc, ok := h.ReadyDocument(c)
 	if !ok {
 		return
 	}
@@ -81,7 +82,7 @@ func (h *Handler) apiWorkspaceChat(c *gin.Context) {
 		return
 	}
 	u := web.CurrentUser(c)
-	docs, ok := h.chosenDocuments(c, u.ID, q.documents)
+	docs, ok := h.ChosenDocuments(c, u.ID, q.documents)
 	if !ok {
 		return
 	}
@@ -104,7 +105,7 @@ type chatAsk struct {
 // answered with the reason and ok is false.
 func (h *Handler) readChat(c *gin.Context) (chatAsk, bool) {
 	var req chatRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := access.DecodeJSON(c, &req); err != nil {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return chatAsk{}, false
 	}
@@ -128,7 +129,7 @@ func (h *Handler) readChat(c *gin.Context) (chatAsk, bool) {
 func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Document, q chatAsk) {
 	history, question := q.history, q.question
 	ctx := c.Request.Context()
-	content, release, err := h.userContent(ctx, userID)
+	content, release, err := h.UserContent(ctx, userID)
 	if err != nil {
 		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -142,7 +143,7 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 		}
 		body := gin.H{"answer": reply.Text, "found": reply.Found, "citations": citationsOrEmpty(reply.Citations), "answerer": h.chat.Answerer.Name()}
 		if reply.Err != nil {
-			h.log.Warn("chat: the model failed", "documents", documentIDs(docs), "err", reply.Err)
+			h.log.Warn("chat: the model failed", "documents", access.DocumentIDs(docs), "err", reply.Err)
 			body["error"], body["kind"] = answer.FailureMessage(reply.Err), answer.FailureKind(reply.Err)
 			c.JSON(http.StatusBadGateway, body)
 			return
@@ -165,7 +166,7 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 	status := store.StatusDone
 	switch {
 	case err != nil:
-		h.log.Error("chat: answer", "documents", documentIDs(docs), "err", err)
+		h.log.Error("chat: answer", "documents", access.DocumentIDs(docs), "err", err)
 		status = store.StatusFailed
 		what := "The document"
 		if len(docs) > 1 {
@@ -175,7 +176,7 @@ func (h *Handler) answerChat(c *gin.Context, userID int64, docs []*models.Docume
 	case reply.Err != nil && ctx.Err() != nil:
 		return // the client went away
 	case reply.Err != nil:
-		h.log.Warn("chat: the model failed", "documents", documentIDs(docs), "err", reply.Err)
+		h.log.Warn("chat: the model failed", "documents", access.DocumentIDs(docs), "err", reply.Err)
 		status = store.StatusFailed
 		_ = send("citations", gin.H{"citations": citationsOrEmpty(reply.Citations)})
 		_ = send("error", gin.H{"kind": answer.FailureKind(reply.Err), "message": answer.FailureMessage(reply.Err)})

@@ -1,12 +1,17 @@
-package handlers
+// Package chat serves the conversations: a ready document's page with its
+// chat, "Ask your documents" (a chat across documents), the answers
+// streamed into the page over server-sent events and written in the
+// background, and the chat API.
+package chat
 
 import (
 	"context"
 	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
-	"strconv"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +20,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/answer"
+	"silo/handlers/access"
 	"silo/models"
 	"silo/store"
 	"silo/views"
@@ -33,6 +39,64 @@ const (
 	pollRunning = 500 * time.Millisecond
 )
 
+// Handler serves the chat pages and API.
+type Handler struct {
+	*access.Access
+	store *models.Store
+	chat  *answer.Chat
+	views *views.Templates
+	log   *slog.Logger
+	// chatTimeout bounds an answer (CHAT_TIMEOUT).
+	chatTimeout time.Duration
+	// running lets a stop button reach the request writing an answer.
+	running runningAnswers
+	// background writes answers; Close cancels backgroundCtx and waits.
+	background       sync.WaitGroup
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
+}
+
+// New returns the chat handlers. Close stops the answers they write.
+func New(a *access.Access, store *models.Store, chat *answer.Chat, tmpl *views.Templates, chatTimeout time.Duration, log *slog.Logger) *Handler {
+	h := &Handler{Access: a, store: store, chat: chat, views: tmpl, log: log, chatTimeout: chatTimeout}
+	h.backgroundCtx, h.cancelBackground = context.WithCancel(context.Background())
+	return h
+}
+
+// Close stops the answers being written, which end as failed, and waits
+// for them.
+func (h *Handler) Close() {
+	h.cancelBackground()
+	h.background.Wait()
+}
+
+// Routes adds the chat pages to pages (signed-in people's) and the chat
+// API to api (token holders'):
+//
+//	GET  /documents/:id           one document; when ready, its pages and chat (?c= a conversation)  document.html (chat_message.html)
+//	POST /documents/:id/chat      ask a question (htmx)     chat_turn.html: the question and its answer, streaming
+//	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
+//	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
+//	POST /documents/:id/messages/:mid/retry   answer again            chat_message.html, streaming
+//	GET  /ask                     "Ask your documents": a chat across documents (?c= a conversation)  ask.html (chat_message.html)
+//	POST /ask/chat, GET /ask/messages/:mid/stream, POST /ask/messages/:mid/stop, …/retry  as a document's chat
+//	POST /api/v1/chat                  chat across documents, as a document's
+//	POST /api/v1/documents/:id/chat    answer a question   SSE token, citations, done; ?stream=false {answer, found, citations}
+func (h *Handler) Routes(pages, api gin.IRoutes) {
+	pages.GET("/documents/:id", h.documentPage)
+	pages.POST("/documents/:id/chat", h.ask)
+	pages.GET("/documents/:id/messages/:mid/stream", h.answerStream)
+	pages.POST("/documents/:id/messages/:mid/stop", h.stopAnswer)
+	pages.POST("/documents/:id/messages/:mid/retry", h.retryAnswer)
+	pages.GET("/ask", h.askPage)
+	pages.POST("/ask/chat", h.ask)
+	pages.GET("/ask/messages/:mid/stream", h.answerStream)
+	pages.POST("/ask/messages/:mid/stop", h.stopAnswer)
+	pages.POST("/ask/messages/:mid/retry", h.retryAnswer)
+	api.POST("/chat", h.apiWorkspaceChat)
+	api.POST("/documents/:id/chat", h.apiChat)
+}
+
 // turn answers a question about docs (answer.Chat.Turn).
 func (h *Handler) turn(ctx context.Context, content store.Content, docs []*models.Document, history []answer.Message, question string, emit func(token string) error) (answer.Reply, error) {
 	sources := make([]answer.Document, len(docs))
@@ -42,89 +106,12 @@ func (h *Handler) turn(ctx context.Context, content store.Content, docs []*model
 	return h.chat.Turn(ctx, content, sources, history, question, emit)
 }
 
-// documentIDs returns the public ids of docs.
-func documentIDs(docs []*models.Document) []string {
-	ids := make([]string, len(docs))
-	for i, d := range docs {
-		ids[i] = d.PublicID
-	}
-	return ids
-}
-
-// tenantContent opens the tenant database of a document's owner. Call
-// release when done.
-func (h *Handler) tenantContent(ctx context.Context, doc *models.Document) (store.Content, func(), error) {
-	return h.userContent(ctx, doc.UserID)
-}
-
-// userContent opens a user's tenant database. Call release when done.
-func (h *Handler) userContent(ctx context.Context, userID int64) (store.Content, func(), error) {
-	v, err := h.store.VectorDatabaseByUser(ctx, userID)
-	if err != nil {
-		return store.Content{}, nil, err
-	}
-	db, release, err := h.tenants.DB(ctx, v)
-	if err != nil {
-		return store.Content{}, nil, err
-	}
-	return store.New(db), release, nil
-}
-
-// openTenant opens the tenant database of a document's owner for a
-// request; when it cannot, it has answered 500 and ok is false. Call
-// release when done.
-func (h *Handler) openTenant(c *gin.Context, doc *models.Document) (content store.Content, release func(), ok bool) {
-	content, release, err := h.tenantContent(c.Request.Context(), doc)
-	if err != nil {
-		h.Fail(c, http.StatusInternalServerError, "", err)
-		return store.Content{}, nil, false
-	}
-	return content, release, true
-}
-
-// failLookup answers a failed lookup: 404 with msg for a thing the
-// document does not have, 500 otherwise.
-func (h *Handler) failLookup(c *gin.Context, err error, msg string) {
-	if errors.Is(err, store.ErrNotFound) {
-		h.Fail(c, http.StatusNotFound, msg, nil)
-		return
-	}
-	h.Fail(c, http.StatusInternalServerError, "", err)
-}
-
-// openDocument loads the signed-in user's ready document and opens its
-// tenant database; when it cannot, it has answered and ok is false. Call
-// release when done.
-func (h *Handler) openDocument(c *gin.Context) (doc *models.Document, content store.Content, release func(), ok bool) {
-	if doc, ok = h.readyDocument(c); !ok {
-		return nil, store.Content{}, nil, false
-	}
-	if content, release, ok = h.openTenant(c, doc); !ok {
-		return nil, store.Content{}, nil, false
-	}
-	return doc, content, release, true
-}
-
-// readyDocument loads the signed-in user's document and refuses one that
-// is not ready to chat with or search.
-func (h *Handler) readyDocument(c *gin.Context) (*models.Document, bool) {
-	doc, ok := h.userDocument(c)
-	if !ok {
-		return nil, false
-	}
-	if doc.Status != models.DocumentReady {
-		h.Fail(c, http.StatusConflict, "The document is "+doc.Status+", not ready yet.", nil)
-		return nil, false
-	}
-	return doc, true
-}
-
 // checkQuestion says what is wrong with a question, or "".
 func checkQuestion(q string) string {
 	switch {
 	case q == "":
 		return "Ask a question first."
-	case utf8.RuneCountInString(q) > maxQueryLength:
+	case utf8.RuneCountInString(q) > access.MaxQueryLength:
 		return "The question is longer than 2000 characters."
 	}
 	return ""
@@ -253,7 +240,7 @@ func (m messageView) Source(c store.Citation) string {
 // named by ?c= (a new one without it).
 func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 	ctx := c.Request.Context()
-	content, release, ok := h.openTenant(c, doc)
+	content, release, ok := h.OpenTenant(c, doc)
 	if !ok {
 		return
 	}
@@ -266,7 +253,7 @@ func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
 	}
 	if id := c.Query("c"); id != "" {
 		if d.Conversation, err = content.Conversation(ctx, doc.PublicID, id); err != nil {
-			h.failLookup(c, err, "There is no such conversation.")
+			h.FailLookup(c, err, "There is no such conversation.")
 			return
 		}
 		msgs, err := content.Messages(ctx, id)
@@ -307,7 +294,7 @@ func (h *Handler) ask(c *gin.Context) {
 		conv, err = content.CreateConversation(ctx, sc.key, chosen, question)
 	}
 	if err != nil {
-		h.failLookup(c, err, "There is no such conversation.")
+		h.FailLookup(c, err, "There is no such conversation.")
 		return
 	}
 	q := &store.StoredMessage{Role: store.RoleUser, Content: question}
@@ -346,7 +333,7 @@ func (h *Handler) openMessage(c *gin.Context) (sc chatScope, content store.Conte
 	} else if m, err = content.Message(c.Request.Context(), sc.key, id); err == nil {
 		return sc, content, m, release, true
 	}
-	h.failLookup(c, err, "There is no such message.")
+	h.FailLookup(c, err, "There is no such message.")
 	release()
 	return chatScope{}, store.Content{}, nil, nil, false
 }
@@ -397,7 +384,7 @@ func (h *Handler) answerStream(c *gin.Context) {
 func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, sc chatScope, requestContent store.Content, m *store.StoredMessage) {
 	// The writer holds the tenant database for itself: it may outlive
 	// this request.
-	content, release, err := h.userContent(h.backgroundCtx, sc.userID)
+	content, release, err := h.UserContent(h.backgroundCtx, sc.userID)
 	var history []answer.Message
 	var question string
 	var docs []*models.Document
@@ -418,7 +405,7 @@ func (h *Handler) streamAnswer(c *gin.Context, sse *web.SSE, sc chatScope, reque
 	key := answerKey(web.CurrentUser(c).ID, m.ID)
 	// The whole turn (search, rewrite, answer) ends before a reader would
 	// take the answer for lost (awaitAnswer).
-	ctx, cancel := context.WithTimeout(h.backgroundCtx, h.cfg.ChatTimeout+runningGrace/2)
+	ctx, cancel := context.WithTimeout(h.backgroundCtx, h.chatTimeout+runningGrace/2)
 	h.running.add(key, cancel)
 	gone := c.Request.Context().Done()
 	tokens := make(chan string)
@@ -493,7 +480,7 @@ func (h *Handler) awaitAnswer(ctx context.Context, content store.Content, sc cha
 	for m.Status == store.StatusRunning || m.Status == store.StatusPending {
 		// Only a running answer has a start to judge: a pending one is
 		// this request's copy from before another claimed it.
-		if m.Status == store.StatusRunning && time.Since(m.StartedAt) > h.cfg.ChatTimeout+runningGrace {
+		if m.Status == store.StatusRunning && time.Since(m.StartedAt) > h.chatTimeout+runningGrace {
 			m.Status, m.Error = store.StatusFailed, "The answer was interrupted. Please try again."
 			return m, content.FinishMessage(ctx, m)
 		}
@@ -524,7 +511,7 @@ func (h *Handler) sendDone(sse *web.SSE, sc chatScope, m *store.StoredMessage) e
 // written and ends.
 func (h *Handler) stopAnswer(c *gin.Context) {
 	if c.Param("id") != "" {
-		if _, ok := h.userDocument(c); !ok {
+		if _, ok := h.UserDocument(c); !ok {
 			return
 		}
 	}
@@ -561,4 +548,23 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 		return
 	}
 	h.Render(c, http.StatusOK, "chat_message.html", sc.views(*m)[0])
+}
+
+// documentPageData is what document.html shows.
+type documentPageData struct {
+	web.Frame
+	Doc *models.Document
+}
+
+// documentPage shows one document.
+func (h *Handler) documentPage(c *gin.Context) {
+	doc, ok := h.UserDocument(c)
+	if !ok {
+		return
+	}
+	if doc.Status == models.DocumentReady {
+		h.chatPage(c, doc)
+		return
+	}
+	h.Render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}})
 }

@@ -1,4 +1,4 @@
-package handlers
+package chat
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"silo/handlers/access"
 	"silo/models"
 	"silo/store"
 	"silo/web"
@@ -44,14 +45,14 @@ func (sc chatScope) views(msgs ...store.StoredMessage) []messageView {
 // answered and ok is false. Call release when done.
 func (h *Handler) openScope(c *gin.Context) (sc chatScope, content store.Content, release func(), ok bool) {
 	if c.Param("id") != "" {
-		doc, content, release, ok := h.openDocument(c)
+		doc, content, release, ok := h.OpenDocument(c)
 		if !ok {
 			return chatScope{}, store.Content{}, nil, false
 		}
 		return documentScope(doc), content, release, true
 	}
 	u := web.CurrentUser(c)
-	content, release, err := h.userContent(c.Request.Context(), u.ID)
+	content, release, err := h.UserContent(c.Request.Context(), u.ID)
 	if err != nil {
 		h.Fail(c, http.StatusInternalServerError, "", err)
 		return chatScope{}, store.Content{}, nil, false
@@ -113,11 +114,11 @@ func (h *Handler) pickedDocuments(c *gin.Context, sc chatScope) (ids []string, o
 		h.Fail(c, http.StatusUnprocessableEntity, "Tick at least one document to ask, or ask all of them.", nil)
 		return nil, false
 	}
-	docs, ok := h.chosenDocuments(c, sc.userID, ticked)
+	docs, ok := h.ChosenDocuments(c, sc.userID, ticked)
 	if !ok {
 		return nil, false
 	}
-	return documentIDs(docs), true
+	return access.DocumentIDs(docs), true
 }
 
 // askPageData is what ask.html shows: the workspace's conversations, the
@@ -179,7 +180,7 @@ func (h *Handler) askPage(c *gin.Context) {
 	}
 	if id := c.Query("c"); id != "" {
 		if d.Conversation, err = content.Conversation(ctx, sc.key, id); err != nil {
-			h.failLookup(c, err, "There is no such conversation.")
+			h.FailLookup(c, err, "There is no such conversation.")
 			return
 		}
 		msgs, err := content.Messages(ctx, id)
