@@ -126,10 +126,7 @@ func (h *Handler) pickedDocuments(c *gin.Context, sc chatScope) (ids []string, o
 // from for a new one.
 type askPageData struct {
 	web.Frame
-	Conversations []store.Conversation
-	Conversation  *store.Conversation
-	Messages      []messageView
-	Answerer      string
+	chatView
 	// Ready are the documents a new conversation can ask; Covers, what
 	// the open one asks.
 	Ready  []models.Document
@@ -164,10 +161,13 @@ func (h *Handler) askPage(c *gin.Context) {
 		return
 	}
 	defer release()
-	d := askPageData{Frame: h.Frame(c, "Ask your documents"), Answerer: h.chat.Answerer.Name()}
+	d := askPageData{Frame: h.Frame(c, "Ask your documents")}
+	if d.chatView, ok = h.chatView(c, content, sc); !ok {
+		return
+	}
 	all, err := h.store.DocumentsByUser(ctx, sc.userID)
-	if err == nil {
-		d.Conversations, err = content.Conversations(ctx, sc.key, maxConversationsListed)
+	if err == nil && d.Conversation != nil {
+		d.Covers, err = h.covers(ctx, sc.userID, d.Conversation)
 	}
 	if err != nil {
 		h.Fail(c, http.StatusInternalServerError, "", err)
@@ -177,21 +177,6 @@ func (h *Handler) askPage(c *gin.Context) {
 		if doc.Status == models.DocumentReady {
 			d.Ready = append(d.Ready, doc)
 		}
-	}
-	if id := c.Query("c"); id != "" {
-		if d.Conversation, err = content.Conversation(ctx, sc.key, id); err != nil {
-			h.FailLookup(c, err, "There is no such conversation.")
-			return
-		}
-		msgs, err := content.Messages(ctx, id)
-		if err == nil {
-			d.Covers, err = h.covers(ctx, sc.userID, d.Conversation)
-		}
-		if err != nil {
-			h.Fail(c, http.StatusInternalServerError, "", err)
-			return
-		}
-		d.Messages = sc.views(msgs...)
 	}
 	h.Render(c, http.StatusOK, "ask.html", d)
 }

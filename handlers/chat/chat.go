@@ -153,14 +153,50 @@ func (r *runningAnswers) stop(key string) {
 	}
 }
 
-// chatPageData is what document.html shows of a ready document: its pages,
-// the conversations about it and the open one.
+// chatPageData is what document.html shows of a ready document: its pages
+// and its chat.
 type chatPageData struct {
 	documentPageData
+	chatView
+}
+
+// chatView is what a page shows of a chat (chat_nav.html and the
+// messages): its address, its conversations, the open one (?c=) with its
+// messages, and who answers.
+type chatView struct {
+	Base          string
 	Conversations []store.Conversation
 	Conversation  *store.Conversation
 	Messages      []messageView
 	Answerer      string
+}
+
+// chatView reads a scope's chat for its page: its conversations and the
+// one ?c= names (none without it); when it cannot, it has answered and
+// ok is false.
+func (h *Handler) chatView(c *gin.Context, content store.Content, sc chatScope) (v chatView, ok bool) {
+	ctx := c.Request.Context()
+	v = chatView{Base: sc.base, Answerer: h.chat.Answerer.Name()}
+	var err error
+	if v.Conversations, err = content.Conversations(ctx, sc.key, maxConversationsListed); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return v, false
+	}
+	id := c.Query("c")
+	if id == "" {
+		return v, true
+	}
+	if v.Conversation, err = content.Conversation(ctx, sc.key, id); err != nil {
+		h.FailLookup(c, err, "There is no such conversation.")
+		return v, false
+	}
+	msgs, err := content.Messages(ctx, id)
+	if err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return v, false
+	}
+	v.Messages = sc.views(msgs...)
+	return v, true
 }
 
 // messageView is one message as chat_message.html shows it, in the chat
@@ -239,31 +275,16 @@ func (m messageView) Source(c store.Citation) string {
 // chatPage shows a ready document with its pages and the conversation
 // named by ?c= (a new one without it).
 func (h *Handler) chatPage(c *gin.Context, doc *models.Document) {
-	ctx := c.Request.Context()
 	content, release, ok := h.OpenTenant(c, doc)
 	if !ok {
 		return
 	}
 	defer release()
-	var err error
-	d := chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}, Answerer: h.chat.Answerer.Name()}
-	if d.Conversations, err = content.Conversations(ctx, doc.PublicID, maxConversationsListed); err != nil {
-		h.Fail(c, http.StatusInternalServerError, "", err)
+	v, ok := h.chatView(c, content, documentScope(doc))
+	if !ok {
 		return
 	}
-	if id := c.Query("c"); id != "" {
-		if d.Conversation, err = content.Conversation(ctx, doc.PublicID, id); err != nil {
-			h.FailLookup(c, err, "There is no such conversation.")
-			return
-		}
-		msgs, err := content.Messages(ctx, id)
-		if err != nil {
-			h.Fail(c, http.StatusInternalServerError, "", err)
-			return
-		}
-		d.Messages = documentScope(doc).views(msgs...)
-	}
-	h.Render(c, http.StatusOK, "document.html", d)
+	h.Render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}, chatView: v})
 }
 
 // ask is the chat form: it saves the question and an empty answer, and
