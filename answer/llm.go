@@ -205,7 +205,8 @@ const answerAcrossInstruction = "You answer questions about the user's documents
 	"contain the answer, say so plainly instead of guessing. Answer in the language of the question, concisely; markdown is allowed."
 
 // prompt is the messages of an answer: a system message with the
-// instruction and the numbered passages with their pages, the last turns of
+// instruction and the numbered passages with their pages (said to be only
+// the closest when the search did not find the answer), the last turns of
 // the conversation, then the question.
 func (a *llmAnswerer) prompt(req Request) []llms.MessageContent {
 	var sys strings.Builder
@@ -214,8 +215,12 @@ func (a *llmAnswerer) prompt(req Request) []llms.MessageContent {
 	} else {
 		sys.WriteString(answerInstruction + "\n\nPassages:\n")
 	}
-	if len(req.Passages) == 0 {
+	switch {
+	case len(req.Passages) == 0:
 		sys.WriteString("(none: the search found nothing in the document)\n")
+	case !req.Found:
+		sys.WriteString("(The search found no passage that holds most of the question's words: these are only the closest. " +
+			"Unless one of them answers it, say that the documents do not seem to answer it.)\n")
 	}
 	for i, p := range req.Passages {
 		fmt.Fprintf(&sys, "\n[%d] (%s) %s\n", i+1, pageLabel(p, req.Titled), strings.TrimSpace(p.Text))

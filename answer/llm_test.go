@@ -102,6 +102,7 @@ func TestLLMPromptTitled(t *testing.T) {
 		Question: "When?",
 		Passages: []search.Result{{Title: "Oil crisis", Page: 4, Text: "Alpha text."}, {Title: "Jacksonville", Page: 5, PageEnd: 6, Text: "Beta text."}},
 		Titled:   true,
+		Found:    true,
 	}
 	if _, _, err := ask(a, req); err != nil {
 		t.Fatal(err)
@@ -109,6 +110,17 @@ func TestLLMPromptTitled(t *testing.T) {
 	sys := f.Requests()[0].Messages[0].Content
 	if !strings.Contains(sys, "[1] (Oil crisis, p. 4) Alpha text.") || !strings.Contains(sys, "[2] (Jacksonville, pp. 5–6) Beta text.") || !strings.Contains(sys, "[Title, p. N]") {
 		t.Errorf("system message %q: want titled passages and [Title, p. N] citations", sys)
+	}
+	if strings.Contains(sys, "only the closest") {
+		t.Errorf("system message %q: the passages were not found to answer, want them presented as answering", sys)
+	}
+	// Passages that do not seem to answer are presented as the closest.
+	req.Found = false
+	if _, _, err := ask(a, req); err != nil {
+		t.Fatal(err)
+	}
+	if sys := f.Requests()[1].Messages[0].Content; !strings.Contains(sys, "these are only the closest") || !strings.Contains(sys, "[1] (Oil crisis, p. 4) Alpha text.") {
+		t.Errorf("system message %q: want the passages said to be only the closest", sys)
 	}
 }
 
