@@ -558,3 +558,40 @@ func TestBrowserRemoveFailedDocument(t *testing.T) {
 	}
 	c.wantNoProblems("removing a failed document")
 }
+
+// TestBrowserLayouts opens every page, signed in as an admin, at a phone's
+// width and a desktop's: none scrolls sideways, and a screenshot of each is
+// kept (artifacts) to look at.
+func TestBrowserLayouts(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, config.SQLite, func(cfg *config.Config) { cfg.AdminEmails = []string{adminEmail} })
+	c := newChrome(t, srv)
+	c.signIn(adminEmail)
+	shoot := func(what string) {
+		c.screenshot(what, 390)
+		c.screenshot(what, 1280)
+	}
+	shoot("documents-empty")
+	_, a := signedInAccount(t, srv, adminEmail)
+	id := uploadPDF(t, srv, a, chatPDF, datasets.Read(t, "squad-pdfs", chatPDF))
+	if d := waitDoc(t, srv, a, id, chatWait); d.Status != "ready" {
+		t.Fatalf("%s ended %s: %s", chatPDF, d.Status, d.Error)
+	}
+	c.open("/")
+	shoot("documents")
+	c.open("/documents/" + id)
+	c.step("ask", chromedp.SendKeys(chromedp.CSS("#question"), chatQuestion), chromedp.Click(chromedp.CSS(`#ask button[type="submit"]`)))
+	c.waitFor("the answer", `!!document.querySelector(".msg-assistant .sources")`)
+	shoot("document")
+	c.open("/ask")
+	shoot("ask")
+	for _, page := range []string{"/settings", "/admin", "/nope"} {
+		c.open(page)
+		shoot(strings.TrimPrefix(page, "/"))
+	}
+	c.open("/")
+	c.step("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)))
+	c.waitFor("the sign-in page", `location.pathname === "/login"`)
+	shoot("login")
+	c.wantNoProblems("the pages", "404")
+}
