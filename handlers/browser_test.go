@@ -67,6 +67,7 @@ func newChrome(t *testing.T, srv *testrig.Server) *chrome {
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 900), // a desktop's; tests that look at a phone's width say so
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -583,6 +584,23 @@ func TestBrowserLayouts(t *testing.T) {
 	c.step("ask", chromedp.SendKeys(chromedp.CSS("#question"), chatQuestion), chromedp.Click(chromedp.CSS(`#ask button[type="submit"]`)))
 	c.waitFor("the answer", `!!document.querySelector(".msg-assistant .sources")`)
 	shoot("document")
+	// On a phone the conversation comes first, the pages a tab away; a
+	// source opens its page there, highlighted, which zooms to twice the
+	// pane's width inside the pane.
+	c.step("a phone", chromedp.EmulateViewport(390, 900))
+	visible := func(sel string) string { return `getComputedStyle(document.querySelector("` + sel + `")).display !== "none"` }
+	c.waitFor("the conversation alone", visible("#chat")+" && !"+visible("#pages-pane"))
+	c.step("open a source", chromedp.Click(chromedp.CSS(".sources a.cite")))
+	c.waitFor("the source's page highlighted", visible("#pages-pane")+" && !"+visible("#chat")+
+		` && document.querySelectorAll(location.hash + " .hl-layer .hl").length > 0`)
+	c.step("zoom in", chromedp.Click(chromedp.CSS(`.zoom [data-zoom="2"]`)))
+	c.waitFor("the pages at twice the pane's width", `document.querySelector(location.hash).getBoundingClientRect().width > 1.8 * document.querySelector("#pages").clientWidth`)
+	c.waitFor("the snippet still in view", `(() => { const r = document.querySelector(location.hash + " .hl-layer .hl").getBoundingClientRect(),
+		p = document.querySelector("#pages").getBoundingClientRect();
+		return r.top >= p.top && r.bottom <= p.bottom && r.left >= p.left && r.left < p.right })()`)
+	c.screenshot("document-source", 390)
+	c.step("back to the conversation", chromedp.Click(chromedp.CSS("#tab-chat")))
+	c.waitFor("the conversation again", visible("#chat")+" && !"+visible("#pages-pane"))
 	c.open("/ask")
 	shoot("ask")
 	for _, page := range []string{"/settings", "/admin", "/nope"} {

@@ -41,7 +41,9 @@
     });
     messages.addEventListener("click", function (e) {
       var link = e.target.closest && e.target.closest('a[href^="#page-"]');
-      if (link) highlight(link.getAttribute("href").slice(1), link.getAttribute("data-snippet"));
+      if (!link) return;
+      show("pages"); // before the link's own scroll to its page
+      highlight(link.getAttribute("href").slice(1), link.getAttribute("data-snippet"));
     });
     // Ticking a document to ask means asking only the ones ticked.
     form.addEventListener("change", function (e) {
@@ -50,11 +52,42 @@
     });
     follow();
   }
+  // On a narrow screen the document page shows the conversation or the
+  // pages, as its tabs say; show switches to one ("chat" or "pages").
+  // Page images fit the pane's width or show at twice it.
+  function setupViews() {
+    var layout = document.getElementById("layout");
+    if (!layout) return;
+    layout.setAttribute("data-view", "chat");
+    layout.querySelectorAll('.views [role="tab"]').forEach(function (tab) {
+      tab.addEventListener("click", function () { show(tab.id === "tab-pages" ? "pages" : "chat"); });
+    });
+    var pages = document.getElementById("pages");
+    layout.querySelectorAll(".zoom button").forEach(function (b) {
+      b.addEventListener("click", function () {
+        pages.classList.toggle("zoomed", b.getAttribute("data-zoom") === "2");
+        layout.querySelectorAll(".zoom button").forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
+        var hl = pages.querySelector(".hl-layer .hl"); // keep a highlighted snippet in view
+        if (hl) hl.scrollIntoView({ block: "center", inline: "start" });
+      });
+    });
+  }
+  function show(view) {
+    var layout = document.getElementById("layout");
+    if (!layout) return;
+    layout.setAttribute("data-view", view);
+    document.getElementById("tab-chat").setAttribute("aria-selected", String(view === "chat"));
+    document.getElementById("tab-pages").setAttribute("aria-selected", String(view === "pages"));
+  }
   // A source of an answer across documents opens its document's page here
   // at #page-N with ?hl= the snippet: highlighted as if clicked.
   function openedAtSource() {
     var snippet = new URLSearchParams(location.search).get("hl");
-    if (snippet && location.hash.indexOf("#page-") === 0) highlight(location.hash.slice(1), snippet);
+    if (!snippet || location.hash.indexOf("#page-") !== 0) return;
+    show("pages");
+    var figure = document.getElementById(location.hash.slice(1));
+    if (figure) figure.scrollIntoView();
+    highlight(location.hash.slice(1), snippet);
   }
   var asked = 0; // the latest highlight asked for; earlier answers are dropped
   // highlight removes the highlights shown and, for a source with a
@@ -103,6 +136,6 @@
     var p = doc.querySelector(".error-page p:not(.code)");
     return p ? p.textContent : "The question could not be sent.";
   }
-  function start() { setup(); openedAtSource(); }
+  function start() { setupViews(); setup(); openedAtSource(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
