@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"silo/config"
 	"silo/models"
@@ -573,6 +574,13 @@ func TestBrowserLayouts(t *testing.T) {
 		c.screenshot(what, 1280)
 	}
 	shoot("documents-empty")
+	// The keyboard's first stop is a visible skip link; the nav marks
+	// where the page is.
+	c.step("tab", chromedp.KeyEvent(kb.Tab))
+	c.waitFor("the skip link, visible", `document.activeElement.matches("a.skip[href='#main']") && document.activeElement.getBoundingClientRect().top >= 0`)
+	if got := c.textOf(`.nav a[aria-current="page"]`); got != "Documents" {
+		t.Errorf("the nav marks %q as the current page, want Documents", got)
+	}
 	_, a := signedInAccount(t, srv, adminEmail)
 	id := uploadPDF(t, srv, a, chatPDF, datasets.Read(t, "squad-pdfs", chatPDF))
 	if d := waitDoc(t, srv, a, id, chatWait); d.Status != "ready" {
@@ -588,7 +596,9 @@ func TestBrowserLayouts(t *testing.T) {
 	// source opens its page there, highlighted, which zooms to twice the
 	// pane's width inside the pane.
 	c.step("a phone", chromedp.EmulateViewport(390, 900))
-	visible := func(sel string) string { return `getComputedStyle(document.querySelector("` + sel + `")).display !== "none"` }
+	visible := func(sel string) string {
+		return `getComputedStyle(document.querySelector("` + sel + `")).display !== "none"`
+	}
 	c.waitFor("the conversation alone", visible("#chat")+" && !"+visible("#pages-pane"))
 	c.step("open a source", chromedp.Click(chromedp.CSS(".sources a.cite")))
 	c.waitFor("the source's page highlighted", visible("#pages-pane")+" && !"+visible("#chat")+
@@ -606,6 +616,9 @@ func TestBrowserLayouts(t *testing.T) {
 	for _, page := range []string{"/settings", "/admin", "/nope"} {
 		c.open(page)
 		shoot(strings.TrimPrefix(page, "/"))
+	}
+	if got := c.textOf(`.nav a[aria-current="page"]`); got != "" {
+		t.Errorf("on a page that is under none of the nav's entries, the nav marks %q", got)
 	}
 	c.open("/")
 	c.step("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)))

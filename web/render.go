@@ -15,6 +15,9 @@ type Frame struct {
 	Title string
 	User  *models.User
 	CSRF  string
+	// Section is the nav's entry the page is under ("documents",
+	// "settings", "admin"), marked aria-current.
+	Section string
 }
 
 // Frame returns the frame of a page for this request. A sessionless request
@@ -23,7 +26,7 @@ func (b *Base) Frame(c *gin.Context, title string) Frame {
 	if Sessionless(c.Request.URL.Path) {
 		return Frame{Title: title}
 	}
-	return Frame{Title: title, User: CurrentUser(c), CSRF: b.CSRFToken(c)}
+	return Frame{Title: title, User: CurrentUser(c), CSRF: b.CSRFToken(c), Section: section(c.Request.URL.Path)}
 }
 
 // Render writes a page or fragment with a status. A template error becomes
@@ -126,4 +129,17 @@ func (b *Base) Fragment(s *SSE, event, name string, data any) error {
 		return err
 	}
 	return s.Send(event, buf.String())
+}
+
+// section is the nav's entry a page's path is under.
+func section(path string) string {
+	switch {
+	case path == "/settings" || strings.HasPrefix(path, "/settings/"):
+		return "settings"
+	case path == "/admin" || strings.HasPrefix(path, "/admin/"):
+		return "admin"
+	case path == "/" || path == "/ask" || strings.HasPrefix(path, "/documents/"):
+		return "documents"
+	}
+	return ""
 }

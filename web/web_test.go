@@ -203,3 +203,14 @@ func TestSSELineEnds(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestSection(t *testing.T) {
+	for path, want := range map[string]string{
+		"/": "documents", "/ask": "documents", "/documents/abc": "documents", "/settings": "settings",
+		"/admin": "admin", "/admin/migrations/3": "admin", "/login": "", "/administrator": "", "/nope": "",
+	} {
+		if got := section(path); got != want {
+			t.Errorf("section(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
