@@ -51,8 +51,44 @@ func (e sqlite) replaceIndex(ctx context.Context, docID, model string, pages []s
 	})
 }
 
-// nearest ranks all of the documents' chunks by their cosine to q.
+// nearest ranks all of the documents' chunks by their cosine to q, from
+// the tenant's in-memory index of its vectors (see sparseIndex), or by
+// reading them all when it has none.
 func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
+	idx, err := vectorIndex(ctx, e.db)
+	if err == nil {
+		ids, scores := idx.nearest(docs, q, float64(embed.Norm(q)), n)
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		var rows []Hit
+		err := e.db.NewRaw(`SELECT id AS chunk_id, document_id, text, page, page_end, position FROM chunks WHERE id IN (?)`,
+			bun.List(ids)).Scan(ctx, &rows)
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[int64]Hit, len(rows))
+		for _, r := range rows {
+			byID[r.ChunkID] = r
+		}
+		out := make([]Hit, 0, len(ids))
+		for i, id := range ids {
+			if h, ok := byID[id]; ok {
+				h.Score = scores[i]
+				out = append(out, h)
+			}
+		}
+		return out, nil
+	}
+	if !errors.Is(err, errNoIndex) {
+		return nil, err
+	}
+	return e.scanNearest(ctx, docs, q, n)
+}
+
+// scanNearest ranks all of the documents' chunks by their cosine to q,
+// reading every vector.
+func (e sqlite) scanNearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
 	var rows []struct {
 		Hit
 		Embedding []byte `bun:"embedding"`
@@ -75,21 +111,60 @@ func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) 
 // matching ranks by FTS5's bm25, whose statistics are the whole tenant
 // index's. A document's chunks are written together, so their rowids span a
 // narrow range, and the range of the documents' rowids confines the match to
-// about theirs (for one document, to it) before the join filters them
-// exactly.
+// about theirs (for one document, to it). The best matches in that range
+// are ranked by the full-text index alone, and only they are read from
+// chunks and kept when they are the documents'; when too few are, more are
+// taken. (Joining every match to chunks to filter it read a row of text
+// and vector for each, most of the time of a search of many documents.)
 func (e sqlite) matching(ctx context.Context, docs []string, query string, n int) ([]Hit, error) {
 	match := ftsQuery(query)
 	if match == "" {
 		return nil, nil
 	}
-	var out []Hit
-	err := e.db.NewRaw(`WITH span AS (SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id IN (?))
-		SELECT c.id AS chunk_id, c.document_id, c.text, c.page, c.page_end, c.position, -bm25(chunks_fts) AS score
-		FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-		WHERE chunks_fts MATCH ? AND chunks_fts.rowid >= (SELECT lo FROM span)
-			AND chunks_fts.rowid <= (SELECT hi FROM span) AND c.document_id IN (?)
-		ORDER BY bm25(chunks_fts), c.id LIMIT ?`, bun.List(docs), match, bun.List(docs), n).Scan(ctx, &out)
-	return out, err
+	var span struct{ Lo, Hi sql.NullInt64 }
+	if err := e.db.NewRaw("SELECT min(id) AS lo, max(id) AS hi FROM chunks WHERE document_id IN (?)", bun.List(docs)).Scan(ctx, &span.Lo, &span.Hi); err != nil {
+		return nil, err
+	}
+	if !span.Lo.Valid {
+		return nil, nil
+	}
+	for limit := n; ; limit *= 4 {
+		var ranked []struct {
+			ID    int64   `bun:"id"`
+			Score float64 `bun:"score"`
+		}
+		err := e.db.NewRaw(`SELECT rowid AS id, -bm25(chunks_fts) AS score FROM chunks_fts
+			WHERE chunks_fts MATCH ? AND rowid >= ? AND rowid <= ?
+			ORDER BY bm25(chunks_fts), rowid LIMIT ?`, match, span.Lo.Int64, span.Hi.Int64, limit).Scan(ctx, &ranked)
+		if err != nil || len(ranked) == 0 {
+			return nil, err
+		}
+		ids := make([]int64, len(ranked))
+		for i, r := range ranked {
+			ids[i] = r.ID
+		}
+		var rows []Hit
+		err = e.db.NewRaw(`SELECT id AS chunk_id, document_id, text, page, page_end, position FROM chunks
+			WHERE id IN (?) AND document_id IN (?)`, bun.List(ids), bun.List(docs)).Scan(ctx, &rows)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) < n && len(ranked) == limit {
+			continue // too few of the documents' among these: take more
+		}
+		byID := make(map[int64]Hit, len(rows))
+		for _, r := range rows {
+			byID[r.ChunkID] = r
+		}
+		out := make([]Hit, 0, min(n, len(rows)))
+		for _, r := range ranked {
+			if h, ok := byID[r.ID]; ok && len(out) < n {
+				h.Score = r.Score
+				out = append(out, h)
+			}
+		}
+		return out, nil
+	}
 }
 
 // ftsQuery turns free text into an FTS5 query that ORs its words, each
