@@ -271,7 +271,35 @@ func (h *Handler) removeDocument(ctx context.Context, doc *models.Document) erro
 	return h.store.DeleteDocument(ctx, doc.ID)
 }
 
-// deleteDocument is the document page's delete button.
+// deletePageData is what delete.html shows: the document and how many
+// conversations about it go with it.
+type deletePageData struct {
+	web.Frame
+	Doc           *models.Document
+	Conversations int
+}
+
+// confirmDelete asks whether to delete a document, saying what goes.
+func (h *Handler) confirmDelete(c *gin.Context) {
+	doc, ok := h.UserDocument(c)
+	if !ok {
+		return
+	}
+	content, release, ok := h.OpenTenant(c, doc)
+	if !ok {
+		return
+	}
+	defer release()
+	n, err := content.CountConversations(c.Request.Context(), doc.PublicID)
+	if err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	h.Render(c, http.StatusOK, "delete.html", deletePageData{Frame: h.Frame(c, "Delete "+doc.Title), Doc: doc, Conversations: n})
+}
+
+// deleteDocument deletes a document, as confirmed (confirmDelete, or the
+// list's Remove button of a failed one).
 func (h *Handler) deleteDocument(c *gin.Context) {
 	doc, ok := h.UserDocument(c)
 	if !ok {
@@ -282,11 +310,12 @@ func (h *Handler) deleteDocument(c *gin.Context) {
 		return
 	}
 	// The list's Remove button swaps the list; anywhere else, the
-	// document's page is gone: back to the list's page.
+	// document's page is gone: back to the list's page, which says so.
 	if c.GetHeader("HX-Request") == "true" && c.GetHeader("HX-Target") == "documents" {
 		h.renderDocuments(c, "document_list.html", nil)
 		return
 	}
+	h.Notify(c, "Deleted “"+doc.Title+"”, its pages and its conversations.")
 	web.Redirect(c, "/")
 }
 

@@ -620,8 +620,27 @@ func TestDeleteDocument(t *testing.T) {
 	}
 	csrf := annBrowser.CSRFToken(t, "/")
 
-	resp, _ := send(t, annBrowser.Browser, http.MethodPost, srv.URL+"/documents/"+ids["page"]+"/delete", "", http.Header{"X-Csrf-Token": {csrf}})
+	// The page asks first, saying what goes; nobody else sees it.
+	resp, page := annBrowser.Get(t, "/documents/"+ids["page"]+"/delete")
+	wantStatus(t, resp, http.StatusOK, page)
+	for _, want := range []string{"Delete “page”?", "page.pdf", "its 4 pages", "no conversation", `action="/documents/` + ids["page"] + `/delete"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the confirmation does not say %q:\n%s", want, page)
+		}
+	}
+	bob, _ := signedInAccount(t, srv, "bob@example.com")
+	if resp, body := bob.Get(t, "/documents/"+ids["page"]+"/delete"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another person's confirmation: got %d, want 404: %s", resp.StatusCode, body)
+	}
+	resp, _ = send(t, annBrowser.Browser, http.MethodPost, srv.URL+"/documents/"+ids["page"]+"/delete", "", http.Header{"X-Csrf-Token": {csrf}})
 	wantRedirect(t, resp, "/")
+	// The next page says what was deleted, once.
+	if _, page := annBrowser.Get(t, "/"); !strings.Contains(page, `<p class="notice" role="status">Deleted “page”, its pages and its conversations.</p>`) {
+		t.Errorf("the documents page after deleting does not say so:\n%s", page)
+	}
+	if _, page := annBrowser.Get(t, "/"); strings.Contains(page, `class="notice"`) {
+		t.Errorf("the notice shows again:\n%s", page)
+	}
 	resp, body := send(t, annBrowser.Browser, http.MethodPost, srv.URL+"/documents/"+ids["htmx"]+"/delete", "", http.Header{"X-Csrf-Token": {csrf}, "Hx-Request": {"true"}})
 	wantStatus(t, resp, http.StatusOK, body)
 	if got := resp.Header.Get("HX-Redirect"); got != "/" {

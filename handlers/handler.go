@@ -13,7 +13,8 @@
 //	GET  /documents/:id, …/chat, …/messages/…, /ask, /ask/…   a document's page, the conversations (handlers/chat)
 //	GET  /documents/:id/pages/:n  a page's image (chat page)  PNG, drawn by the PDF reader child, cached
 //	GET  /documents/:id/pages/:n/boxes?text=  where a source's snippet lies on the page  {boxes: [{x, y, w, h}]}, from the PDF reader child
-//	POST /documents/:id/delete    delete it                 redirect to /
+//	GET  /documents/:id/delete    what deleting it deletes  delete.html, asking to confirm
+//	POST /documents/:id/delete    delete it                 redirect to /, which says so
 //	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
 //	GET  /login                   sign-in choices           login.html
 //	GET  /auth/google             start Google sign-in      redirect to Google
@@ -174,6 +175,7 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/documents/list", h.documentList)
 	signedIn.GET("/documents/:id/pages/:n", h.pageImage)
 	signedIn.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
+	signedIn.GET("/documents/:id/delete", h.confirmDelete)
 	signedIn.POST("/documents/:id/delete", h.deleteDocument)
 	signedIn.POST("/documents/:id/retry", h.retryDocument)
 	signedIn.GET("/settings", h.settingsPage)

@@ -151,6 +151,15 @@ func (c Content) Conversations(ctx context.Context, docID string, limit int) ([]
 	return out, nil
 }
 
+// CountConversations counts a document's conversations.
+func (c Content) CountConversations(ctx context.Context, docID string) (int, error) {
+	n, err := c.db.NewSelect().Model((*Conversation)(nil)).Where("document_id = ?", docID).Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: count conversations: %w", err)
+	}
+	return int(n), nil
+}
+
 // Conversation returns one of a document's conversations, or ErrNotFound.
 func (c Content) Conversation(ctx context.Context, docID, id string) (*Conversation, error) {
 	conv := new(Conversation)

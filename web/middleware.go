@@ -18,6 +18,7 @@ import (
 const (
 	SessionUserID = "user_id" // the signed-in user's id
 	sessionCSRF   = "csrf"
+	sessionNotice = "notice" // a message for the next page (Notify)
 	ctxUser       = "user"
 )
 

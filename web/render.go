@@ -18,6 +18,9 @@ type Frame struct {
 	// Section is the nav's entry the page is under ("documents",
 	// "settings", "admin"), marked aria-current.
 	Section string
+	// Notice is what the last action says once done ("Deleted …"),
+	// shown on the next page (Notify).
+	Notice string
 }
 
 // Frame returns the frame of a page for this request. A sessionless request
@@ -26,7 +29,16 @@ func (b *Base) Frame(c *gin.Context, title string) Frame {
 	if Sessionless(c.Request.URL.Path) {
 		return Frame{Title: title}
 	}
-	return Frame{Title: title, User: CurrentUser(c), CSRF: b.CSRFToken(c), Section: section(c.Request.URL.Path)}
+	return Frame{
+		Title: title, User: CurrentUser(c), CSRF: b.CSRFToken(c), Section: section(c.Request.URL.Path),
+		Notice: b.Sessions.PopString(c, sessionNotice),
+	}
+}
+
+// Notify keeps a message for the next page the person sees, once: what
+// an action did, before its redirect.
+func (b *Base) Notify(c *gin.Context, msg string) {
+	b.Sessions.Put(c, sessionNotice, msg)
 }
 
 // Render writes a page or fragment with a status. A template error becomes
