@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -556,7 +557,12 @@ func TestDocumentRoutesTenantIsolation(t *testing.T) {
 			{http.MethodGet, "/documents/" + id, nil},
 			{http.MethodPost, "/documents/" + id + "/delete", csrf},
 			{http.MethodPost, "/documents/" + id + "/retry", csrf},
+			{http.MethodPost, "/documents/" + id + "/title", csrf},
+			{http.MethodGet, "/documents/" + id + "/file", nil},
+			{http.MethodGet, "/documents/" + id + "/delete", nil},
 			{http.MethodGet, "/api/v1/documents/" + id, c.acct.bearer()},
+			{http.MethodGet, "/api/v1/documents/" + id + "/file", c.acct.bearer()},
+			{http.MethodPatch, "/api/v1/documents/" + id, c.acct.bearer()},
 			{http.MethodDelete, "/api/v1/documents/" + id, c.acct.bearer()},
 		}
 	}
@@ -826,4 +832,69 @@ func TestDocumentsPage(t *testing.T) {
 			t.Errorf("after remove: the document's row is still there (%v)", err)
 		}
 	})
+}
+
+// A document is renamed from its page or the API, and its original PDF
+// downloaded as uploaded; a bad title is refused with the reason and
+// changes nothing; nobody else reaches either.
+func TestRenameAndDownloadDocument(t *testing.T) {
+	t.Parallel()
+	srv := docServer(t, nil)
+	annBrowser, ann := signedInAccount(t, srv, "ann@example.com")
+	pdf := datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf")
+	id := uploadPDF(t, srv, ann, "report-2024.pdf", pdf)
+	if d := waitDoc(t, srv, ann, id, time.Minute); d.Status != models.DocumentReady {
+		t.Fatalf("got %s (%q), want ready", d.Status, d.Error)
+	}
+	csrf := annBrowser.CSRFToken(t, "/documents/"+id)
+	rename := func(title string) (*http.Response, string) {
+		return send(t, annBrowser.Browser, http.MethodPost, srv.URL+"/documents/"+id+"/title", url.Values{"title": {title}}.Encode(), http.Header{"X-Csrf-Token": {csrf}})
+	}
+	resp, _ := rename("  Annual report 2024  ")
+	wantRedirect(t, resp, "/documents/"+id)
+	if d := getDoc(t, srv, ann, id); d.Title != "Annual report 2024" {
+		t.Errorf("title %q after renaming, want Annual report 2024", d.Title)
+	}
+	if _, page := annBrowser.Get(t, "/documents/"+id); !strings.Contains(page, "<h1>Annual report 2024</h1>") || !strings.Contains(page, "Renamed to “Annual report 2024”.") {
+		t.Errorf("the page after renaming, want the new title and a notice:\n%s", page)
+	}
+	for title, reason := range map[string]string{"": "cannot be empty", strings.Repeat("x", 201): "at most 200", "two\nlines": "one line"} {
+		resp, body := rename(title)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, reason) {
+			t.Errorf("title %q: got %d, want 422 saying %q", title, resp.StatusCode, reason)
+		}
+	}
+	h := ann.bearer()
+	h.Set("Content-Type", "application/json")
+	resp, body := send(t, srv.Browser, http.MethodPatch, srv.URL+"/api/v1/documents/"+id, `{"title": "Report"}`, h)
+	wantStatus(t, resp, http.StatusOK, body)
+	if d := getDoc(t, srv, ann, id); d.Title != "Report" || !strings.Contains(body, `"title":"Report"`) {
+		t.Errorf("after the API's rename: %q, %s", d.Title, body)
+	}
+
+	for _, get := range []func() (*http.Response, string){
+		func() (*http.Response, string) { return annBrowser.Get(t, "/documents/"+id+"/file") },
+		func() (*http.Response, string) {
+			return send(t, srv.Browser, http.MethodGet, srv.URL+"/api/v1/documents/"+id+"/file", "", ann.bearer())
+		},
+	} {
+		resp, body := get()
+		wantStatus(t, resp, http.StatusOK, "")
+		if body != string(pdf) || resp.Header.Get("Content-Type") != "application/pdf" || resp.Header.Get("Content-Disposition") != `attachment; filename=report-2024.pdf` {
+			t.Errorf("download: %d bytes, %s, %q; want the uploaded %d bytes as report-2024.pdf", len(body), resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"), len(pdf))
+		}
+	}
+
+	bobBrowser, bob := signedInAccount(t, srv, "bob@example.com")
+	if resp, _ := bobBrowser.Get(t, "/documents/"+id+"/file"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another person's download: got %d, want 404", resp.StatusCode)
+	}
+	bh := bob.bearer()
+	bh.Set("Content-Type", "application/json")
+	if resp, _ := send(t, srv.Browser, http.MethodPatch, srv.URL+"/api/v1/documents/"+id, `{"title": "Mine"}`, bh); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another person's rename: got %d, want 404", resp.StatusCode)
+	}
+	if d := getDoc(t, srv, ann, id); d.Title != "Report" {
+		t.Errorf("title %q after refusals, want Report", d.Title)
+	}
 }

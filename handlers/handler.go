@@ -13,6 +13,8 @@
 //	GET  /documents/:id, …/chat, …/messages/…, /ask, /ask/…   a document's page, the conversations (handlers/chat)
 //	GET  /documents/:id/pages/:n  a page's image (chat page)  PNG, drawn by the PDF reader child, cached
 //	GET  /documents/:id/pages/:n/boxes?text=  where a source's snippet lies on the page  {boxes: [{x, y, w, h}]}, from the PDF reader child
+//	POST /documents/:id/title     rename it                 redirect to its page, which says so
+//	GET  /documents/:id/file      its original PDF          a download named as it was uploaded
 //	GET  /documents/:id/delete    what deleting it deletes  delete.html, asking to confirm
 //	POST /documents/:id/delete    delete it                 redirect to /, which says so
 //	POST /documents/:id/retry     retry a failed one        document_list.html (htmx) or redirect
@@ -32,7 +34,7 @@
 //	POST /admin/migrations/:id/retry   retry the failures   redirect to the new run
 //	GET  /api/v1/documents        the documents, as JSON    -
 //	POST /api/v1/documents        upload one PDF            202 {id, status}
-//	GET, DELETE /api/v1/documents/:id
+//	GET, DELETE /api/v1/documents/:id, PATCH {title} to rename it; GET …/:id/file its PDF
 //	POST /api/v1/documents/:id/search  hybrid search       {results: [{document_id, title, text, page, page_end, score}]}
 //	POST /api/v1/search                the same across documents (all ready ones, or those named)
 //	POST /api/v1/chat, POST /api/v1/documents/:id/chat  chat across documents, with a document (handlers/chat)
@@ -149,6 +151,8 @@ func (h *Handler) Router() http.Handler {
 	api.GET("/documents", h.apiDocuments)
 	api.GET("/documents/:id", h.apiDocument)
 	api.DELETE("/documents/:id", h.apiDeleteDocument)
+	api.PATCH("/documents/:id", h.apiRenameDocument)
+	api.GET("/documents/:id/file", h.downloadDocument)
 	api.POST("/documents/:id/search", h.apiSearch)
 	api.POST("/search", h.apiWorkspaceSearch)
 	api.GET("/documents/:id/pages/:n", h.pageImage)
@@ -175,6 +179,8 @@ func (h *Handler) Router() http.Handler {
 	signedIn.GET("/documents/list", h.documentList)
 	signedIn.GET("/documents/:id/pages/:n", h.pageImage)
 	signedIn.GET("/documents/:id/pages/:n/boxes", h.pageBoxes)
+	signedIn.POST("/documents/:id/title", h.renameDocument)
+	signedIn.GET("/documents/:id/file", h.downloadDocument)
 	signedIn.GET("/documents/:id/delete", h.confirmDelete)
 	signedIn.POST("/documents/:id/delete", h.deleteDocument)
 	signedIn.POST("/documents/:id/retry", h.retryDocument)

@@ -131,6 +131,15 @@ func (s *Store) CountDocuments(ctx context.Context, userID int64) (int, error) {
 	return int(n), nil
 }
 
+// RenameDocument sets the title of a user's document.
+func (s *Store) RenameDocument(ctx context.Context, userID, id int64, title string) error {
+	_, err := s.DB.NewUpdate().Model((*Document)(nil)).Set("title = ?", title).Where("id = ? AND user_id = ?", id, userID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("models: rename document %d: %w", id, err)
+	}
+	return nil
+}
+
 // DeleteDocument removes the document from the index.
 func (s *Store) DeleteDocument(ctx context.Context, id int64) error {
 	if _, err := s.DB.NewDelete().Model((*Document)(nil)).Where("id = ?", id).Exec(ctx); err != nil {

@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"silo/handlers/access"
+	"silo/store"
+	"silo/web"
+)
+
+// maxTitleLength bounds a document's title, in characters.
+const maxTitleLength = 200
+
+// checkTitle returns a title as typed, trimmed, or says what is wrong with it.
+func checkTitle(title string) (string, string) {
+	title = strings.TrimSpace(title)
+	switch {
+	case title == "":
+		return "", "A title cannot be empty."
+	case utf8.RuneCountInString(title) > maxTitleLength:
+		return "", "A title is at most 200 characters."
+	case strings.IndexFunc(title, unicode.IsControl) >= 0:
+		return "", "A title is one line of text."
+	}
+	return title, ""
+}
+
+// renameDocument is the document page's rename form (field title).
+func (h *Handler) renameDocument(c *gin.Context) {
+	doc, ok := h.UserDocument(c)
+	if !ok {
+		return
+	}
+	title, problem := checkTitle(c.PostForm("title"))
+	if problem != "" {
+		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
+		return
+	}
+	if err := h.store.RenameDocument(c.Request.Context(), doc.UserID, doc.ID, title); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	h.Notify(c, "Renamed to “"+title+"”.")
+	web.Redirect(c, "/documents/"+doc.PublicID)
+}
+
+// apiRenameDocument answers PATCH /api/v1/documents/{id} {title}: the
+// document, renamed.
+func (h *Handler) apiRenameDocument(c *gin.Context) {
+	doc, ok := h.UserDocument(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Title string `json:"title"`
+	}
+	if err := access.DecodeJSON(c, &req); err != nil {
+		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	title, problem := checkTitle(req.Title)
+	if problem != "" {
+		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
+		return
+	}
+	if err := h.store.RenameDocument(c.Request.Context(), doc.UserID, doc.ID, title); err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	doc.Title = title
+	c.JSON(http.StatusOK, newDocumentJSON(doc))
+}
+
+// downloadDocument sends a document's original PDF as a download named as
+// it was uploaded.
+func (h *Handler) downloadDocument(c *gin.Context) {
+	doc, ok := h.UserDocument(c)
+	if !ok {
+		return
+	}
+	content, release, ok := h.OpenTenant(c, doc)
+	if !ok {
+		return
+	}
+	defer release()
+	pdf, err := content.File(c.Request.Context(), doc.PublicID)
+	if errors.Is(err, store.ErrNoFile) {
+		h.Fail(c, http.StatusNotFound, "The document's file is not there.", nil)
+		return
+	}
+	if err != nil {
+		h.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": doc.FileName}))
+	c.Data(http.StatusOK, "application/pdf", pdf)
+}
