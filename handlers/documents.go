@@ -3,6 +3,8 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +29,7 @@ const maxFilesPerUpload = 20
 type documentsPageData struct {
 	web.Frame
 	Documents []models.Document
-	Errors    []string // why files of the last upload were refused
+	Refused   []*refusal // the files of the last upload refused, and why
 	MaxMB     int
 }
 
@@ -54,25 +56,33 @@ func (h *Handler) documentsPage(c *gin.Context) {
 // documentList is the list fragment, polled while documents are ingested.
 func (h *Handler) documentList(c *gin.Context) { h.renderDocuments(c, "document_list.html", nil) }
 
-func (h *Handler) renderDocuments(c *gin.Context, name string, refused []string) {
+func (h *Handler) renderDocuments(c *gin.Context, name string, refused []*refusal) {
 	docs, err := h.store.DocumentsByUser(c.Request.Context(), web.CurrentUser(c).ID)
 	if err != nil {
 		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
 	h.Render(c, http.StatusOK, name, documentsPageData{
-		Frame: h.Frame(c, "Your documents"), Documents: docs, Errors: refused, MaxMB: h.cfg.MaxUploadMB,
+		Frame: h.Frame(c, "Your documents"), Documents: docs, Refused: refused, MaxMB: h.cfg.MaxUploadMB,
 	})
 }
 
 // refusal is an upload refused for a reason a person can act on, with the
-// API status that says it.
+// API status that says it, and the document it repeats when it is one
+// already uploaded.
 type refusal struct {
 	reason string
 	status int
+	same   *models.Document
 }
 
 func (r *refusal) Error() string { return r.reason }
+
+// Reason is why the file was refused, for the page.
+func (r *refusal) Reason() string { return r.reason }
+
+// Same is the document the file repeats, or nil.
+func (r *refusal) Same() *models.Document { return r.same }
 
 // refuse is a refusal of what was sent (422).
 func refuse(format string, args ...any) *refusal {
@@ -121,7 +131,18 @@ func (h *Handler) addDocument(ctx context.Context, u *models.User, fileName stri
 	case !bytes.Contains(file[:min(len(file), 1024)], []byte("%PDF-")):
 		return nil, refuse("%s is not a PDF", fileName)
 	}
-	doc := &models.Document{PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)), SizeBytes: int64(len(file)), Status: models.DocumentQueued}
+	sum := sha256.Sum256(file)
+	same, err := h.store.DocumentBySHA256(ctx, u.ID, hex.EncodeToString(sum[:]))
+	switch {
+	case err == nil:
+		return nil, &refusal{reason: fmt.Sprintf("%s is already uploaded, as “%s”", fileName, same.Title), status: http.StatusConflict, same: same}
+	case !errors.Is(err, models.ErrNotFound):
+		return nil, err
+	}
+	doc := &models.Document{
+		PublicID: models.NewPublicID(), UserID: u.ID, FileName: fileName, Title: strings.TrimSuffix(fileName, filepath.Ext(fileName)),
+		SizeBytes: int64(len(file)), SHA256: hex.EncodeToString(sum[:]), Status: models.DocumentQueued,
+	}
 	// The reader child that checks the PDF here reads its pages later, for
 	// the worker it is handed to.
 	x, err := h.readers.Start(ctx, file)
@@ -197,15 +218,16 @@ func cleanFileName(name string) string {
 // "file", several at once) and answers with the list, refusals on top.
 func (h *Handler) upload(c *gin.Context) {
 	u := web.CurrentUser(c)
-	var refused []string
-	err := eachFile(c, func(name string, part io.Reader) error {
+	var refused []*refusal
+	overLimit := fmt.Sprintf("the upload is larger than %d files of %d MB", maxFilesPerUpload, h.cfg.MaxUploadMB)
+	err := eachFile(c, overLimit, func(name string, part io.Reader) error {
 		file, err := h.readUpload(name, part)
 		if err == nil {
 			_, err = h.addDocument(c.Request.Context(), u, name, file)
 		}
 		var r *refusal
 		if errors.As(err, &r) {
-			refused = append(refused, r.reason)
+			refused = append(refused, r)
 			return nil
 		}
 		return err
@@ -213,7 +235,7 @@ func (h *Handler) upload(c *gin.Context) {
 	var r *refusal
 	switch {
 	case errors.As(err, &r):
-		refused = append(refused, r.reason)
+		refused = append(refused, r)
 	case err != nil:
 		h.Fail(c, http.StatusInternalServerError, "The upload failed; please try again.", err)
 		return
@@ -222,8 +244,9 @@ func (h *Handler) upload(c *gin.Context) {
 }
 
 // eachFile streams the multipart "file" parts of the request to fn, one at
-// a time, without keeping them on disk.
-func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
+// a time, without keeping them on disk; a request over its size limit
+// (web.LimitBody) is refused with the reason overLimit.
+func eachFile(c *gin.Context, overLimit string, fn func(name string, r io.Reader) error) error {
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
 		return refuse(`send the PDF as multipart/form-data in the field "file"`)
@@ -237,7 +260,7 @@ func eachFile(c *gin.Context, fn func(name string, r io.Reader) error) error {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				return tooLarge("the upload is too large")
+				return tooLarge("%s", overLimit)
 			}
 			return refuse("the upload could not be read; please try again")
 		}
@@ -394,7 +417,7 @@ func (h *Handler) apiUpload(c *gin.Context) {
 	// a second file refuses the request with nothing stored.
 	var name string
 	var file []byte
-	err := eachFile(c, func(n string, part io.Reader) error {
+	err := eachFile(c, fmt.Sprintf("the file is larger than %d MB", h.cfg.MaxUploadMB), func(n string, part io.Reader) error {
 		if name != "" {
 			return refuse("send one file per request")
 		}
@@ -409,6 +432,8 @@ func (h *Handler) apiUpload(c *gin.Context) {
 	}
 	var r *refusal
 	switch {
+	case errors.As(err, &r) && r.same != nil:
+		c.JSON(r.status, gin.H{"error": r.reason, "id": r.same.PublicID})
 	case errors.As(err, &r):
 		h.Fail(c, r.status, r.reason, nil)
 	case err != nil:

@@ -40,6 +40,8 @@ type Document struct {
 	Chunks     int        `bun:"chunks,notnull"`
 	Attempts   int        `bun:"attempts,notnull"`
 	LeaseUntil *time.Time `bun:"lease_until"`
+	// SHA256 is the hex SHA-256 of the document's bytes.
+	SHA256 string `bun:"sha256,notnull"`
 }
 
 // ReasonPasswordProtected is why an encrypted PDF failed; silo keeps no
@@ -129,6 +131,21 @@ func (s *Store) CountDocuments(ctx context.Context, userID int64) (int, error) {
 		return 0, fmt.Errorf("models: count documents: %w", err)
 	}
 	return int(n), nil
+}
+
+// DocumentBySHA256 returns the user's oldest document that is not failed
+// whose bytes have the SHA-256 sum (hex), or ErrNotFound.
+func (s *Store) DocumentBySHA256(ctx context.Context, userID int64, sum string) (*Document, error) {
+	doc := new(Document)
+	err := s.DB.NewSelect().Model(doc).Where("user_id = ? AND sha256 = ? AND status <> ?", userID, sum, DocumentFailed).
+		Order("id").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: document by hash: %w", err)
+	}
+	return doc, nil
 }
 
 // RenameDocument sets the title of a user's document.

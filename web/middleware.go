@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/subtle"
 	"errors"
+	"io"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -81,13 +82,30 @@ func SecurityHeaders(https bool) gin.HandlerFunc {
 	}
 }
 
-// LimitBody caps how much of a request body is read.
+// LimitBody caps how much of a request body is read; a body whose
+// Content-Length says it is larger is refused at the first read, before
+// any of it is received.
 func LimitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		if c.Request.ContentLength > n {
+			// Refused at the first read, and the connection closed after
+			// the answer, so the rest of the body is never received.
+			c.Request.Body = refusedBody{c.Request.Body, n}
+			c.Header("Connection", "close")
+		} else {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
 		c.Next()
 	}
 }
+
+// refusedBody is a request body over the limit: reading it fails at once.
+type refusedBody struct {
+	io.ReadCloser
+	limit int64
+}
+
+func (b refusedBody) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
 
 // LoadUser puts the signed-in user, if any, in the context. A session whose
 // user no longer exists is destroyed.

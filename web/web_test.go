@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -211,6 +212,39 @@ func TestSection(t *testing.T) {
 	} {
 		if got := section(path); got != want {
 			t.Errorf("section(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct{ n int }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	r.n += len(p)
+	return len(p), nil
+}
+
+// A body whose Content-Length is over the limit is refused at the first
+// read, with none of it read; one under it is read up to the limit.
+func TestLimitBody(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	for _, tc := range []struct {
+		length, sent int64
+		wantErr      bool
+	}{{1000, 1000, true}, {10, 10, false}, {-1, 64, true}} {
+		body := &countingReader{}
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		c.Request = httptest.NewRequest(http.MethodPost, "/", io.NopCloser(io.LimitReader(body, tc.sent)))
+		c.Request.ContentLength = tc.length
+		LimitBody(10)(c)
+		b, err := io.ReadAll(c.Request.Body)
+		var tooBig *http.MaxBytesError
+		if tc.wantErr != errors.As(err, &tooBig) {
+			t.Errorf("Content-Length %d: read %d bytes, err %v", tc.length, len(b), err)
+		}
+		if tc.length > 10 && body.n != 0 {
+			t.Errorf("Content-Length %d: %d bytes were read, want none", tc.length, body.n)
 		}
 	}
 }
