@@ -626,3 +626,52 @@ func TestBrowserLayouts(t *testing.T) {
 	shoot("login")
 	c.wantNoProblems("the pages", "404")
 }
+
+// TestBrowserUploads uploads four files at once from the documents page in
+// Chromium: a new PDF, a text file, a PDF already there and one over the
+// size limit. The new one is listed; the others are refused, each saying
+// why (the duplicate linking to the document there, the big one never
+// sent), and the refusals stay while the list refreshes, until dismissed.
+func TestBrowserUploads(t *testing.T) {
+	t.Parallel()
+	srv := docServer(t, func(cfg *config.Config) { cfg.MaxUploadMB = 2 })
+	_, a := signedInAccount(t, srv, "ann@example.com")
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"new.pdf":   datasets.Read(t, "sample-pdfs", "pdflatex-4-pages.pdf"),
+		"notes.txt": []byte("just some notes"),
+		"again.pdf": datasets.Read(t, "sample-pdfs", "minimal-document.pdf"),
+		"big.pdf":   append([]byte("%PDF-1.4\n"), make([]byte, 3<<20)...),
+	}
+	var paths []string
+	for name, b := range files {
+		paths = append(paths, filepath.Join(dir, name))
+		if err := os.WriteFile(paths[len(paths)-1], b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	there := uploadPDF(t, srv, a, "minimal.pdf", files["again.pdf"])
+	c := newChrome(t, srv)
+	c.signIn("ann@example.com")
+	c.step("choose four files", chromedp.SetUploadFiles(chromedp.CSS(`#file`), paths))
+	c.waitFor("the new document listed", `document.querySelectorAll("#documents .doc").length === 2`)
+	c.waitFor("three refusals", `document.querySelectorAll("#refusals .refusal").length === 3`)
+	refusals := c.textOf("#refusals")
+	for _, want := range []string{"notes.txt is not a PDF", "again.pdf is already uploaded, as “minimal”", "big.pdf is larger than 2 MB"} {
+		if !strings.Contains(refusals, want) {
+			t.Errorf("the refusals read %q, want %q", refusals, want)
+		}
+	}
+	if ok, _ := eval[bool](c, `!!document.querySelector('#refusals .refusal a[href="/documents/`+there+`"]')`); !ok {
+		t.Error("the duplicate's refusal does not link to the document there")
+	}
+	// The list polls while new.pdf is read; the refusals stay.
+	c.waitFor("new.pdf ready", `document.querySelectorAll("#documents .status-ready").length === 2`)
+	if n, _ := eval[int](c, `document.querySelectorAll("#refusals .refusal").length`); n != 3 {
+		t.Errorf("after the list refreshed, %d refusals are left, want 3", n)
+	}
+	c.screenshot("refusals", 390)
+	c.step("dismiss one", chromedp.Click(chromedp.CSS("#refusals .refusal .dismiss")))
+	c.waitFor("two refusals", `document.querySelectorAll("#refusals .refusal").length === 2`)
+	c.wantNoProblems("uploading")
+}
