@@ -162,6 +162,16 @@ func (m *Manager) Sizes(ctx context.Context, rows []models.VectorDatabase) (map[
 // LatestSchema is the newest tenant schema version.
 func (m *Manager) LatestSchema() string { return m.prov.Migrator().Latest() }
 
+// Place says where a tenant database is, for people: the server's address
+// or Neon's region; "this server" for a SQLite file (its path is not
+// shown).
+func (m *Manager) Place(v models.VectorDatabase) string {
+	if v.Engine == EngineSQLite {
+		return "this server"
+	}
+	return v.Location
+}
+
 // Provisioner returns the manager's provisioner.
 func (m *Manager) Provisioner() Provisioner { return m.prov }
 

@@ -44,3 +44,15 @@ func TestMarkdown(t *testing.T) {
 		})
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"migrate: sql: \\nALTER TABLE x\\n  ADD y;\nexit status 1": "migrate: sql: ALTER TABLE x ADD y; exit status 1",
+		"short":                  "short",
+		strings.Repeat("é", 400): strings.Repeat("é", 299) + "…",
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

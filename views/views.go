@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 )
 
 //go:embed *.html
@@ -27,8 +28,8 @@ func Parse() (*Templates, error) {
 		"initial":  initial,
 		"bytes":    formatBytes,
 		"add":      func(a, b int) int { return a + b },
-		"markdown": Markdown,
 		"pages":    pageNumbers,
+		"oneline":  oneLine,
 	}).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)
@@ -45,6 +46,18 @@ func (t *Templates) Render(w io.Writer, name string, data any) error {
 	}
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+// oneLine is an error message on one line for a table cell: escaped
+// newlines ("\\n", as a driver's message may carry them) and real ones
+// become spaces, runs of white space one, and a message of over 300
+// characters is cut with "…".
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, `\n`, " ")), " ")
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:299]) + "…"
+	}
+	return s
 }
 
 // initial is the first letter of a name, for an avatar without a picture.

@@ -75,7 +75,8 @@ func (a *Admin) Routes(pages, api *gin.RouterGroup) {
 type tenantRow struct {
 	models.VectorDatabase
 	Email     string
-	Size      int64 // bytes; 0 when unknown
+	Place     string // where it is (tenant.Manager.Place)
+	Size      int64  // bytes; 0 when unknown
 	Documents int
 	Behind    bool
 }
@@ -86,6 +87,7 @@ type tenantPage struct {
 	Tenants        []tenantRow
 	Page, Pages    int
 	Total          int
+	Behind         int // ready tenants of all pages not at Latest
 	Latest         string
 	PrevPage, Next int
 }
@@ -113,7 +115,11 @@ func (a *Admin) loadTenantPage(ctx context.Context, page int) (*tenantPage, erro
 		a.log.Warn("tenant database sizes", "err", err) // the page is still useful without them
 	}
 	latest := a.tenants.LatestSchema()
-	p := &tenantPage{Page: page, Total: total, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
+	_, behind, err := a.store.Tenants(ctx, models.TenantFilter{Status: models.TenantReady, BehindOf: latest, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	p := &tenantPage{Page: page, Total: total, Behind: behind, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
 	if page > 1 {
 		p.PrevPage = min(page-1, p.Pages) // past the end, "previous" is the last page
 	}
@@ -122,7 +128,7 @@ func (a *Admin) loadTenantPage(ctx context.Context, page int) (*tenantPage, erro
 	}
 	for _, v := range rows {
 		p.Tenants = append(p.Tenants, tenantRow{
-			VectorDatabase: v, Email: v.User.Email, Size: sizes[v.ID], Documents: docs[v.UserID],
+			VectorDatabase: v, Email: v.User.Email, Place: a.tenants.Place(v), Size: sizes[v.ID], Documents: docs[v.UserID],
 			Behind: v.Status == models.TenantReady && v.SchemaVersion != latest,
 		})
 	}
@@ -184,9 +190,25 @@ func (a *Admin) startMigration(ctx context.Context, startedBy string, only []int
 	return mig.Run, nil
 }
 
-// migrateAll starts a run over every tenant that is behind.
+// migrateAll starts a run over every tenant that is behind, or shows the
+// run under way; with none behind, it says so on the dashboard instead.
 func (a *Admin) migrateAll(c *gin.Context) {
-	run, err := a.startMigration(c.Request.Context(), web.CurrentUser(c).Email, nil)
+	ctx := c.Request.Context()
+	if r, err := a.store.RunningMigration(ctx, time.Now().Add(-staleRun)); err == nil {
+		web.Redirect(c, "/admin/migrations/"+r.PublicID)
+		return
+	}
+	_, behind, err := a.store.Tenants(ctx, models.TenantFilter{Status: models.TenantReady, BehindOf: a.tenants.LatestSchema(), Limit: 1})
+	if err != nil {
+		a.Fail(c, http.StatusInternalServerError, "", err)
+		return
+	}
+	if behind == 0 {
+		a.Notify(c, "Every tenant is at the newest schema: there is nothing to migrate.")
+		web.Redirect(c, "/admin")
+		return
+	}
+	run, err := a.startMigration(ctx, web.CurrentUser(c).Email, nil)
 	if err != nil && !errors.Is(err, errRunUnderWay) {
 		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -339,7 +361,7 @@ func (a *Admin) apiTenants(c *gin.Context) {
 	out := make([]tenantJSON, len(tp.Tenants))
 	for i, t := range tp.Tenants {
 		out[i] = tenantJSON{
-			Email: t.Email, Engine: t.Engine, Location: t.Location, Database: t.ExternalID,
+			Email: t.Email, Engine: t.Engine, Location: t.Place, Database: t.ExternalID,
 			Status: t.Status, SchemaVersion: t.SchemaVersion, Behind: t.Behind, SizeBytes: t.Size,
 			Documents: t.Documents, Error: t.Error, CreatedAt: t.CreatedAt,
 		}
