@@ -983,7 +983,7 @@ func TestAdminMigrateAll(t *testing.T) {
 			t.Errorf("the dashboard with every tenant up to date, want no tenant behind and Migrate all off:\n%s", dash)
 		}
 		runs, _ := srv.Store.MigrationRuns(context.Background(), 100)
-		resp, body = srv.PostForm(t, "/admin/migrations", url.Values{"csrf_token": {srv.CSRFToken(t, "/admin")}})
+		resp, _ = srv.PostForm(t, "/admin/migrations", url.Values{"csrf_token": {srv.CSRFToken(t, "/admin")}})
 		wantRedirect(t, resp, "/admin")
 		if _, dash = srv.Get(t, "/admin"); !strings.Contains(dash, "Every tenant is at the newest schema: there is nothing to migrate.") {
 			t.Errorf("migrate all with nothing behind: the dashboard does not say so:\n%s", dash)
