@@ -40,11 +40,19 @@ func (h *Handler) loginPage(c *gin.Context) {
 	h.renderLogin(c, http.StatusOK, "", "")
 }
 
+// accountDeleted is the query of the sign-in page an account's deletion
+// ends on, so that it says so (there is no session left to carry it).
+const accountDeleted = "account=deleted"
+
 // renderLogin shows the sign-in page, with the reason the last attempt was
 // refused, if any.
 func (h *Handler) renderLogin(c *gin.Context, status int, reason, email string) {
+	frame := h.Frame(c, "Sign in")
+	if c.Request.URL.RawQuery == accountDeleted {
+		frame.Notice = "Your account, its documents and its conversations are deleted."
+	}
 	h.Render(c, status, "login.html", loginPageData{
-		Frame:  h.Frame(c, "Sign in"),
+		Frame:  frame,
 		Google: h.google != nil,
 		Dev:    h.cfg.DevLoginEnabled(),
 		Error:  reason,

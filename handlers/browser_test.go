@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -503,6 +504,9 @@ func TestBrowserDeleteAccount(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/account/delete"] button`)),
 	)
 	c.waitFor("the sign-in page", `location.pathname === "/login" && document.querySelector("#email") !== null`)
+	if got := c.textOf(".notice"); got != "Your account, its documents and its conversations are deleted." {
+		t.Errorf("the sign-in page after the deletion says %q", got)
+	}
 	if _, err := srv.Store.User(context.Background(), ann.ID); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("Ann after deletion: got %v, want not found", err)
 	}
@@ -674,4 +678,45 @@ func TestBrowserUploads(t *testing.T) {
 	c.step("dismiss one", chromedp.Click(chromedp.CSS("#refusals .refusal .dismiss")))
 	c.waitFor("two refusals", `document.querySelectorAll("#refusals .refusal").length === 2`)
 	c.wantNoProblems("uploading")
+}
+
+// TestBrowserRevokeToken: revoking an API token asks first; cancelled, the
+// token stays; confirmed, it goes.
+func TestBrowserRevokeToken(t *testing.T) {
+	t.Parallel()
+	srv := docServer(t, nil)
+	_, a := signedInAccount(t, srv, "ann@example.com")
+	c := newChrome(t, srv)
+	var accept atomic.Bool
+	var asked atomic.Value // the question
+	err := chromedp.Listen(c.ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			asked.Store(d.Message)
+			go func() { // not in the listener: it may not call the browser
+				_, _ = chromedp.Call(c.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept.Load()})
+			}()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.signIn("ann@example.com")
+	c.open("/settings")
+	revoke := `form[action$="/revoke"] button`
+	c.waitFor("the token", `document.querySelectorAll(".tokens li").length === 1`)
+	c.step("revoke, then cancel", chromedp.Click(chromedp.CSS(revoke)))
+	time.Sleep(300 * time.Millisecond) // the dialog is answered; a form sent anyway would be under way
+	if got, _ := asked.Load().(string); !strings.HasPrefix(got, "Revoke the token") {
+		t.Errorf("the confirmation asked %q", got)
+	}
+	if ok, _ := eval[bool](c, `location.pathname === "/settings" && document.querySelectorAll(".tokens li").length === 1`); !ok {
+		t.Error("the token went although the revocation was cancelled")
+	}
+	accept.Store(true)
+	c.step("revoke, and confirm", chromedp.Click(chromedp.CSS(revoke)))
+	c.waitFor("no token", `document.querySelectorAll(".tokens li").length === 0`)
+	if resp, _ := send(t, srv.Browser, http.MethodGet, srv.URL+"/api/v1/documents", "", a.bearer()); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the revoked token: got %d, want 401", resp.StatusCode)
+	}
+	c.wantNoProblems("revoking a token")
 }

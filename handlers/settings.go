@@ -82,7 +82,7 @@ func (h *Handler) deleteAccount(c *gin.Context) {
 		h.Fail(c, http.StatusInternalServerError, "Your account could not be deleted completely; silo will finish the job. Please try again later.", err)
 		return
 	}
-	web.Redirect(c, "/login")
+	web.Redirect(c, "/login?"+accountDeleted)
 }
 
 // apiDeleteAccount answers DELETE /api/v1/account.

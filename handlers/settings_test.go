@@ -340,11 +340,14 @@ func TestSettingsDeleteAccount(t *testing.T) {
 
 		// The address as typed, in another case and with spaces, confirms.
 		resp, _ = ann.PostForm(t, "/account/delete", url.Values{"csrf_token": {csrf}, "confirm": {" Ann@Example.com "}})
-		wantRedirect(t, resp, "/login")
+		wantRedirect(t, resp, "/login?account=deleted")
 		f.wantAnnGone(t)
 		f.wantBobIntact(t)
-		resp, page := ann.Get(t, "/login")
+		resp, page := ann.Get(t, "/login?account=deleted")
 		wantStatus(t, resp, http.StatusOK, page)
+		if !strings.Contains(page, `<p class="notice" role="status">Your account, its documents and its conversations are deleted.</p>`) {
+			t.Errorf("the sign-in page after the deletion does not say so:\n%s", page)
+		}
 
 		// Signing in again makes a new, empty account.
 		again := signedInAs(t, f.srv, "ann@example.com")
