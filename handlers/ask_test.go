@@ -111,3 +111,41 @@ func TestAskYourDocuments(t *testing.T) {
 		t.Errorf("another person's Ask your documents: got %d, want none of the first's conversations:\n%s", resp.StatusCode, page)
 	}
 }
+
+// A conversation is renamed and deleted from its page, a document's or the
+// workspace's; nobody else can, and not without the CSRF token.
+func TestRenameAndDeleteConversation(t *testing.T) {
+	b, _, id := chatServer(t, nil)
+	for _, base := range []string{"/documents/" + id, "/ask"} {
+		turn := askAt(t, b, base, url.Values{"question": {chatQuestion}})
+		readAnswer(t, b, turn.stream)
+		conv := base + "/conversations/" + turn.conversation
+		csrf := b.CSRFToken(t, base+"?c="+turn.conversation)
+		h := http.Header{"X-Csrf-Token": {csrf}}
+
+		other, _ := signedInAccount(t, b, "other-"+strings.ReplaceAll(strings.Trim(base, "/"), "/", "-")+"@example.com")
+		oh := http.Header{"X-Csrf-Token": {other.CSRFToken(t, "/ask")}}
+		for _, action := range []string{"/title", "/delete"} {
+			if resp, _ := send(t, other.Browser, http.MethodPost, b.URL+conv+action, url.Values{"title": {"Mine"}}.Encode(), oh); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s%s by another person: got %d, want 404", conv, action, resp.StatusCode)
+			}
+			if resp, _ := send(t, b.Browser, http.MethodPost, b.URL+conv+action, url.Values{"title": {"Mine"}}.Encode(), nil); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s%s without the CSRF token: got %d, want 403", conv, action, resp.StatusCode)
+			}
+		}
+
+		resp, _ := send(t, b.Browser, http.MethodPost, b.URL+conv+"/title", url.Values{"title": {"  The  river  "}}.Encode(), h)
+		wantRedirect(t, resp, base+"?c="+turn.conversation)
+		if _, page := b.Get(t, base+"?c="+turn.conversation); !strings.Contains(page, ">The river</a>") || !strings.Contains(page, "Renamed the conversation.") {
+			t.Errorf("%s: the renamed conversation, want its new title listed and a notice:\n%s", base, page)
+		}
+		resp, _ = send(t, b.Browser, http.MethodPost, b.URL+conv+"/delete", "", h)
+		wantRedirect(t, resp, base)
+		if _, page := b.Get(t, base); strings.Contains(page, turn.conversation) || !strings.Contains(page, "Deleted the conversation.") {
+			t.Errorf("%s: after deleting, want it gone and a notice:\n%s", base, page)
+		}
+		if resp, _ := b.Get(t, turn.stream); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: a deleted conversation's answer: got %d, want 404", base, resp.StatusCode)
+		}
+	}
+}

@@ -686,10 +686,25 @@ func TestChatPageFailureAndRetry(t *testing.T) {
 		t.Errorf("the retried answer:\n%s", done)
 	}
 
-	// A finished answer is not tried again.
-	resp, body = send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/messages/"+turn.answerID+"/retry", "",
-		http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {csrf}})
+	// A done answer can be regenerated: asked again, in place; twice at
+	// once, the second is refused while the first is pending.
+	if !strings.Contains(done, ">Regenerate</button>") || !strings.Contains(done, `class="link copy"`) {
+		t.Errorf("the done answer offers no Regenerate and Copy:\n%s", done)
+	}
+	regenerate := func() (*http.Response, string) {
+		return send(t, b.Browser, http.MethodPost, b.URL+"/documents/"+id+"/messages/"+turn.answerID+"/retry", "",
+			http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {csrf}})
+	}
+	resp, body = regenerate()
+	wantStatus(t, resp, http.StatusOK, body)
+	if m = streamAttr.FindStringSubmatch(body); m == nil {
+		t.Fatalf("the regenerated answer does not stream:\n%s", body)
+	}
+	resp, body = regenerate()
 	wantStatus(t, resp, http.StatusConflict, body)
+	if _, done = readAnswer(t, b, html.UnescapeString(m[1])); !strings.Contains(done, "River") {
+		t.Errorf("the regenerated answer:\n%s", done)
+	}
 }
 
 func TestChatPageStop(t *testing.T) {

@@ -39,6 +39,15 @@
       var msg = e.target.closest && e.target.closest(".msg");
       if (msg) msg.classList.add("reconnecting");
     });
+    // Copy puts an answer's text on the clipboard.
+    messages.addEventListener("click", function (e) {
+      var b = e.target.closest && e.target.closest(".msg .copy");
+      if (!b) return;
+      var body = b.closest(".msg").querySelector(".msg-body");
+      navigator.clipboard.writeText(body ? body.innerText : "").then(
+        function () { b.textContent = "Copied"; },
+        function () { b.textContent = "Copy failed"; });
+    });
     messages.addEventListener("click", function (e) {
       var link = e.target.closest && e.target.closest('a[href^="#page-"]');
       if (!link) return;

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -173,6 +174,40 @@ func (c Content) Conversation(ctx context.Context, docID, id string) (*Conversat
 	return conv, nil
 }
 
+// RenameConversation sets the title of one of a document's conversations
+// (docID Workspace: of the workspace's), or returns ErrNotFound.
+func (c Content) RenameConversation(ctx context.Context, docID, id, title string) error {
+	res, err := c.db.NewUpdate().Model((*Conversation)(nil)).Set("title = ?", truncate(title, titleLength)).
+		Where("id = ? AND document_id = ?", id, docID).Exec(ctx)
+	return oneRow(res, err, "rename conversation")
+}
+
+// DeleteConversation deletes one of a document's conversations (docID
+// Workspace: of the workspace's) with its messages, or returns
+// ErrNotFound.
+func (c Content) DeleteConversation(ctx context.Context, docID, id string) error {
+	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*Conversation)(nil)).Where("id = ? AND document_id = ?", id, docID).Exec(ctx)
+		if err := oneRow(res, err, "delete conversation"); err != nil {
+			return err
+		}
+		_, err = tx.NewDelete().Model((*StoredMessage)(nil)).Where("conversation_id = ?", id).Exec(ctx)
+		return err
+	})
+}
+
+// oneRow is the error of a statement that must change exactly one row:
+// ErrNotFound when it changed none.
+func oneRow(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, ErrNotFound)
+	}
+	return nil
+}
+
 // Messages returns a conversation's messages, oldest first.
 func (c Content) Messages(ctx context.Context, convID string) ([]StoredMessage, error) {
 	var out []StoredMessage
@@ -240,11 +275,11 @@ func (c Content) FinishMessage(ctx context.Context, m *StoredMessage) error {
 	return nil
 }
 
-// RetryMessage puts a stopped or failed answer back to pending so it is
-// answered again, and reports whether it was in such a state.
+// RetryMessage puts a finished answer (done, stopped or failed) back to
+// pending so it is answered again, and reports whether it was finished.
 func (c Content) RetryMessage(ctx context.Context, id int64) (bool, error) {
 	res, err := c.db.NewUpdate().Table("messages").Set("status = ?", StatusPending).
-		Where("id = ? AND role = ? AND status IN (?, ?)", id, RoleAssistant, StatusStopped, StatusFailed).Exec(ctx)
+		Where("id = ? AND role = ? AND status IN (?, ?, ?)", id, RoleAssistant, StatusDone, StatusStopped, StatusFailed).Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("store: retry message: %w", err)
 	}

@@ -42,12 +42,16 @@ func TestConversations(t *testing.T) {
 			if won, err := c.ClaimMessage(ctx, a.ID, "extractive"); err != nil || won {
 				t.Fatalf("second claim: %v, %v; want lost", won, err)
 			}
+			// Neither an answer being written nor a question is answered again.
+			if again, _ := c.RetryMessage(ctx, a.ID); again {
+				t.Error("an answer being written was put back to pending")
+			}
+			if again, _ := c.RetryMessage(ctx, q.ID); again {
+				t.Error("a question was put back to pending")
+			}
 			a.Content, a.Status, a.Citations = "Rayleigh scattering [p. 2].", store.StatusDone, store.Citations{{Page: 2, PageEnd: 3, Text: "Rayleigh"}}
 			if err := c.FinishMessage(ctx, a); err != nil {
 				t.Fatal(err)
-			}
-			if again, _ := c.RetryMessage(ctx, a.ID); again {
-				t.Error("a finished answer was put back to pending")
 			}
 
 			msgs, err := c.Messages(ctx, first.ID)
@@ -57,6 +61,14 @@ func TestConversations(t *testing.T) {
 			if len(msgs) != 2 || msgs[0].Role != store.RoleUser || msgs[1].Content != a.Content || msgs[1].Answerer != "extractive" ||
 				len(msgs[1].Citations) != 1 || msgs[1].Citations[0] != (store.Citation{Page: 2, PageEnd: 3, Text: "Rayleigh"}) {
 				t.Fatalf("messages read back: %+v", msgs)
+			}
+
+			// A finished answer can be asked again (regenerated), once.
+			if again, err := c.RetryMessage(ctx, a.ID); err != nil || !again {
+				t.Fatalf("regenerate: %v, %v", again, err)
+			}
+			if again, _ := c.RetryMessage(ctx, a.ID); again {
+				t.Error("a pending answer was put back to pending again")
 			}
 
 			// A failed answer can be retried, once.
@@ -77,6 +89,37 @@ func TestConversations(t *testing.T) {
 			}
 			if _, err := c.Message(ctx, "doc2", a.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("message under another document: %v, want ErrNotFound", err)
+			}
+
+			// A conversation is renamed, and deleted with its messages,
+			// only under its own document.
+			if err := c.RenameConversation(ctx, "doc2", first.ID, "x"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("rename under another document: %v, want ErrNotFound", err)
+			}
+			if err := c.RenameConversation(ctx, "doc1", first.ID, "The sky"); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := c.Conversation(ctx, "doc1", first.ID); got.Title != "The sky" {
+				t.Errorf("renamed: %q", got.Title)
+			}
+			doomed, err := c.CreateConversation(ctx, "doc1", nil, "Soon gone?")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.AddMessages(ctx, doomed.ID, &store.StoredMessage{Role: store.RoleUser, Content: "Soon gone?"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.DeleteConversation(ctx, "doc2", doomed.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("delete under another document: %v, want ErrNotFound", err)
+			}
+			if err := c.DeleteConversation(ctx, "doc1", doomed.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Conversation(ctx, "doc1", doomed.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("deleted conversation: %v, want ErrNotFound", err)
+			}
+			if msgs, _ := c.Messages(ctx, doomed.ID); len(msgs) != 0 {
+				t.Errorf("a deleted conversation's messages are left: %+v", msgs)
 			}
 
 			// The latest conversation comes first.

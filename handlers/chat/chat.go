@@ -77,7 +77,8 @@ func (h *Handler) Close() {
 //	POST /documents/:id/chat      ask a question (htmx)     chat_turn.html: the question and its answer, streaming
 //	GET  /documents/:id/messages/:mid/stream  an answer's SSE stream  "token" escaped text, "done" chat_message.html
 //	POST /documents/:id/messages/:mid/stop    stop an answer          204; the stream saves what was written
-//	POST /documents/:id/messages/:mid/retry   answer again            chat_message.html, streaming
+//	POST /documents/:id/messages/:mid/retry   answer again (retry, regenerate)  chat_message.html, streaming
+//	POST /documents/:id/conversations/:cid/title, …/delete  rename, delete a conversation  redirect, the page says so
 //	GET  /ask                     "Ask your documents": a chat across documents (?c= a conversation)  ask.html (chat_message.html)
 //	POST /ask/chat, GET /ask/messages/:mid/stream, POST /ask/messages/:mid/stop, …/retry  as a document's chat
 //	POST /api/v1/chat                  chat across documents, as a document's
@@ -88,11 +89,15 @@ func (h *Handler) Routes(pages, api gin.IRoutes) {
 	pages.GET("/documents/:id/messages/:mid/stream", h.answerStream)
 	pages.POST("/documents/:id/messages/:mid/stop", h.stopAnswer)
 	pages.POST("/documents/:id/messages/:mid/retry", h.retryAnswer)
+	pages.POST("/documents/:id/conversations/:cid/title", h.renameConversation)
+	pages.POST("/documents/:id/conversations/:cid/delete", h.deleteConversation)
 	pages.GET("/ask", h.askPage)
 	pages.POST("/ask/chat", h.ask)
 	pages.GET("/ask/messages/:mid/stream", h.answerStream)
 	pages.POST("/ask/messages/:mid/stop", h.stopAnswer)
 	pages.POST("/ask/messages/:mid/retry", h.retryAnswer)
+	pages.POST("/ask/conversations/:cid/title", h.renameConversation)
+	pages.POST("/ask/conversations/:cid/delete", h.deleteConversation)
 	api.POST("/chat", h.apiWorkspaceChat)
 	api.POST("/documents/:id/chat", h.apiChat)
 }
@@ -545,8 +550,8 @@ func (h *Handler) stopAnswer(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// retryAnswer is the retry button of a failed or stopped answer: it is
-// answered again, in place.
+// retryAnswer is the retry button of a failed or stopped answer, and the
+// regenerate button of a done one: it is answered again, in place.
 func (h *Handler) retryAnswer(c *gin.Context) {
 	sc, content, m, release, ok := h.openMessage(c)
 	if !ok {
@@ -560,7 +565,7 @@ func (h *Handler) retryAnswer(c *gin.Context) {
 		return
 	}
 	if !retried {
-		h.Fail(c, http.StatusConflict, "Only a stopped or failed answer can be tried again.", nil)
+		h.Fail(c, http.StatusConflict, "Only a finished answer can be asked again.", nil)
 		return
 	}
 	m.Status, m.Error = store.StatusPending, ""
@@ -588,4 +593,39 @@ func (h *Handler) documentPage(c *gin.Context) {
 		return
 	}
 	h.Render(c, http.StatusOK, "document.html", chatPageData{documentPageData: documentPageData{Frame: h.Frame(c, doc.Title), Doc: doc}})
+}
+
+// renameConversation is a conversation's rename form (field title).
+func (h *Handler) renameConversation(c *gin.Context) {
+	sc, content, release, ok := h.openScope(c)
+	if !ok {
+		return
+	}
+	defer release()
+	title := strings.Join(strings.Fields(c.PostForm("title")), " ")
+	if title == "" {
+		h.Fail(c, http.StatusUnprocessableEntity, "A title cannot be empty.", nil)
+		return
+	}
+	if err := content.RenameConversation(c.Request.Context(), sc.key, c.Param("cid"), title); err != nil {
+		h.FailLookup(c, err, "There is no such conversation.")
+		return
+	}
+	h.Notify(c, "Renamed the conversation.")
+	web.Redirect(c, sc.base+"?c="+c.Param("cid"))
+}
+
+// deleteConversation deletes a conversation and its answers.
+func (h *Handler) deleteConversation(c *gin.Context) {
+	sc, content, release, ok := h.openScope(c)
+	if !ok {
+		return
+	}
+	defer release()
+	if err := content.DeleteConversation(c.Request.Context(), sc.key, c.Param("cid")); err != nil {
+		h.FailLookup(c, err, "There is no such conversation.")
+		return
+	}
+	h.Notify(c, "Deleted the conversation.")
+	web.Redirect(c, sc.base)
 }
