@@ -135,7 +135,7 @@ func (e sqlite) matching(ctx context.Context, docs []string, query string, n int
 		}
 		err := e.db.NewRaw(`SELECT rowid AS id, -bm25(chunks_fts) AS score FROM chunks_fts
 			WHERE chunks_fts MATCH ? AND rowid >= ? AND rowid <= ?
-			ORDER BY bm25(chunks_fts), rowid LIMIT ?`, match, span.Lo.Int64, span.Hi.Int64, limit).Scan(ctx, &ranked)
+			ORDER BY score DESC, rowid LIMIT ?`, match, span.Lo.Int64, span.Hi.Int64, limit).Scan(ctx, &ranked)
 		if err != nil || len(ranked) == 0 {
 			return nil, err
 		}
