@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -266,6 +267,33 @@ func (c *chrome) signIn(email string) {
 		chromedp.Click(chromedp.CSS(`form[action="/auth/dev"] button[type="submit"]`)),
 	)
 	c.waitFor("the documents page", `location.pathname === "/" && document.readyState === "complete" && document.querySelector("h1").innerText === "Your documents"`)
+}
+
+// axeSource is axe-core, which wantAccessible runs in the page.
+//
+//go:embed testdata/axe-core/axe-4.14.1.min.js
+var axeSource string
+
+// wantAccessible runs axe-core on the page and fails the test on any
+// serious or critical violation of WCAG 2 A or AA, naming the rule and
+// the first elements it found.
+func (c *chrome) wantAccessible(what string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axeSource+";true")); err != nil {
+		c.t.Fatalf("%s: load axe-core: %v", what, err)
+	}
+	report, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(r =>
+		r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => v.id + " (" + v.impact + "): " + v.help + ": " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")).join("\n"))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		c.t.Fatalf("%s: run axe-core: %v", what, err)
+	}
+	if report != "" {
+		c.t.Errorf("%s: axe-core finds serious accessibility problems:\n%s", what, report)
+	}
 }
 
 // artifacts is where browser tests keep screenshots: $BROWSER_TEST_ARTIFACTS,
@@ -575,7 +603,9 @@ func TestBrowserLayouts(t *testing.T) {
 	c.signIn(adminEmail)
 	shoot := func(what string) {
 		c.screenshot(what, 390)
+		c.wantAccessible(what + " at 390 px")
 		c.screenshot(what, 1280)
+		c.wantAccessible(what + " at 1280 px")
 	}
 	shoot("documents-empty")
 	// The keyboard's first stop is a visible skip link; the nav marks
