@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/audits"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -654,6 +655,21 @@ func TestBrowserLayouts(t *testing.T) {
 	if got := c.textOf(`.nav a[aria-current="page"]`); got != "" {
 		t.Errorf("on a page that is under none of the nav's entries, the nav marks %q", got)
 	}
+	// In dark mode too.
+	scheme := func(value string) {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		defer cancel()
+		params := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: value}}}
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, params); err != nil {
+			t.Fatalf("prefers-color-scheme %s: %v", value, err)
+		}
+	}
+	scheme("dark")
+	for name, page := range map[string]string{"dark-documents": "/", "dark-document": "/documents/" + id, "dark-ask": "/ask"} {
+		c.open(page)
+		shoot(name)
+	}
+	scheme("light")
 	c.open("/")
 	c.step("sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)))
 	c.waitFor("the sign-in page", `location.pathname === "/login"`)

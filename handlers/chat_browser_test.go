@@ -20,7 +20,7 @@ import (
 func TestBrowserChat(t *testing.T) {
 	t.Parallel()
 	fake := testrig.NewFakeLLM(t)
-	answer := "The city lies on the **St. Johns River** [p. 1], the longest river in Florida."
+	answer := "The city lies on the **St. Johns River** [p. 2], the longest river in Florida."
 	fake.Reply(testrig.LLMReply{Tokens: testrig.Words(answer), TokenDelay: 120 * time.Millisecond}) // about 2 s of partial answer to see
 	srv, _, id := llmServer(t, fake, nil)
 	c := newChrome(t, srv)
@@ -60,6 +60,13 @@ func TestBrowserChat(t *testing.T) {
 	c.waitFor("the snippet in view", `(() => { const hl = document.querySelector(location.hash + " .hl-layer .hl");
 		const r = hl.getBoundingClientRect(), pane = document.querySelector("#pages").getBoundingClientRect();
 		return r.top >= pane.top && r.bottom <= pane.bottom })()`)
+
+	// A [p. N] in the answer highlights its page's snippet too.
+	if _, err := eval[bool](c, `document.querySelectorAll(".hl-layer").forEach(l => l.remove()); true`); err != nil {
+		t.Fatal(err)
+	}
+	c.step("open the answer's [p. 2]", chromedp.Click(chromedp.CSS(`.msg-assistant .msg-body a[href="#page-2"]`)))
+	c.waitFor("page 2's snippet highlighted", `document.querySelectorAll("#page-2 .hl-layer .hl").length > 0`)
 
 	// After a reload, the conversation is still there.
 	c.open(c.location())

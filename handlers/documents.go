@@ -33,6 +33,15 @@ type documentsPageData struct {
 	MaxMB     int
 }
 
+// Storage is how many bytes of PDFs the documents take.
+func (d documentsPageData) Storage() int64 {
+	var n int64
+	for i := range d.Documents {
+		n += d.Documents[i].SizeBytes
+	}
+	return n
+}
+
 // Busy reports whether any document is still being ingested, so the list
 // keeps polling.
 func (d documentsPageData) Busy() bool {

@@ -795,6 +795,9 @@ func TestDocumentsPage(t *testing.T) {
 		resp, body = ann.Get(t, "/documents/list")
 		wantStatus(t, resp, http.StatusOK, body)
 	}
+	if !strings.Contains(body, "2 documents · ") || !strings.Contains(body, " MB of PDFs") {
+		t.Errorf("the list does not say how much the documents take:\n%s", body)
+	}
 	if strings.Contains(body, "<progress") || strings.Count(body, "status-ready") != 2 || !strings.Contains(body, "117 pages") {
 		t.Errorf("once all are ready: got\n%s\nwant two ready documents, no progress bar", body)
 	}

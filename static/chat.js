@@ -52,7 +52,12 @@
       var link = e.target.closest && e.target.closest('a[href^="#page-"]');
       if (!link) return;
       show("pages"); // before the link's own scroll to its page
-      highlight(link.getAttribute("href").slice(1), link.getAttribute("data-snippet"));
+      // A [p. N] in the answer highlights what its source of that page does.
+      var snippet = link.getAttribute("data-snippet");
+      var msg = link.closest(".msg");
+      var source = !snippet && msg && msg.querySelector('.sources a.cite[href="' + link.getAttribute("href") + '"][data-snippet]');
+      if (source) snippet = source.getAttribute("data-snippet");
+      highlight(link.getAttribute("href").slice(1), snippet);
     });
     // Ticking a document to ask means asking only the ones ticked.
     form.addEventListener("change", function (e) {
