@@ -11,6 +11,7 @@ import (
 	"silo/chunk"
 	"silo/embed"
 	"silo/schema"
+	"silo/store/vector"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,7 +69,7 @@ func (e postgres) replaceIndex(ctx context.Context, docID, model string, pages [
 		}
 		return copyRows("chunks", []string{"document_id", "page", "page_end", "position", "text", "embedding", "ann"}, len(chunks), func(i int) []any {
 			ch := chunks[i]
-			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, halfvecBinary(vectors[i], schema.VectorDims), ann}
+			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, vector.Halfvec(vectors[i], schema.VectorDims), ann}
 		})
 	})
 }
@@ -202,7 +203,7 @@ func registerHalfvec(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// halfvecCodec sends a halfvec given as its binary form (from halfvecBinary)
+// halfvecCodec sends a halfvec given as its binary form (from vector.Halfvec)
 // as is, and reads halfvec values as text, as pgx does for a type it does
 // not know: only COPY's writes change.
 type halfvecCodec struct{ pgtype.TextCodec }
@@ -215,7 +216,7 @@ func (halfvecCodec) FormatSupported(format int16) bool {
 // PreferredFormat is text, so that results come as pgvector's text form.
 func (halfvecCodec) PreferredFormat() int16 { return pgtype.TextFormatCode }
 
-// PlanEncode sends the bytes of halfvecBinary as they are, in binary.
+// PlanEncode sends the bytes of vector.Halfvec as they are, in binary.
 func (c halfvecCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
 	if _, ok := value.([]byte); ok && format == pgtype.BinaryFormatCode {
 		return pgtype.ByteaCodec{}.PlanEncode(m, oid, format, value)
@@ -280,7 +281,7 @@ func (p pgQueries) stage(ctx context.Context, doc []storedText, vectors [][]floa
 	}
 	_, err := p.q.CopyFrom(ctx, pgx.Identifier{"pg_temp", "reembedded"}, []string{"id", "document_id", "text", "embedding"},
 		pgx.CopyFromSlice(len(doc), func(i int) ([]any, error) {
-			return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, halfvecBinary(vectors[i], schema.VectorDims)}, nil
+			return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, vector.Halfvec(vectors[i], schema.VectorDims)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("store: copy new vectors: %w", err)

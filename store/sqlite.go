@@ -11,12 +11,13 @@ import (
 
 	"silo/chunk"
 	"silo/embed"
+	"silo/store/vector"
 	"silo/words"
 
 	"github.com/uptrace/bun"
 )
 
-// sqlite is a SQLite tenant database: vectors are blobs (encodeVector)
+// sqlite is a SQLite tenant database: vectors are blobs (vector.Encode)
 // ranked in this process, full text is FTS5.
 type sqlite struct{ db *bun.DB }
 
@@ -46,18 +47,18 @@ func (e sqlite) replaceIndex(ctx context.Context, docID, model string, pages []s
 		}
 		return insertRows(ctx, tx.Tx, "INSERT INTO chunks (document_id, page, page_end, position, text, embedding)", len(chunks), func(i int) []any {
 			ch := chunks[i]
-			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, encodeVector(vectors[i])}
+			return []any{docID, ch.Page, ch.PageEnd, ch.Position, ch.Text, vector.Encode(vectors[i])}
 		})
 	})
 }
 
 // nearest ranks all of the documents' chunks by their cosine to q, from
-// the tenant's in-memory index of its vectors (see sparseIndex), or by
+// the tenant's in-memory index of its vectors (vector.Index), or by
 // reading them all when it has none.
 func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) ([]Hit, error) {
-	idx, err := vectorIndex(ctx, e.db)
+	idx, err := vector.IndexOf(ctx, e.db)
 	if err == nil {
-		ids, scores := idx.nearest(docs, q, float64(embed.Norm(q)), n)
+		ids, scores := idx.Nearest(docs, q, float64(embed.Norm(q)), n)
 		if len(ids) == 0 {
 			return nil, nil
 		}
@@ -80,7 +81,7 @@ func (e sqlite) nearest(ctx context.Context, docs []string, q []float32, n int) 
 		}
 		return out, nil
 	}
-	if !errors.Is(err, errNoIndex) {
+	if !errors.Is(err, vector.ErrNoIndex) {
 		return nil, err
 	}
 	return e.scanNearest(ctx, docs, q, n)
@@ -101,7 +102,7 @@ func (e sqlite) scanNearest(ctx context.Context, docs []string, q []float32, n i
 	out := make([]Hit, 0, len(rows))
 	qNorm := float64(embed.Norm(q))
 	for _, r := range rows {
-		r.Score = cosine(q, qNorm, r.Embedding)
+		r.Score = vector.Cosine(q, qNorm, r.Embedding)
 		out = append(out, r.Hit)
 	}
 	slices.SortStableFunc(out, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
@@ -273,7 +274,7 @@ func (s sqliteQueries) texts(ctx context.Context, query string, args ...any) ([]
 // stage writes in batches, as insertRows does.
 func (s sqliteQueries) stage(ctx context.Context, doc []storedText, vectors [][]float32) error {
 	err := insertRows(ctx, s.q, "INSERT OR REPLACE INTO temp.reembedded (id, document_id, text, embedding)", len(doc), func(i int) []any {
-		return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, encodeVector(vectors[i])}
+		return []any{doc[i].ID, doc[i].DocumentID, doc[i].Text, vector.Encode(vectors[i])}
 	})
 	if err != nil {
 		return fmt.Errorf("store: write new vectors: %w", err)

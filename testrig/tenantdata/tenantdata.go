@@ -171,8 +171,8 @@ func Meta(t testing.TB, db *tenant.DB) (model, dims string) {
 	return model, dims
 }
 
-// VectorSparse is the first byte of a sparse vector blob on SQLite (store's
-// vectorSparse; see store/vectors.go for both formats).
+// VectorSparse is the first byte of a sparse vector blob on SQLite (see
+// store/vector/codec.go for both formats).
 const VectorSparse = 1
 
 // decodeVector is the vector of dims numbers in a SQLite vector blob, dense

@@ -1,4 +1,4 @@
-package store
+package vector
 
 import (
 	"encoding/binary"
@@ -37,7 +37,7 @@ func TestFloat16Bits(t *testing.T) {
 }
 
 func TestHalfvecBinary(t *testing.T) {
-	b := halfvecBinary([]float32{1, -2}, 4)
+	b := Halfvec([]float32{1, -2}, 4)
 	if len(b) != 4+2*4 {
 		t.Fatalf("got %d bytes, want 12", len(b))
 	}
@@ -75,7 +75,7 @@ func TestEncodeVector(t *testing.T) {
 		{"empty", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := encodeVector(tc.v)
+			b := Encode(tc.v)
 			if len(b) != tc.wantLen {
 				t.Fatalf("got %d bytes, want %d", len(b), tc.wantLen)
 			}
@@ -95,7 +95,7 @@ func norm(v []float32) float64 {
 	return math.Sqrt(s)
 }
 
-// cosine scores a vector alike in both formats, old blobs included, to the
+// Cosine scores a vector alike in both formats, old blobs included, to the
 // last bit.
 func TestCosineFormats(t *testing.T) {
 	v := make([]float32, 2000)
@@ -106,25 +106,25 @@ func TestCosineFormats(t *testing.T) {
 			v[i] = float32(math.Cos(float64(i))) / 3
 		}
 	}
-	sparse := encodeVector(v)
+	sparse := Encode(v)
 	if len(sparse)%4 == 0 {
 		t.Fatalf("got a dense blob of %d bytes for a sparse vector", len(sparse))
 	}
 	old := denseBlob(v)
-	got, want := cosine(q, norm(q), sparse), cosine(q, norm(q), old)
+	got, want := Cosine(q, norm(q), sparse), Cosine(q, norm(q), old)
 	if got != want || want == 0 {
-		t.Errorf("cosine of the sparse blob: got %v, want %v as of the dense one", got, want)
+		t.Errorf("Cosine of the sparse blob: got %v, want %v as of the dense one", got, want)
 	}
-	if got := cosine(q, norm(q), encodeVector(q)); math.Abs(got-1) > 1e-6 {
-		t.Errorf("cosine of q and its own dense blob: got %v, want 1", got)
+	if got := Cosine(q, norm(q), Encode(q)); math.Abs(got-1) > 1e-6 {
+		t.Errorf("Cosine of q and its own dense blob: got %v, want 1", got)
 	}
 	// A shorter query (another model's) reads the blob's prefix, as before.
-	if got, want := cosine(q[:100], norm(q[:100]), sparse), cosine(q[:100], norm(q[:100]), old); got != want {
-		t.Errorf("cosine with a 100-number query: got %v, want %v", got, want)
+	if got, want := Cosine(q[:100], norm(q[:100]), sparse), Cosine(q[:100], norm(q[:100]), old); got != want {
+		t.Errorf("Cosine with a 100-number query: got %v, want %v", got, want)
 	}
-	for _, bad := range [][]byte{{2, 0, 0, 0, 0, 0, 0}, {vectorSparse, 1, 0}, {vectorSparse}} {
-		if got := cosine(q, norm(q), bad); got != 0 {
-			t.Errorf("cosine of the blob %v: got %v, want 0", bad, got)
+	for _, bad := range [][]byte{{2, 0, 0, 0, 0, 0, 0}, {sparseMark, 1, 0}, {sparseMark}} {
+		if got := Cosine(q, norm(q), bad); got != 0 {
+			t.Errorf("Cosine of the blob %v: got %v, want 0", bad, got)
 		}
 	}
 }

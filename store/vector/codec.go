@@ -1,27 +1,31 @@
-package store
+// Package vector holds how a tenant's vectors are stored and searched in
+// this process: the SQLite blob formats and PostgreSQL's binary halfvec
+// (codec.go), cosines of stored blobs, and each SQLite tenant's in-memory
+// index of its sparse vectors (index.go).
+package vector
 
 import (
 	"encoding/binary"
 	"math"
 )
 
-// vectorSparse is the first byte of a sparse vector blob on SQLite.
-const vectorSparse = 1
+// sparseMark is the first byte of a sparse vector blob on SQLite.
+const sparseMark = 1
 
-// encodeVector is v as a SQLite blob, in one of two formats, both exact:
+// Encode is v as a SQLite blob, in one of two formats, both exact:
 //
 //   - dense: v's values as little-endian float32s, 4 bytes each (the only
 //     format before the sparse one, so every older blob is dense);
-//   - sparse: the byte vectorSparse, then for each non-zero value in index
+//   - sparse: the byte sparseMark, then for each non-zero value in index
 //     order its index as a little-endian uint16 and the value as a
 //     little-endian float32, 6 bytes each.
 //
 // A dense blob's length is a multiple of 4 and a sparse one's is odd, so
-// the length tells them apart (cosine decodes both). The sparse format is
+// the length tells them apart (Cosine decodes both). The sparse format is
 // used when it is smaller: the offline hash embedder's vectors have a few
 // hundred non-zero values in 2,000, so their blobs shrink about 5×, and
 // with them the pages SQLite writes through its WAL.
-func encodeVector(v []float32) []byte {
+func Encode(v []float32) []byte {
 	nonZero := 0
 	for _, f := range v {
 		if f != 0 {
@@ -36,7 +40,7 @@ func encodeVector(v []float32) []byte {
 		return b
 	}
 	b := make([]byte, 1, 1+6*nonZero)
-	b[0] = vectorSparse
+	b[0] = sparseMark
 	for i, f := range v {
 		if f != 0 {
 			b = binary.LittleEndian.AppendUint16(b, uint16(i))
@@ -46,10 +50,10 @@ func encodeVector(v []float32) []byte {
 	return b
 }
 
-// halfvecBinary is v as pgvector's binary halfvec (halfvec_recv), zero-padded
+// Halfvec is v as pgvector's binary halfvec (halfvec_recv), zero-padded
 // to dims: the dimension count and a zero, then each value as an IEEE
 // half-precision float rounded to nearest even, all big-endian.
-func halfvecBinary(v []float32, dims int) []byte {
+func Halfvec(v []float32, dims int) []byte {
 	b := make([]byte, 4, 4+2*dims)
 	binary.BigEndian.PutUint16(b, uint16(dims))
 	for _, f := range v {
@@ -95,10 +99,10 @@ func roundShift(x uint32, shift uint) uint32 {
 	return r
 }
 
-// cosine is the cosine similarity of q, whose norm is qNorm, and a stored
-// vector blob, dense or sparse (see encodeVector); both give the same score
+// Cosine is the Cosine similarity of q, whose norm is qNorm, and a stored
+// vector blob, dense or sparse (see Encode); both give the same score
 // for the same vector. A blob of neither format scores 0.
-func cosine(q []float32, qNorm float64, stored []byte) float64 {
+func Cosine(q []float32, qNorm float64, stored []byte) float64 {
 	var dot, nb float64
 	switch {
 	case len(stored)%4 == 0: // dense
@@ -107,7 +111,7 @@ func cosine(q []float32, qNorm float64, stored []byte) float64 {
 			dot += float64(q[i/4]) * b
 			nb += b * b
 		}
-	case stored[0] == vectorSparse && len(stored)%6 == 1:
+	case stored[0] == sparseMark && len(stored)%6 == 1:
 		for p := stored[1:]; len(p) >= 6; p = p[6:] {
 			i := int(binary.LittleEndian.Uint16(p))
 			if i >= len(q) {

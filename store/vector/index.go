@@ -1,4 +1,4 @@
-package store
+package vector
 
 import (
 	"cmp"
@@ -17,35 +17,35 @@ import (
 // A SQLite tenant's vector search ranks every chunk of the documents
 // exactly, without reading every chunk's vector from the database for each
 // search: the vectors of a tenant are held in memory as an inverted index
-// of their dimensions (sparseIndex), made from the
+// of their dimensions (Index), made from the
 // database once and again whenever its chunks have changed (meta's
 // chunks_version, counted by triggers on chunks, from any process). The
 // offline hash embedder's vectors are sparse, a few hundred non-zero values
 // of 2,000, and a question's a few dozen: a search adds up only the
-// postings of the question's dimensions. The scores are the ones cosine
+// postings of the question's dimensions. The scores are the ones Cosine
 // gives, to the bit (the same products, added in the same order).
 //
 // An index takes 8 bytes for each non-zero value (about 33 MB for 18,000
 // chunks of the hash embedder's); the indexes of all tenants together are
-// kept under vectorIndexBudget, the least recently searched dropped first.
+// kept under Budget, the least recently searched dropped first.
 // A tenant whose index would not fit (about 240 documents of the hash
 // embedder's), or whose vectors are dense (a model's), is searched by
-// reading every vector (sqlite.scanNearest).
+// reading every vector (store.sqlite.scanNearest).
 
-// vectorIndexBudget is the most memory the in-memory vector indexes of all
+// Budget is the most memory the in-memory vector indexes of all
 // SQLite tenants take together, in bytes.
-var vectorIndexBudget int64 = 64 << 20
+var Budget int64 = 64 << 20
 
 // metaChunksVersion is the meta key of the count of writes to chunks.
 const metaChunksVersion = "chunks_version"
 
-// sparseIndex is a tenant's vectors as postings by dimension.
-type sparseIndex struct {
+// Index is a tenant's vectors as postings by dimension.
+type Index struct {
 	version string // meta's chunks_version it was made at
 	ids     []int64
 	docs    []int32          // each chunk's document, as its ordinal in docIDs
 	docIDs  map[string]int32 // the documents' ordinals
-	norms   []float64        // each chunk's squared norm, summed as cosine sums it
+	norms   []float64        // each chunk's squared norm, summed as Cosine sums it
 	dims    [][]posting      // by dimension, in chunk order
 	bytes   int64
 }
@@ -68,22 +68,22 @@ var vectorIndexes = struct {
 // vectorIndexEntry is one tenant's index; mu is held while it is made.
 type vectorIndexEntry struct {
 	mu  sync.Mutex
-	idx *sparseIndex // nil until made, or when it cannot be (see unfit)
+	idx *Index // nil until made, or when it cannot be (see unfit)
 	// unfit is the version at which the vectors were found dense or too
 	// big for the budget: searched by reading them until it changes.
 	unfit string
 }
 
-// errNoIndex means a tenant's vectors are searched by reading them all.
-var errNoIndex = errors.New("no in-memory vector index")
+// ErrNoIndex means a tenant's vectors are searched by reading them all.
+var ErrNoIndex = errors.New("no in-memory vector index")
 
-// vectorIndex returns the tenant's index at its current version, made if
-// need be, or errNoIndex.
-func vectorIndex(ctx context.Context, db *bun.DB) (*sparseIndex, error) {
+// IndexOf returns the tenant's index at its current version, made if
+// need be, or ErrNoIndex.
+func IndexOf(ctx context.Context, db *bun.DB) (*Index, error) {
 	var version string
-	err := db.QueryRowContext(ctx, metaValue, metaChunksVersion).Scan(&version)
+	err := db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", metaChunksVersion).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNoIndex // a database of an older schema
+		return nil, ErrNoIndex // a database of an older schema
 	}
 	if err != nil {
 		return nil, err
@@ -103,14 +103,14 @@ func vectorIndex(ctx context.Context, db *bun.DB) (*sparseIndex, error) {
 		return e.idx, nil
 	}
 	if e.unfit == version {
-		return nil, errNoIndex
+		return nil, ErrNoIndex
 	}
 	old := int64(0)
 	if e.idx != nil {
 		old = e.idx.bytes
 	}
 	idx, err := buildSparseIndex(ctx, db, version)
-	if errors.Is(err, errNoIndex) {
+	if errors.Is(err, ErrNoIndex) {
 		e.idx, e.unfit = nil, version
 		account(-old)
 		return nil, err
@@ -136,7 +136,7 @@ func account(n int64) {
 func evict(keep *bun.DB) {
 	vectorIndexes.Lock()
 	defer vectorIndexes.Unlock()
-	for i := 0; vectorIndexes.bytes > vectorIndexBudget && i < len(vectorIndexes.order); {
+	for i := 0; vectorIndexes.bytes > Budget && i < len(vectorIndexes.order); {
 		db := vectorIndexes.order[i]
 		if db == keep {
 			i++
@@ -158,14 +158,14 @@ func evict(keep *bun.DB) {
 }
 
 // buildSparseIndex reads the tenant's vectors into an index, or returns
-// errNoIndex when one is dense or they would not fit in the budget.
-func buildSparseIndex(ctx context.Context, db *bun.DB, version string) (*sparseIndex, error) {
+// ErrNoIndex when one is dense or they would not fit in the budget.
+func buildSparseIndex(ctx context.Context, db *bun.DB, version string) (*Index, error) {
 	rows, err := db.QueryContext(ctx, "SELECT id, document_id, embedding FROM chunks WHERE embedding IS NOT NULL ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	idx := &sparseIndex{version: version, docIDs: map[string]int32{}}
+	idx := &Index{version: version, docIDs: map[string]int32{}}
 	var blobs [][]byte
 	var counts []int
 	var total int64
@@ -176,8 +176,8 @@ func buildSparseIndex(ctx context.Context, db *bun.DB, version string) (*sparseI
 		if err := rows.Scan(&id, &doc, &blob); err != nil {
 			return nil, err
 		}
-		if len(blob)%4 == 0 || blob[0] != vectorSparse || len(blob)%6 != 1 {
-			return nil, errNoIndex // dense (or of no format: cosine scores it 0)
+		if len(blob)%4 == 0 || blob[0] != sparseMark || len(blob)%6 != 1 {
+			return nil, ErrNoIndex // dense (or of no format: Cosine scores it 0)
 		}
 		d, ok := idx.docIDs[doc]
 		if !ok {
@@ -185,8 +185,8 @@ func buildSparseIndex(ctx context.Context, db *bun.DB, version string) (*sparseI
 			idx.docIDs[doc] = d
 		}
 		total += int64(len(blob) / 6)
-		if total*8 > vectorIndexBudget {
-			return nil, errNoIndex
+		if total*8 > Budget {
+			return nil, ErrNoIndex
 		}
 		idx.ids = append(idx.ids, id)
 		idx.docs = append(idx.docs, d)
@@ -223,8 +223,8 @@ func buildSparseIndex(ctx context.Context, db *bun.DB, version string) (*sparseI
 }
 
 // nearest returns the ids and scores of the n chunks of the documents
-// closest to q by cosine, best first (ties by id), as cosine scores them.
-func (idx *sparseIndex) nearest(docs []string, q []float32, qNorm float64, n int) ([]int64, []float64) {
+// closest to q by Cosine, best first (ties by id), as Cosine scores them.
+func (idx *Index) Nearest(docs []string, q []float32, qNorm float64, n int) ([]int64, []float64) {
 	allowed := make([]bool, len(idx.docIDs))
 	found := false
 	for _, d := range docs {
@@ -236,7 +236,7 @@ func (idx *sparseIndex) nearest(docs []string, q []float32, qNorm float64, n int
 		return nil, nil
 	}
 	dot := make([]float64, len(idx.ids))
-	// Dimensions in ascending order, as cosine walks a sparse blob: each
+	// Dimensions in ascending order, as Cosine walks a sparse blob: each
 	// chunk's products are added in the same order.
 	for i, qi := range q {
 		if qi == 0 || i >= len(idx.dims) {
