@@ -25,11 +25,11 @@ type Templates struct{ set *template.Template }
 // and silo must not start.
 func Parse() (*Templates, error) {
 	set, err := template.New("").Funcs(template.FuncMap{
-		"initial":  initial,
-		"bytes":    formatBytes,
-		"add":      func(a, b int) int { return a + b },
-		"pages":    pageNumbers,
-		"oneline":  oneLine,
+		"initial": initial,
+		"bytes":   formatBytes,
+		"add":     func(a, b int) int { return a + b },
+		"pages":   pageNumbers,
+		"oneline": oneLine,
 	}).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("views: %w", err)

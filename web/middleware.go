@@ -3,8 +3,8 @@ package web
 import (
 	"crypto/subtle"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"strings"
