@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"silo/testrig"
 	"silo/testrig/datasets"
@@ -46,9 +47,20 @@ func TestBrowserChat(t *testing.T) {
 		t.Errorf("the address %s does not name the conversation", c.location())
 	}
 
-	// A source shows its page.
-	c.step("open a source", chromedp.Click(chromedp.CSS(".sources a.cite")))
-	c.waitFor("the cited page", `location.hash.startsWith("#page-") && !!document.querySelector(location.hash + ":target img")`)
+	// A source shows its page, opened from the keyboard: the pages pane
+	// scrolls, not the window, and the source keeps the focus.
+	before, err := eval[float64](c, `document.querySelector(".sources a.cite").focus({preventScroll: true}); scrollY`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.step("open a source with Enter", chromedp.KeyEvent(kb.Enter))
+	c.waitFor("the cited page", `location.hash.startsWith("#page-") && !!document.querySelector(location.hash + ".current img")`)
+	if after, _ := eval[float64](c, "scrollY"); after != before {
+		t.Errorf("opening a source scrolled the window from %v to %v", before, after)
+	}
+	if ok, _ := eval[bool](c, `document.activeElement.matches(".sources a.cite")`); !ok {
+		t.Error("opening a source moved the focus away from it")
+	}
 	c.waitFor("the page image", `(() => { const img = document.querySelector(location.hash + " img"); return img.complete && img.naturalWidth > 0 })()`)
 	// with its snippet highlighted: boxes over the image, inside the figure.
 	c.waitFor("the snippet highlighted", `(() => { const hl = document.querySelectorAll(location.hash + " .hl-layer .hl");

@@ -1,7 +1,7 @@
 // The chat of a document page: the question box sends on Enter (Shift+Enter
 // for a new line), empties after sending, and the conversation follows the
 // newest answer as it streams. The forms and streams themselves are htmx.
-// A source clicked shows its page (the link's #page-N does that) with the
+// A source clicked shows its page in the pages pane (#page-N) with the
 // source's snippet highlighted, where the server finds it on the page; a
 // page opened from a source of an answer across documents (?hl=…#page-N)
 // shows it the same way.
@@ -48,10 +48,16 @@
         function () { b.textContent = "Copied"; },
         function () { b.textContent = "Copy failed"; });
     });
+    // A finished answer replaces its streaming one: follow it, sources and all.
+    messages.addEventListener("htmx:afterSwap", follow);
+    // A source shows its page in the pages pane: the pane scrolls, not the
+    // window, and the focus stays on the source.
     messages.addEventListener("click", function (e) {
       var link = e.target.closest && e.target.closest('a[href^="#page-"]');
       if (!link) return;
-      show("pages"); // before the link's own scroll to its page
+      e.preventDefault();
+      show("pages");
+      showPage(link.getAttribute("href").slice(1));
       // A [p. N] in the answer highlights what its source of that page does.
       var snippet = link.getAttribute("data-snippet");
       var msg = link.closest(".msg");
@@ -93,14 +99,24 @@
     document.getElementById("tab-chat").setAttribute("aria-selected", String(view === "chat"));
     document.getElementById("tab-pages").setAttribute("aria-selected", String(view === "pages"));
   }
+  // showPage marks the figure pageID as the page shown, names it in the
+  // address (#page-N) and scrolls the pages pane to it.
+  function showPage(pageID) {
+    var figure = document.getElementById(pageID);
+    if (!figure) return;
+    document.querySelectorAll(".page-image.current").forEach(function (f) { f.classList.remove("current"); });
+    figure.classList.add("current");
+    history.replaceState(null, "", "#" + pageID);
+    var pane = figure.closest(".pages");
+    if (pane) pane.scrollTo({ top: pane.scrollTop + figure.getBoundingClientRect().top - pane.getBoundingClientRect().top });
+  }
   // A source of an answer across documents opens its document's page here
   // at #page-N with ?hl= the snippet: highlighted as if clicked.
   function openedAtSource() {
     var snippet = new URLSearchParams(location.search).get("hl");
     if (!snippet || location.hash.indexOf("#page-") !== 0) return;
     show("pages");
-    var figure = document.getElementById(location.hash.slice(1));
-    if (figure) figure.scrollIntoView();
+    showPage(location.hash.slice(1));
     highlight(location.hash.slice(1), snippet);
   }
   var asked = 0; // the latest highlight asked for; earlier answers are dropped
