@@ -799,6 +799,26 @@ func TestAdminDashboardPages(t *testing.T) {
 		if past999.Total != 55 || (string(past999.Tenants) != "[]" && !strings.Contains(string(past999.Tenants), "tenant54@")) {
 			t.Errorf("GET /api/v1/admin/tenants?page=999: got %s, want total 55 and no tenants (or the last page)", body)
 		}
+
+		// A search by e-mail, in any case; LIKE's wildcards are plain
+		// characters in it.
+		found, page := listed("?q=TENANT1")
+		if want := emails[10:20]; !slices.Equal(found, want) || !strings.Contains(page, "10 matches") {
+			t.Errorf("?q=TENANT1: got %v, want %v and 10 matches", found, want)
+		}
+		for _, q := range []string{"?q=%25", "?q=_", "?q=nobody"} {
+			if got, page := listed(q); len(got) != 0 || !strings.Contains(page, "No tenant's e-mail address contains") {
+				t.Errorf("/admin%s: got %v, want none", q, got)
+			}
+		}
+		resp, body = apiGet(t, srv, "/api/v1/admin/tenants?q=tenant5", "Bearer "+token)
+		var search struct {
+			Total int `json:"total"`
+		}
+		wantJSON(t, resp, body, &search)
+		if search.Total != 5 { // tenant50 to tenant54
+			t.Errorf("GET /api/v1/admin/tenants?q=tenant5: total %d, want 5", search.Total)
+		}
 	})
 }
 

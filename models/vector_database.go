@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -118,6 +119,7 @@ type TenantFilter struct {
 	Status        string  // only rows with this status
 	BehindOf      string  // only rows whose schema version is not this one
 	IDs           []int64 // only these rows
+	Email         string  // only rows of users whose e-mail address contains this
 	Offset, Limit int
 }
 
@@ -131,6 +133,10 @@ func (s *Store) Tenants(ctx context.Context, f TenantFilter) ([]VectorDatabase, 
 	}
 	if f.BehindOf != "" {
 		q.Where("vector_database.schema_version <> ?", f.BehindOf)
+	}
+	if f.Email != "" {
+		like := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(NormalizeEmail(f.Email))
+		q.Where("? LIKE ? ESCAPE '!'", bun.Ident("user.email"), "%"+like+"%")
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {

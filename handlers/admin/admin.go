@@ -89,16 +89,18 @@ type tenantPage struct {
 	Total          int
 	Behind         int // ready tenants of all pages not at Latest
 	Latest         string
+	Email          string // the search, if any: Total counts its matches
 	PrevPage, Next int
 }
 
-// loadTenantPage reads page (from 1) of the tenant directory, with sizes
-// and document counts.
-func (a *Admin) loadTenantPage(ctx context.Context, page int) (*tenantPage, error) {
+// loadTenantPage reads page (from 1) of the tenant directory, or of the
+// tenants whose e-mail address contains email, with sizes and document
+// counts.
+func (a *Admin) loadTenantPage(ctx context.Context, page int, email string) (*tenantPage, error) {
 	if page < 1 {
 		page = 1
 	}
-	rows, total, err := a.store.Tenants(ctx, models.TenantFilter{Offset: (page - 1) * tenantsPerPage, Limit: tenantsPerPage})
+	rows, total, err := a.store.Tenants(ctx, models.TenantFilter{Email: email, Offset: (page - 1) * tenantsPerPage, Limit: tenantsPerPage})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +121,7 @@ func (a *Admin) loadTenantPage(ctx context.Context, page int) (*tenantPage, erro
 	if err != nil {
 		return nil, err
 	}
-	p := &tenantPage{Page: page, Total: total, Behind: behind, Latest: latest, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
+	p := &tenantPage{Page: page, Total: total, Behind: behind, Latest: latest, Email: email, Pages: max(1, (total+tenantsPerPage-1)/tenantsPerPage)}
 	if page > 1 {
 		p.PrevPage = min(page-1, p.Pages) // past the end, "previous" is the last page
 	}
@@ -147,7 +149,7 @@ type adminPageData struct {
 func (a *Admin) adminPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	page, _ := strconv.Atoi(c.Query("page"))
-	tp, err := a.loadTenantPage(ctx, page)
+	tp, err := a.loadTenantPage(ctx, page, c.Query("q"))
 	if err != nil {
 		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
@@ -350,10 +352,11 @@ type tenantJSON struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-// apiTenants answers GET /api/v1/admin/tenants?page=N.
+// apiTenants answers GET /api/v1/admin/tenants?page=N&q=…, q an e-mail
+// address or part of one.
 func (a *Admin) apiTenants(c *gin.Context) {
 	page, _ := strconv.Atoi(c.Query("page"))
-	tp, err := a.loadTenantPage(c.Request.Context(), page)
+	tp, err := a.loadTenantPage(c.Request.Context(), page, c.Query("q"))
 	if err != nil {
 		a.Fail(c, http.StatusInternalServerError, "", err)
 		return
