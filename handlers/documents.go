@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,6 +33,8 @@ type documentsPageData struct {
 	web.Frame
 	Documents []models.Document
 	Refused   []*refusal // the files of the last upload refused, and why
+	View      listView
+	All       int // documents before the filter
 	MaxMB     int
 }
 
@@ -71,9 +76,48 @@ func (h *Handler) renderDocuments(c *gin.Context, name string, refused []*refusa
 		h.Fail(c, http.StatusInternalServerError, "", err)
 		return
 	}
+	v := listView{Q: strings.TrimSpace(c.Query("q")), Sort: c.Query("sort")}
 	h.Render(c, http.StatusOK, name, documentsPageData{
-		Frame: h.Frame(c, "Your documents"), Documents: docs, Refused: refused, MaxMB: h.cfg.MaxUploadMB,
+		Frame: h.Frame(c, "Your documents"), Documents: v.apply(docs), All: len(docs), View: v, Refused: refused, MaxMB: h.cfg.MaxUploadMB,
 	})
+}
+
+// listView is how the documents list is shown: only the documents whose
+// title or file name holds Q (any case), in the order Sort says ("name",
+// "size", or the newest first).
+type listView struct {
+	Q, Sort string
+}
+
+// Query is the view as the list's address query, for its polls.
+func (v listView) Query() string {
+	q := url.Values{}
+	if v.Q != "" {
+		q.Set("q", v.Q)
+	}
+	if v.Sort != "" {
+		q.Set("sort", v.Sort)
+	}
+	return q.Encode()
+}
+
+// apply filters and sorts docs (the newest first) as the view says.
+func (v listView) apply(docs []models.Document) []models.Document {
+	if v.Q != "" {
+		q := strings.ToLower(v.Q)
+		docs = slices.DeleteFunc(docs, func(d models.Document) bool {
+			return !strings.Contains(strings.ToLower(d.Title), q) && !strings.Contains(strings.ToLower(d.FileName), q)
+		})
+	}
+	switch v.Sort {
+	case "name":
+		slices.SortStableFunc(docs, func(a, b models.Document) int {
+			return strings.Compare(strings.ToLower(a.Title), strings.ToLower(b.Title))
+		})
+	case "size":
+		slices.SortStableFunc(docs, func(a, b models.Document) int { return cmp.Compare(b.SizeBytes, a.SizeBytes) })
+	}
+	return docs
 }
 
 // refusal is an upload refused for a reason a person can act on, with the

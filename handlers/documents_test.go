@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -797,6 +798,25 @@ func TestDocumentsPage(t *testing.T) {
 	}
 	if !strings.Contains(body, "2 documents · ") || !strings.Contains(body, " MB of PDFs") {
 		t.Errorf("the list does not say how much the documents take:\n%s", body)
+	}
+	// Sorted by name or size, and filtered by title.
+	for query, want := range map[string][]string{
+		"?sort=name":        {"Geometrie und Topologie", "pdflatex-4-pages"},
+		"?sort=size":        {"Geometrie und Topologie", "pdflatex-4-pages"},
+		"?q=PDFLATEX":       {"pdflatex-4-pages"},
+		"?q=GeoTopo&sort=x": {"Geometrie und Topologie"},
+	} {
+		_, list := ann.Get(t, "/documents/list"+query)
+		var got []string
+		for _, m := range regexp.MustCompile(`<a href="/documents/[a-z0-9]+">([^<]+)</a>`).FindAllStringSubmatch(list, -1) {
+			got = append(got, html.UnescapeString(m[1]))
+		}
+		if len(got) != len(want) || !strings.HasPrefix(got[0], want[0]) || (len(want) > 1 && !strings.HasPrefix(got[1], want[1])) {
+			t.Errorf("/documents/list%s: got %q, want %q", query, got, want)
+		}
+	}
+	if _, list := ann.Get(t, "/documents/list?q=nothing-like-this"); !strings.Contains(list, "No document's title holds") {
+		t.Errorf("a filter that matches nothing, want it said:\n%s", list)
 	}
 	if strings.Contains(body, "<progress") || strings.Count(body, "status-ready") != 2 || !strings.Contains(body, "117 pages") {
 		t.Errorf("once all are ready: got\n%s\nwant two ready documents, no progress bar", body)
