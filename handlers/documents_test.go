@@ -788,14 +788,23 @@ func TestDocumentsPage(t *testing.T) {
 	}
 
 	deadline := time.Now().Add(2 * time.Minute)
+	busy := regexp.MustCompile(`queued|reading: \d+ of 117 pages read|indexing its 117 pages|starting`)
+	var states []string // what the list said of the 117-page PDF while it was read
 	for strings.Contains(body, pollTrigger) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the list still polls after 2 minutes:\n%s", body)
+		}
+		if m := busy.FindString(body); m != "" && !slices.Contains(states, m) {
+			states = append(states, m)
 		}
 		time.Sleep(100 * time.Millisecond)
 		resp, body = ann.Get(t, "/documents/list")
 		wantStatus(t, resp, http.StatusOK, body)
 	}
+	if len(states) == 0 {
+		t.Error("the list never said what became of the 117-page PDF while it was read")
+	}
+	t.Logf("the 117-page PDF, as the list said: %q", states)
 	if !strings.Contains(body, "2 documents · ") || !strings.Contains(body, " MB of PDFs") {
 		t.Errorf("the list does not say how much the documents take:\n%s", body)
 	}

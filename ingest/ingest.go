@@ -27,7 +27,10 @@ import (
 const (
 	leaseTime  = 30 * time.Second
 	renewEvery = 5 * time.Second
-	pollEvery  = 2 * time.Second
+	// progressEvery is how often a worker publishes the page it has read
+	// to, when it has moved, for the documents page's progress.
+	progressEvery = 250 * time.Millisecond
+	pollEvery     = 2 * time.Second
 )
 
 // Ingester turns queued documents into indexed ones with a pool of workers.
@@ -159,7 +162,7 @@ func (in *Ingester) release(ctx context.Context, doc *models.Document) {
 // renewLease keeps the lease while the work goes on and publishes progress;
 // if the lease is lost (the document was deleted), it stops the work.
 func (in *Ingester) renewLease(ctx context.Context, stop context.CancelFunc, id int64, done, pages *atomic.Int64) {
-	tick := time.NewTicker(renewEvery / 5)
+	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	last, lastRenew := int64(-1), time.Now()
 	for {
