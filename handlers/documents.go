@@ -357,11 +357,7 @@ type deletePageData struct {
 
 // confirmDelete asks whether to delete a document, saying what goes.
 func (h *Handler) confirmDelete(c *gin.Context) {
-	doc, ok := h.UserDocument(c)
-	if !ok {
-		return
-	}
-	content, release, ok := h.OpenTenant(c, doc)
+	doc, content, release, ok := h.OpenUserDocument(c)
 	if !ok {
 		return
 	}

@@ -81,11 +81,7 @@ func (h *Handler) apiRenameDocument(c *gin.Context) {
 // downloadDocument sends a document's original PDF as a download named as
 // it was uploaded.
 func (h *Handler) downloadDocument(c *gin.Context) {
-	doc, ok := h.UserDocument(c)
-	if !ok {
-		return
-	}
-	content, release, ok := h.OpenTenant(c, doc)
+	doc, content, release, ok := h.OpenUserDocument(c)
 	if !ok {
 		return
 	}

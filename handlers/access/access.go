@@ -77,6 +77,19 @@ func (a *Access) FailLookup(c *gin.Context, err error, msg string) {
 	a.Fail(c, http.StatusInternalServerError, "", err)
 }
 
+// OpenUserDocument loads the signed-in user's document named in the path,
+// in whatever state, and opens its tenant database; when it cannot, it has
+// answered and ok is false. Call release when done.
+func (a *Access) OpenUserDocument(c *gin.Context) (doc *models.Document, content store.Content, release func(), ok bool) {
+	if doc, ok = a.UserDocument(c); !ok {
+		return nil, store.Content{}, nil, false
+	}
+	if content, release, ok = a.OpenTenant(c, doc); !ok {
+		return nil, store.Content{}, nil, false
+	}
+	return doc, content, release, true
+}
+
 // OpenDocument loads the signed-in user's ready document and opens its
 // tenant database; when it cannot, it has answered and ok is false. Call
 // release when done.
