@@ -806,7 +806,7 @@ func TestAdminDashboardPages(t *testing.T) {
 		if want := emails[10:20]; !slices.Equal(found, want) || !strings.Contains(page, "10 matches") {
 			t.Errorf("?q=TENANT1: got %v, want %v and 10 matches", found, want)
 		}
-		for _, q := range []string{"?q=%25", "?q=_", "?q=nobody"} {
+		for _, q := range []string{"?q=%25", "?q=_", "?q=nobody", "?q=a%00b"} {
 			if got, page := listed(q); len(got) != 0 || !strings.Contains(page, "No tenant's e-mail address contains") {
 				t.Errorf("/admin%s: got %v, want none", q, got)
 			}

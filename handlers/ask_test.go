@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"silo/config"
 	"silo/testrig/datasets"
 )
 
@@ -115,7 +116,7 @@ func TestAskYourDocuments(t *testing.T) {
 // A conversation is renamed and deleted from its page, a document's or the
 // workspace's; nobody else can, and not without the CSRF token.
 func TestRenameAndDeleteConversation(t *testing.T) {
-	b, _, id := chatServer(t, nil)
+	b, _, id := pgChatServer(t, func(*config.Config) {}) // PostgreSQL refuses a NUL byte in a query: bad ids must not reach it
 	for _, base := range []string{"/documents/" + id, "/ask"} {
 		turn := askAt(t, b, base, url.Values{"question": {chatQuestion}})
 		readAnswer(t, b, turn.stream)
@@ -134,7 +135,21 @@ func TestRenameAndDeleteConversation(t *testing.T) {
 			}
 		}
 
-		resp, _ := send(t, b.Browser, http.MethodPost, b.URL+conv+"/title", url.Values{"title": {"  The  river  "}}.Encode(), h)
+		// Bad input is refused with its reason, never a 500: a title that
+		// is not one line of text, ids that name no conversation.
+		resp, body := send(t, b.Browser, http.MethodPost, b.URL+conv+"/title", url.Values{"title": {"a\x00b"}}.Encode(), h)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "one line of text") {
+			t.Errorf("%s: a title with a NUL byte: got %d, want 422", base, resp.StatusCode)
+		}
+		for _, bad := range []string{base + "?c=%00", base + "?c=" + strings.Repeat("z", 24)} {
+			if resp, _ := b.Get(t, bad); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s: got %d, want 404", bad, resp.StatusCode)
+			}
+		}
+		if resp, _ := send(t, b.Browser, http.MethodPost, b.URL+base+"/conversations/x%00/delete", "", h); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: deleting a conversation named with a NUL byte: got %d, want 404", base, resp.StatusCode)
+		}
+		resp, _ = send(t, b.Browser, http.MethodPost, b.URL+conv+"/title", url.Values{"title": {"  The  river  "}}.Encode(), h)
 		wantRedirect(t, resp, base+"?c="+turn.conversation)
 		if _, page := b.Get(t, base+"?c="+turn.conversation); !strings.Contains(page, ">The river</a>") || !strings.Contains(page, "Renamed the conversation.") {
 			t.Errorf("%s: the renamed conversation, want its new title listed and a notice:\n%s", base, page)

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,27 +15,13 @@ import (
 // maxTitleLength bounds a document's title, in characters.
 const maxTitleLength = 200
 
-// checkTitle returns a title as typed, trimmed, or says what is wrong with it.
-func checkTitle(title string) (string, string) {
-	title = strings.TrimSpace(title)
-	switch {
-	case title == "":
-		return "", "A title cannot be empty."
-	case utf8.RuneCountInString(title) > maxTitleLength:
-		return "", "A title is at most 200 characters."
-	case strings.IndexFunc(title, unicode.IsControl) >= 0:
-		return "", "A title is one line of text."
-	}
-	return title, ""
-}
-
 // renameDocument is the document page's rename form (field title).
 func (h *Handler) renameDocument(c *gin.Context) {
 	doc, ok := h.UserDocument(c)
 	if !ok {
 		return
 	}
-	title, problem := checkTitle(c.PostForm("title"))
+	title, problem := access.CheckTitle(c.PostForm("title"), maxTitleLength)
 	if problem != "" {
 		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
 		return
@@ -65,7 +48,7 @@ func (h *Handler) apiRenameDocument(c *gin.Context) {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	title, problem := checkTitle(req.Title)
+	title, problem := access.CheckTitle(req.Title, maxTitleLength)
 	if problem != "" {
 		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
 		return

@@ -134,6 +134,9 @@ func (s *Store) Tenants(ctx context.Context, f TenantFilter) ([]VectorDatabase, 
 	if f.BehindOf != "" {
 		q.Where("vector_database.schema_version <> ?", f.BehindOf)
 	}
+	if strings.ContainsRune(f.Email, 0) {
+		return out, 0, nil // no address holds a NUL byte, which PostgreSQL refuses in a query
+	}
 	if f.Email != "" {
 		like := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(NormalizeEmail(f.Email))
 		q.Where("? LIKE ? ESCAPE '!'", bun.Ident("user.email"), "%"+like+"%")

@@ -122,6 +122,21 @@ func (cs *Citations) Scan(src any) error {
 // titleLength bounds a conversation's title, its first question.
 const titleLength = 80
 
+// conversationID reports whether id has the form CreateConversation gives
+// ids (24 lower-case hex digits): any other names no conversation, and is
+// not sent to the database (which may refuse it, a NUL byte say).
+func conversationID(id string) bool {
+	if len(id) != 24 {
+		return false
+	}
+	for _, r := range id {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // CreateConversation starts a conversation, titled after its first
 // question, about a document, or (docID Workspace) about the documents
 // named (public ids; none for all of them).
@@ -163,6 +178,9 @@ func (c Content) CountConversations(ctx context.Context, docID string) (int, err
 
 // Conversation returns one of a document's conversations, or ErrNotFound.
 func (c Content) Conversation(ctx context.Context, docID, id string) (*Conversation, error) {
+	if !conversationID(id) {
+		return nil, ErrNotFound
+	}
 	conv := new(Conversation)
 	err := c.db.NewSelect().Model(conv).Where("id = ? AND document_id = ?", id, docID).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -177,6 +195,9 @@ func (c Content) Conversation(ctx context.Context, docID, id string) (*Conversat
 // RenameConversation sets the title of one of a document's conversations
 // (docID Workspace: of the workspace's), or returns ErrNotFound.
 func (c Content) RenameConversation(ctx context.Context, docID, id, title string) error {
+	if !conversationID(id) {
+		return ErrNotFound
+	}
 	res, err := c.db.NewUpdate().Model((*Conversation)(nil)).Set("title = ?", truncate(title, titleLength)).
 		Where("id = ? AND document_id = ?", id, docID).Exec(ctx)
 	return oneRow(res, err, "rename conversation")
@@ -186,6 +207,9 @@ func (c Content) RenameConversation(ctx context.Context, docID, id, title string
 // Workspace: of the workspace's) with its messages, or returns
 // ErrNotFound.
 func (c Content) DeleteConversation(ctx context.Context, docID, id string) error {
+	if !conversationID(id) {
+		return ErrNotFound
+	}
 	return c.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*Conversation)(nil)).Where("id = ? AND document_id = ?", id, docID).Exec(ctx)
 		if err := oneRow(res, err, "delete conversation"); err != nil {

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -185,6 +187,22 @@ func (a *Access) ChosenDocuments(c *gin.Context, userID int64, ids []string) (do
 		}
 	}
 	return docs, true
+}
+
+// CheckTitle returns a title as typed, trimmed, or says what is wrong with
+// it: empty, over max characters, or not one line of text (a control
+// character, a NUL byte included, which a database may refuse).
+func CheckTitle(title string, max int) (string, string) {
+	title = strings.TrimSpace(title)
+	switch {
+	case title == "":
+		return "", "A title cannot be empty."
+	case utf8.RuneCountInString(title) > max:
+		return "", "A title is at most " + strconv.Itoa(max) + " characters."
+	case strings.IndexFunc(title, unicode.IsControl) >= 0:
+		return "", "A title is one line of text."
+	}
+	return title, ""
 }
 
 // Clip shortens s to at most n bytes, for repeating what a client sent.

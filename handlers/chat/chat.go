@@ -30,6 +30,7 @@ import (
 // Chat limits.
 const (
 	maxConversationsListed = 50
+	maxConversationTitle   = 80 // characters, as a first question is cut to
 	maxAPIMessages         = 100
 	// runningGrace is how long past the chat timeout an answer may stay
 	// running before a reader takes it for lost (its server stopped).
@@ -602,9 +603,9 @@ func (h *Handler) renameConversation(c *gin.Context) {
 		return
 	}
 	defer release()
-	title := strings.Join(strings.Fields(c.PostForm("title")), " ")
-	if title == "" {
-		h.Fail(c, http.StatusUnprocessableEntity, "A title cannot be empty.", nil)
+	title, problem := access.CheckTitle(strings.Join(strings.Fields(c.PostForm("title")), " "), maxConversationTitle)
+	if problem != "" {
+		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
 		return
 	}
 	if err := content.RenameConversation(c.Request.Context(), sc.key, c.Param("cid"), title); err != nil {
