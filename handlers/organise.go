@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"silo/handlers/access"
+	"silo/models"
 	"silo/store"
 	"silo/web"
 )
@@ -18,20 +19,10 @@ const maxTitleLength = 200
 // renameDocument is the document page's rename form (field title).
 func (h *Handler) renameDocument(c *gin.Context) {
 	doc, ok := h.UserDocument(c)
-	if !ok {
-		return
+	if ok && h.rename(c, doc, c.PostForm("title")) {
+		h.Notify(c, "Renamed to “"+doc.Title+"”.")
+		web.Redirect(c, "/documents/"+doc.PublicID)
 	}
-	title, problem := access.CheckTitle(c.PostForm("title"), maxTitleLength)
-	if problem != "" {
-		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
-		return
-	}
-	if err := h.store.RenameDocument(c.Request.Context(), doc.UserID, doc.ID, title); err != nil {
-		h.Fail(c, http.StatusInternalServerError, "", err)
-		return
-	}
-	h.Notify(c, "Renamed to “"+title+"”.")
-	web.Redirect(c, "/documents/"+doc.PublicID)
 }
 
 // apiRenameDocument answers PATCH /api/v1/documents/{id} {title}: the
@@ -48,17 +39,25 @@ func (h *Handler) apiRenameDocument(c *gin.Context) {
 		h.Fail(c, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	title, problem := access.CheckTitle(req.Title, maxTitleLength)
+	if h.rename(c, doc, req.Title) {
+		c.JSON(http.StatusOK, newDocumentJSON(doc))
+	}
+}
+
+// rename checks a new title and gives it to doc; when it cannot, it has
+// answered with the reason and reports false.
+func (h *Handler) rename(c *gin.Context, doc *models.Document, title string) bool {
+	title, problem := access.CheckTitle(title, maxTitleLength)
 	if problem != "" {
 		h.Fail(c, http.StatusUnprocessableEntity, problem, nil)
-		return
+		return false
 	}
 	if err := h.store.RenameDocument(c.Request.Context(), doc.UserID, doc.ID, title); err != nil {
 		h.Fail(c, http.StatusInternalServerError, "", err)
-		return
+		return false
 	}
 	doc.Title = title
-	c.JSON(http.StatusOK, newDocumentJSON(doc))
+	return true
 }
 
 // downloadDocument sends a document's original PDF as a download named as
