@@ -646,8 +646,12 @@ func TestBrowserLayouts(t *testing.T) {
 	c.screenshot("document-source", 390)
 	c.step("back to the conversation", chromedp.Click(chromedp.CSS("#tab-chat")))
 	c.waitFor("the conversation again", visible("#chat")+" && !"+visible("#pages-pane"))
+	c.step("open the details", chromedp.Click(chromedp.CSS(".doc-facts summary")))
+	shoot("document-details")
 	c.open("/ask")
 	shoot("ask")
+	c.open("/documents/" + id + "/delete")
+	shoot("delete")
 	for _, page := range []string{"/settings", "/admin", "/nope"} {
 		c.open(page)
 		shoot(strings.TrimPrefix(page, "/"))
